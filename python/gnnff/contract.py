@@ -1,0 +1,95 @@
+"""The model contract: metadata stored inside every exported TorchScript file.
+
+Metadata travel as TorchScript "extra files" (``torch.jit.save(..., _extra_files=...)``), one
+plain-text value per key, so that the C++ loader (cpp/src/model.cpp) can read them with no JSON
+parser. The keys are mirrored in ``cpp/include/gnnff/keys.h``. See docs/model_contract.md.
+"""
+
+from typing import Dict, List, Sequence
+
+CONTRACT_VERSION = "1"
+UNITS = "metal"  # LAMMPS units metal: eV, Å, ps; forces eV/Å
+
+# extra-file names; every exported model has all of these
+META_CONTRACT_VERSION = "gnnff/contract_version"
+META_R_MAX = "gnnff/r_max"  # Å, neighbour cutoff the model was built with
+META_INTERACTION_RANGE = "gnnff/interaction_range"  # Å, how far information travels
+META_TYPE_NAMES = "gnnff/type_names"  # space-separated element names, index = atom type
+META_DTYPE = "gnnff/dtype"  # float32 | float64
+META_UNITS = "gnnff/units"  # metal
+META_MODEL_NAME = "gnnff/model_name"  # e.g. allegro, nequip, gemnet_t, lennard_jones
+META_LINEAGE = "gnnff/lineage"  # JSON text: checkpoints and data sets this model came from
+
+REQUIRED_KEYS = (
+    META_CONTRACT_VERSION,
+    META_R_MAX,
+    META_INTERACTION_RANGE,
+    META_TYPE_NAMES,
+    META_DTYPE,
+    META_UNITS,
+    META_MODEL_NAME,
+    META_LINEAGE,
+)
+
+DTYPES = {"float32", "float64"}
+
+
+def make_metadata(
+    *,
+    r_max: float,
+    interaction_range: float,
+    type_names: Sequence[str],
+    dtype: str,
+    model_name: str,
+    lineage: str = "{}",
+) -> Dict[str, str]:
+    """Build the extra-files dict of an exported model, validating every value."""
+    if not r_max > 0:
+        raise ValueError(f"r_max must be positive (Å), got {r_max}")
+    if interaction_range < r_max:
+        raise ValueError(
+            f"interaction_range ({interaction_range} Å) must be >= r_max ({r_max} Å): "
+            "use r_max for a strictly local model, n_layers * r_max for message passing"
+        )
+    names: List[str] = list(type_names)
+    if not names or any((not n) or (" " in n) for n in names):
+        raise ValueError(f"type_names must be non-empty names without spaces, got {names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"type_names must be unique, got {names}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    return {
+        META_CONTRACT_VERSION: CONTRACT_VERSION,
+        META_R_MAX: repr(float(r_max)),
+        META_INTERACTION_RANGE: repr(float(interaction_range)),
+        META_TYPE_NAMES: " ".join(names),
+        META_DTYPE: dtype,
+        META_UNITS: UNITS,
+        META_MODEL_NAME: model_name,
+        META_LINEAGE: lineage,
+    }
+
+
+def parse_metadata(extra_files: Dict[str, str], source: str = "model") -> Dict[str, object]:
+    """Check and decode metadata read from a TorchScript file (inverse of make_metadata)."""
+    missing = [k for k in REQUIRED_KEYS if not extra_files.get(k)]
+    if missing:
+        raise ValueError(
+            f"{source} is a TorchScript file without gnnff metadata (missing {missing}); "
+            "export it with `gnnff export CHECKPOINT -o model.pt`"
+        )
+    if extra_files[META_CONTRACT_VERSION] != CONTRACT_VERSION:
+        raise ValueError(
+            f"{source} follows model contract version {extra_files[META_CONTRACT_VERSION]}, "
+            f"this gnnff reads version {CONTRACT_VERSION}; re-export it with this gnnff"
+        )
+    return {
+        "contract_version": extra_files[META_CONTRACT_VERSION],
+        "r_max": float(extra_files[META_R_MAX]),
+        "interaction_range": float(extra_files[META_INTERACTION_RANGE]),
+        "type_names": extra_files[META_TYPE_NAMES].split(),
+        "dtype": extra_files[META_DTYPE],
+        "units": extra_files[META_UNITS],
+        "model_name": extra_files[META_MODEL_NAME],
+        "lineage": extra_files[META_LINEAGE],
+    }

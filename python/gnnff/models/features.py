@@ -1,0 +1,47 @@
+"""The edge-feature interface through which training-loss terms read a model's internals.
+
+Every energy model declares ``edge_feature_irreps: List[str]`` (one e3nn irreps string per layer
+it exposes) and a ``record_edge_features: bool`` attribute, False by default. While it is True the
+model writes ``data[keys.edge_feature_key(i)]`` of shape (E, Irreps(edge_feature_irreps[i]).dim)
+for each layer i. While it is False nothing extra is computed or kept, so inference and export
+pay nothing for the interface.
+"""
+
+from typing import Dict, List, Tuple
+
+import torch
+
+from gnnff import keys
+
+
+def energy_model_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The energy model inside a ForceModel (or DDP-wrapped ForceModel), or the model itself."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    return getattr(inner, "energy_model", inner)
+
+
+def edge_feature_irreps(model: torch.nn.Module) -> List[str]:
+    energy_model = energy_model_of(model)
+    irreps = getattr(energy_model, "edge_feature_irreps", None)
+    if irreps is None:
+        raise ValueError(
+            f"{type(energy_model).__name__} does not expose edge features: give it "
+            "`edge_feature_irreps` and `record_edge_features` (see gnnff/models/features.py)"
+        )
+    return list(irreps)
+
+
+def set_recording(model: torch.nn.Module, on: bool) -> None:
+    """Switch recording of per-layer edge features on or off."""
+    edge_feature_irreps(model)  # raises a clear error for models without the interface
+    energy_model_of(model).record_edge_features = bool(on)
+
+
+def collect(data: Dict[str, torch.Tensor], model: torch.nn.Module) -> List[Tuple[str, torch.Tensor]]:
+    """(irreps, features) for every exposed layer found in a model's output dict."""
+    found = []
+    for layer, irreps in enumerate(edge_feature_irreps(model)):
+        key = keys.edge_feature_key(layer)
+        if key in data:
+            found.append((irreps, data[key]))
+    return found

@@ -1,0 +1,128 @@
+"""ForceModel: the one wrapper that turns an energy model into energy, forces and virial.
+
+Every gnnff model is an *energy model* that maps edge vectors and atom types to per-atom
+energies. ForceModel computes edge vectors, applies per-type energy scale and shift, sums the
+energy of local atoms, and differentiates it with respect to the edge vectors. Forces and the
+virial then follow from one gradient, for periodic and non-periodic systems, and for LAMMPS
+ghost atoms, with no strain trick:
+
+    g_ij = dE/dr_ij,   r_ij = x_j - x_i + shift_ij
+    F_i += g_ij,  F_j -= g_ij                       (F = -dE/dx)
+    W   = -sum_ij r_ij (x) g_ij                     (LAMMPS sign, eV; stress = -W / V)
+
+Units: LAMMPS ``metal`` (Å, eV, eV/Å).
+"""
+
+from typing import Dict, List, Optional
+
+import torch
+
+from gnnff import keys
+
+
+class ForceModel(torch.nn.Module):
+    """Wrap an energy model (writes keys.ATOMIC_ENERGY_RAW) into the gnnff model contract."""
+
+    def __init__(
+        self,
+        energy_model: torch.nn.Module,
+        type_names: List[str],
+        r_max: float,
+        interaction_range: float,
+        model_name: str,
+    ):
+        super().__init__()
+        if interaction_range < r_max:
+            raise ValueError(
+                f"interaction_range {interaction_range} Å is shorter than r_max {r_max} Å"
+            )
+        self.energy_model = energy_model
+        self.type_names: List[str] = list(type_names)
+        self.r_max = float(r_max)
+        self.interaction_range = float(interaction_range)
+        self.model_name = model_name
+        n_types = len(self.type_names)
+        # E_i = scale[t_i] * e_i + shift[t_i]; fitted from training data (eV per atom)
+        self.register_buffer("per_type_energy_shift", torch.zeros(n_types))
+        self.register_buffer("per_type_energy_scale", torch.ones(n_types))
+
+    @torch.jit.unused
+    def set_energy_reference(self, shift: torch.Tensor, scale: Optional[torch.Tensor] = None):
+        """Set per-type energy shift (eV/atom) and scale (eV), e.g. fitted on a training split."""
+        n_types = len(self.type_names)
+        shift = torch.as_tensor(shift, dtype=self.per_type_energy_shift.dtype)
+        if shift.shape != (n_types,):
+            raise ValueError(f"energy shift needs one value per type ({n_types}), got {shift.shape}")
+        self.per_type_energy_shift.copy_(shift)
+        if scale is not None:
+            scale = torch.as_tensor(scale, dtype=self.per_type_energy_scale.dtype)
+            if scale.shape != (n_types,):
+                raise ValueError(f"energy scale needs one value per type ({n_types}), got {scale.shape}")
+            self.per_type_energy_scale.copy_(scale)
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        pos = data[keys.POSITIONS]
+        atom_type = data[keys.ATOM_TYPE]
+        edge_index = data[keys.EDGE_INDEX]
+        num_atoms = pos.shape[0]
+        centre = edge_index[0]
+        neighbour = edge_index[1]
+
+        # The edge vectors are the autograd leaf: forces and virial come from one gradient.
+        edge_vectors = pos[neighbour] - pos[centre]
+        if keys.EDGE_SHIFT in data:
+            edge_vectors = edge_vectors + data[keys.EDGE_SHIFT]
+        edge_vectors = edge_vectors.detach().requires_grad_(True)
+        data[keys.EDGE_VECTORS] = edge_vectors
+
+        data = self.energy_model(data)
+        raw = data[keys.ATOMIC_ENERGY_RAW]
+        atomic_energy = (
+            self.per_type_energy_scale[atom_type].to(raw.dtype) * raw
+            + self.per_type_energy_shift[atom_type].to(raw.dtype)
+        )
+        if keys.NUM_LOCAL in data:
+            # ghost atoms (LAMMPS) carry no energy: they belong to another rank or image
+            num_local = int(data[keys.NUM_LOCAL].item())
+            is_local = torch.arange(num_atoms, device=pos.device) < num_local
+            atomic_energy = torch.where(is_local, atomic_energy, torch.zeros_like(atomic_energy))
+
+        if keys.BATCH in data:
+            batch = data[keys.BATCH]
+            num_graphs = int(data[keys.NUM_GRAPHS].item())
+        else:
+            batch = torch.zeros(num_atoms, dtype=torch.long, device=pos.device)
+            num_graphs = 1
+        total_energy = torch.zeros(num_graphs, dtype=raw.dtype, device=pos.device)
+        total_energy = total_energy.index_add(0, batch, atomic_energy)
+
+        grads = torch.autograd.grad(
+            [total_energy.sum()],
+            [edge_vectors],
+            create_graph=self.training,
+            allow_unused=True,
+        )
+        edge_grad = grads[0]
+        if edge_grad is None:  # no edges, or an energy that ignores geometry
+            edge_grad = torch.zeros_like(edge_vectors)
+
+        forces = torch.zeros_like(pos, dtype=edge_grad.dtype)
+        forces = forces.index_add(0, centre, edge_grad).index_add(0, neighbour, -edge_grad)
+        # per-edge virial contribution -r (x) g, in the LAMMPS sign convention
+        edge_virial = -edge_vectors.unsqueeze(-1) * edge_grad.unsqueeze(-2)
+        virial = torch.zeros(num_graphs, 3, 3, dtype=edge_grad.dtype, device=pos.device)
+        virial = virial.index_add(0, batch[centre], edge_virial)
+
+        out: Dict[str, torch.Tensor] = {}
+        for k, v in data.items():
+            if k != keys.EDGE_VECTORS:
+                out[k] = v
+        out[keys.ATOMIC_ENERGY] = atomic_energy
+        out[keys.TOTAL_ENERGY] = total_energy
+        out[keys.FORCES] = forces
+        out[keys.VIRIAL] = virial
+        if keys.REQUEST_ATOM_VIRIAL in data:
+            half = 0.5 * edge_virial
+            atom_virial = torch.zeros(num_atoms, 3, 3, dtype=edge_grad.dtype, device=pos.device)
+            out[keys.ATOM_VIRIAL] = atom_virial.index_add(0, centre, half).index_add(0, neighbour, half)
+        return out
