@@ -18,12 +18,12 @@ DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 
 
 def model_dtype(model: torch.nn.Module) -> torch.dtype:
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    for b in model.buffers():
-        if b.is_floating_point():
-            return b.dtype
+    """The dtype the model computes in: the energy model's first floating tensor decides."""
+    inner = getattr(model, "energy_model", model)
+    tensors = [*inner.parameters(), *inner.buffers(), *model.parameters(), *model.buffers()]
+    for t in tensors:
+        if t.is_floating_point():
+            return t.dtype
     return torch.get_default_dtype()
 
 
@@ -73,5 +73,7 @@ def load_exported(path: str, device: str = "cpu") -> Tuple[torch.jit.ScriptModul
             f"{path!r} is not a readable TorchScript file ({type(err).__name__}); "
             "re-export it with `gnnff export CHECKPOINT -o model.pt`"
         ) from err
+    # torch returns extra files as bytes
+    extra = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in extra.items()}
     metadata = contract.parse_metadata(extra, source=repr(path))
     return module, metadata

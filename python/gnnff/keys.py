@@ -40,4 +40,5 @@ EDGE_FEATURES_PREFIX: Final[str] = "edge_features_"  # + layer index: (E, irreps
 
 def edge_feature_key(layer: int) -> str:
     """Key under which a model writes the edge features of ``layer`` when recording."""
-    return EDGE_FEATURES_PREFIX + str(layer)
+    # a literal, not EDGE_FEATURES_PREFIX: TorchScript cannot read module globals here
+    return "edge_features_" + str(layer)
