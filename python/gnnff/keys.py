@@ -33,6 +33,12 @@ FORCES: Final[str] = "forces"  # (N, 3) float | eV/Å, on local and ghost atoms
 VIRIAL: Final[str] = "virial"  # (G, 3, 3) float | eV, W = sum_edges r_ij (x) F_j (LAMMPS sign)
 ATOM_VIRIAL: Final[str] = "atom_virial"  # (N, 3, 3) float | eV, half of each edge to i and j
 STRESS: Final[str] = "stress"  # (G, 3, 3) float | eV/Å^3, ASE sign: stress = -virial / volume
+HAS_STRESS: Final[str] = "has_stress"  # (G,) bool | structure carries a stress label
+
+# ---- training bookkeeping (set by the trainer, read by loss terms) ------------------------
+LOSS_NORM_GRAPHS: Final[str] = "loss_norm_graphs"  # (1,) float64 | global denominators, so that
+LOSS_NORM_ATOMS: Final[str] = "loss_norm_atoms"  # (1,) float64 | DDP over P processes equals
+LOSS_NORM_STRESS: Final[str] = "loss_norm_stress"  # (1,) float64 | one process on the same batch
 
 # ---- edge-feature interface (read by training-loss terms such as decorrelation) ----------
 EDGE_FEATURES_PREFIX: Final[str] = "edge_features_"  # + layer index: (E, irreps.dim) float

@@ -1,0 +1,5 @@
+import sys
+
+from gnnff.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""Criterion (c): atoms too close.
+
+For every species pair (a, b) the reference minimum distance d_ref(a, b) is the smallest a-b
+distance in the reference trajectory (or the first frame). The curve is
+
+    q(t) = min over pairs (i, j) with d_ij < max d_ref of d_ij / d_ref(s_i, s_j)
+
+(1.0 when no pair is that close) and the frame is unstable when q(t) < fraction (0.5 default).
+Species pairs never seen in the reference use the smallest d_ref of any pair.
+"""
+
+from typing import Iterable, Optional
+
+import numpy as np
+
+from .base import CriterionResult, FrameAnalysis
+from .frame import Frame
+from .pairs import pair_distances
+
+SEARCH_RADIUS = 6.0  # Å: reference minimum distances are looked for within this radius
+
+
+class CloseContacts(FrameAnalysis):
+    def __init__(self, fraction: float = 0.5, reference: Optional[Iterable[Frame]] = None):
+        super().__init__()
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"close-contact fraction must be between 0 and 1, got {fraction}")
+        self.fraction = fraction
+        self.reference = reference
+
+    def prepare(self, first: Frame) -> None:
+        self.results = CriterionResult(
+            name="close_contacts", description="min_ij d_ij / d_ref(species pair)", unit="x d_ref",
+            threshold=self.fraction, fails_when="below")
+        self.labels = np.unique(first.species())
+        self.cached_ids, self.cached_codes = None, None
+        n = len(self.labels)
+        d_ref = np.full((n, n), np.inf)
+        n_frames = 0
+        for frame in (self.reference if self.reference is not None else [first]):
+            codes = self._codes(frame)
+            i, j, d = pair_distances(frame, SEARCH_RADIUS)
+            a, b = np.minimum(codes[i], codes[j]), np.maximum(codes[i], codes[j])
+            np.minimum.at(d_ref, (a, b), d)
+            n_frames += 1
+        d_ref = np.minimum(d_ref, d_ref.T)
+        if not np.isfinite(d_ref).any():
+            self.results.active = False
+            self.results.note = f"no atom pairs within {SEARCH_RADIUS} Å in the reference"
+            self.d_ref = None
+            return
+        missing = ~np.isfinite(d_ref)
+        d_ref[missing] = d_ref[~missing].min()
+        self.d_ref = d_ref
+        source = f"{n_frames} reference frames" if self.reference is not None else "first frame"
+        pairs = ", ".join(f"{self.labels[a]}-{self.labels[b]} {d_ref[a, b]:.2f}"
+                          for a in range(n) for b in range(a, n) if not missing[a, b])
+        self.results.note = f"d_ref from {source} (Å): {pairs}"
+        self.results.extra["d_ref"] = {f"{self.labels[a]}-{self.labels[b]}": float(d_ref[a, b])
+                                       for a in range(n) for b in range(a, n)}
+
+    def _codes(self, frame: Frame) -> np.ndarray:
+        species = frame.species()
+        codes = np.searchsorted(self.labels, species)
+        known = self.labels[np.minimum(codes, len(self.labels) - 1)] == species
+        unknown = (codes >= len(self.labels)) | ~known
+        if unknown.any():
+            raise ValueError(f"species {sorted(set(species[unknown]))} are not in the first frame "
+                             f"({list(self.labels)}); is --reference a trajectory of the same "
+                             "atoms?")
+        return codes
+
+    def single_frame(self, frame: Frame) -> None:
+        if self.d_ref is None:
+            return
+        # species do not change: reuse the codes of the previous frame when the atoms are the same
+        if self.cached_ids is None or not np.array_equal(frame.ids, self.cached_ids):
+            self.cached_ids, self.cached_codes = frame.ids, self._codes(frame)
+        codes = self.cached_codes
+        i, j, d = pair_distances(frame, float(self.d_ref.max()))
+        if len(d) == 0:
+            self.results.record(frame.step, 1.0, False)
+            return
+        ratio = d / self.d_ref[codes[i], codes[j]]
+        k = int(np.argmin(ratio))
+        value = min(1.0, float(ratio[k]))
+        a, b = self.labels[codes[i[k]]], self.labels[codes[j[k]]]
+        reason = (f"atoms {a}{frame.ids[i[k]]} and {b}{frame.ids[j[k]]} "
+                  f"at {d[k]:.2f} Å = {ratio[k]:.2f} x d_ref")
+        self.results.record(frame.step, value, value < self.fraction, reason)
