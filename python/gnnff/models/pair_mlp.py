@@ -1,0 +1,171 @@
+"""pair_mlp: a small, strictly local, invariant energy model (the fast model for tests and demos).
+
+For every directed edge i->j with r = |r_ij| < r_max:
+
+    b_k(r)  = sqrt(2/r_max) sin(k pi r / r_max) / r,   k = 1..num_basis     (Bessel basis)
+    f_c(r)  = polynomial envelope (DimeNet, p = cutoff_p), 1 at r=0, 0 with p derivatives at r_max
+    h_0     = [b(r) f_c(r), e[t_i], e[t_j]]                e = type_embedding (per-type rows)
+    h_l     = SiLU(W_l h_{l-1})                             l = 1..num_layers (edge features)
+    eps_ij  = f_c(r) w . h_L                                edge energy
+    E_i     = 1/2 sum_j eps_ij  (+ angular term below)
+
+Optional angular invariants (``angular=True``), in the spirit of moment-tensor descriptors:
+with c_ij = f_c(r) U h_L (num_channels radial weights) and unit vector u_ij,
+
+    A0_i = sum_j c_ij,  A1_i = sum_j c_ij u_ij,  A2_i = sum_j c_ij (u_ij u_ij^T - I/3)
+    E_i += MLP([A0_i, |A1_i|^2, |A2_i|_F^2, e[t_i]])  - MLP([0, 0, 0, e[t_i]])
+
+|A1|^2 = sum_jk c_ij c_ik cos(theta_jik) and |A2|^2 = sum_jk c_ij c_ik (cos^2 - 1/3): three-body
+invariants at the cost of a pair model. The subtraction makes an isolated atom's raw energy zero,
+so that the per-type shift fitted by the trainer is the isolated-atom reference. Everything is
+multiplied by f_c, so energies and forces are smooth at r_max. interaction_range = r_max.
+
+Edge-feature interface: the hidden edge activations h_1..h_L, each ``"{hidden}x0e"``.
+Units: Å in, eV out (before the per-type scale/shift applied by ForceModel).
+"""
+
+import math
+from typing import Dict, List
+
+import torch
+
+from gnnff import keys
+from gnnff.models.registry import register_model
+from gnnff.models.wrapper import ForceModel
+
+
+class BesselBasis(torch.nn.Module):
+    def __init__(self, r_max: float, num_basis: int):
+        super().__init__()
+        self.r_max = float(r_max)
+        self.prefactor = math.sqrt(2.0 / self.r_max)
+        self.register_buffer("frequencies", torch.arange(1, num_basis + 1, dtype=torch.float64) * math.pi / self.r_max)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        # r > 0 for every edge (no self-edges), so sin(kr)/r is finite
+        return self.prefactor * torch.sin(self.frequencies.to(r.dtype) * r.unsqueeze(-1)) / r.unsqueeze(-1)
+
+
+class PolynomialCutoff(torch.nn.Module):
+    """DimeNet envelope u(x), x = r / r_max: smooth (p derivatives) and exactly 0 for x >= 1."""
+
+    def __init__(self, r_max: float, p: int = 6):
+        super().__init__()
+        self.r_max = float(r_max)
+        self.p = float(p)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        x = r / self.r_max
+        p = self.p
+        out = (
+            1.0
+            - (p + 1.0) * (p + 2.0) / 2.0 * torch.pow(x, p)
+            + p * (p + 2.0) * torch.pow(x, p + 1.0)
+            - p * (p + 1.0) / 2.0 * torch.pow(x, p + 2.0)
+        )
+        return out * (x < 1.0).to(r.dtype)
+
+
+class PairMLPEnergy(torch.nn.Module):
+    def __init__(
+        self,
+        n_types: int,
+        r_max: float,
+        num_basis: int = 8,
+        hidden: int = 32,
+        num_layers: int = 2,
+        embed_dim: int = 8,
+        angular: bool = True,
+        num_channels: int = 8,
+        cutoff_p: int = 6,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"pair_mlp needs num_layers >= 1, got {num_layers}")
+        self.basis = BesselBasis(r_max, num_basis)
+        self.cutoff = PolynomialCutoff(r_max, cutoff_p)
+        self.type_embedding = torch.nn.Embedding(n_types, embed_dim)
+        layers = []
+        width = num_basis + 2 * embed_dim
+        for _ in range(num_layers):
+            layers.append(torch.nn.Linear(width, hidden))
+            width = hidden
+        self.edge_layers = torch.nn.ModuleList(layers)
+        self.edge_energy = torch.nn.Linear(hidden, 1, bias=False)
+        self.angular = bool(angular)
+        self.num_channels = int(num_channels) if angular else 0
+        self.channel_weights = torch.nn.Linear(hidden, max(self.num_channels, 1), bias=False)
+        self.atom_mlp = torch.nn.Sequential(
+            torch.nn.Linear(3 * max(self.num_channels, 1) + embed_dim, hidden),
+            torch.nn.SiLU(),
+            torch.nn.Linear(hidden, 1),
+        )
+        # edge-feature interface (gnnff.models.features)
+        self.edge_feature_irreps: List[str] = [f"{hidden}x0e" for _ in range(num_layers)]
+        self.record_edge_features: bool = False
+        self._feature_keys: List[str] = [keys.edge_feature_key(i) for i in range(num_layers)]
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        vec = data[keys.EDGE_VECTORS]
+        types = data[keys.ATOM_TYPE]
+        edge_index = data[keys.EDGE_INDEX]
+        centre = edge_index[0]
+        num_atoms = types.shape[0]
+        r = torch.linalg.norm(vec, dim=-1)
+        fc = self.cutoff(r)
+        emb = self.type_embedding.weight.to(vec.dtype)
+        h = torch.cat([self.basis(r) * fc.unsqueeze(-1), emb[types[centre]], emb[types[edge_index[1]]]], dim=-1)
+        for i, layer in enumerate(self.edge_layers):
+            h = torch.nn.functional.silu(layer(h))
+            if self.record_edge_features:
+                data[self._feature_keys[i]] = h
+        edge_energy = 0.5 * fc * self.edge_energy(h).squeeze(-1)
+        atomic = torch.zeros(num_atoms, dtype=vec.dtype, device=vec.device).index_add(0, centre, edge_energy)
+        if self.angular:
+            atomic = atomic + self._angular_energy(vec, r, fc, h, centre, emb[types])
+        data[keys.ATOMIC_ENERGY_RAW] = atomic
+        return data
+
+    def _angular_energy(self, vec, r, fc, h, centre, centre_emb):
+        num_atoms = centre_emb.shape[0]
+        c = fc.unsqueeze(-1) * self.channel_weights(h)  # (E, C)
+        u = vec / r.unsqueeze(-1)
+        eye = torch.eye(3, dtype=vec.dtype, device=vec.device)
+        uu = u.unsqueeze(-1) * u.unsqueeze(-2) - eye / 3.0  # (E, 3, 3), traceless
+        n_c = c.shape[1]
+        a0 = torch.zeros(num_atoms, n_c, dtype=vec.dtype, device=vec.device).index_add(0, centre, c)
+        a1 = torch.zeros(num_atoms, n_c, 3, dtype=vec.dtype, device=vec.device)
+        a1 = a1.index_add(0, centre, c.unsqueeze(-1) * u.unsqueeze(1))
+        a2 = torch.zeros(num_atoms, n_c, 9, dtype=vec.dtype, device=vec.device)
+        a2 = a2.index_add(0, centre, c.unsqueeze(-1) * uu.reshape(-1, 1, 9))
+        desc = torch.cat([a0, (a1 * a1).sum(-1), (a2 * a2).sum(-1), centre_emb], dim=-1)
+        isolated = torch.cat([torch.zeros(num_atoms, 3 * n_c, dtype=vec.dtype, device=vec.device), centre_emb], dim=-1)
+        return (self.atom_mlp(desc) - self.atom_mlp(isolated)).squeeze(-1)
+
+
+@register_model("pair_mlp")
+def pair_mlp(
+    type_names: List[str],
+    r_max: float = 4.0,
+    num_basis: int = 8,
+    hidden: int = 32,
+    num_layers: int = 2,
+    embed_dim: int = 8,
+    angular: bool = True,
+    num_channels: int = 8,
+    cutoff_p: int = 6,
+    seed: int = 0,
+) -> ForceModel:
+    """Build pair_mlp (float32 weights; the trainer casts to the configured dtype).
+
+    ``seed`` makes the initial weights reproducible independently of the global RNG.
+    """
+    if not r_max > 0:
+        raise ValueError(f"r_max must be positive (Å), got {r_max}")
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(int(seed))
+    try:
+        energy = PairMLPEnergy(len(type_names), r_max, num_basis, hidden, num_layers, embed_dim, angular, num_channels, cutoff_p)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return ForceModel(energy, list(type_names), r_max=r_max, interaction_range=r_max, model_name="pair_mlp")
