@@ -1,0 +1,1 @@
+"""Building blocks of GemNet-T (gnnff.models.gemnet_t): graph operations, bases and layers."""
