@@ -1,0 +1,173 @@
+#include "gnnff/model.h"
+
+#include <torch/cuda.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "gnnff/keys.h"
+
+namespace gnnff {
+
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+
+double parse_length(const std::string& text, const char* key, const std::string& path) {
+  try {
+    size_t used = 0;
+    double value = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(value) && value > 0) return value;
+  } catch (const std::exception&) {
+  }
+  throw Error("model file '" + path + "' has an invalid " + key + " value '" + text +
+              "' (expected a positive length in Å); re-export it with `gnnff export`");
+}
+
+Metadata parse_metadata(const std::unordered_map<std::string, std::string>& extra,
+                        const std::string& path) {
+  std::vector<std::string> missing;
+  for (const char* key : contract::REQUIRED_KEYS)
+    if (extra.at(key).empty()) missing.emplace_back(key);
+  if (!missing.empty())
+    throw Error("'" + path + "' is a TorchScript file without gnnff metadata (missing " +
+                join(missing) + "); export the model with `gnnff export CHECKPOINT -o model.pt`");
+  Metadata m;
+  m.contract_version = extra.at(contract::META_CONTRACT_VERSION);
+  if (m.contract_version != contract::CONTRACT_VERSION)
+    throw Error("'" + path + "' follows model contract version " + m.contract_version +
+                ", this gnnff reads version " + contract::CONTRACT_VERSION +
+                "; re-export the model with this gnnff");
+  m.r_max = parse_length(extra.at(contract::META_R_MAX), contract::META_R_MAX, path);
+  m.interaction_range = parse_length(extra.at(contract::META_INTERACTION_RANGE),
+                                     contract::META_INTERACTION_RANGE, path);
+  if (m.interaction_range < m.r_max)
+    throw Error("'" + path + "' declares an interaction range shorter than r_max; re-export it");
+  std::istringstream names(extra.at(contract::META_TYPE_NAMES));
+  for (std::string n; names >> n;) m.type_names.push_back(n);
+  m.dtype = extra.at(contract::META_DTYPE);
+  if (m.dtype != "float32" && m.dtype != "float64")
+    throw Error("'" + path + "' has dtype '" + m.dtype +
+                "'; gnnff models are float32 or float64, re-export it");
+  m.units = extra.at(contract::META_UNITS);
+  if (m.units != contract::UNITS)
+    throw Error("'" + path + "' uses units '" + m.units +
+                "'; gnnff models use LAMMPS units metal, re-export it");
+  m.model_name = extra.at(contract::META_MODEL_NAME);
+  m.lineage = extra.at(contract::META_LINEAGE);
+  return m;
+}
+
+}  // namespace
+
+torch::Device resolve_device(const std::string& request, int node_local_rank) {
+  if (request == "cpu") return torch::Device(torch::kCPU);
+  const bool have_gpu = torch::cuda::is_available();
+  if (request == "auto" || request == "cuda") {
+    if (!have_gpu) {
+      if (request == "auto") return torch::Device(torch::kCPU);
+      throw Error("device cuda was requested but torch sees no GPU (CPU-only torch build or no "
+                  "visible device); use `device cpu` or `device auto`");
+    }
+    const int n = static_cast<int>(torch::cuda::device_count());
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(node_local_rank % n));
+  }
+  if (request.rfind("cuda:", 0) == 0) {
+    int index = -1;
+    try {
+      index = std::stoi(request.substr(5));
+    } catch (const std::exception&) {
+    }
+    if (index < 0)
+      throw Error("device '" + request + "' is not valid; use auto, cpu, cuda or cuda:N");
+    if (!have_gpu || index >= static_cast<int>(torch::cuda::device_count()))
+      throw Error("device '" + request + "' is not visible to torch; use `device auto` or a " +
+                  "smaller index");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw Error("device '" + request + "' is not valid; use auto, cpu, cuda or cuda:N");
+}
+
+Model::Model(torch::jit::script::Module module, Metadata meta, torch::Device device)
+    : module_(std::move(module)), meta_(std::move(meta)), device_(device) {
+  dtype_ = meta_.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  auto int_opts = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+  num_local_ = torch::zeros({1}, int_opts);
+  request_flag_ = torch::ones({1}, int_opts);
+}
+
+Model Model::load(const std::string& path, const torch::Device& device) {
+  if (!std::ifstream(path).good())
+    throw Error("model file '" + path + "' does not exist or cannot be read; give the path of " +
+                "a model exported with `gnnff export`");
+  std::unordered_map<std::string, std::string> extra;
+  for (const char* key : contract::REQUIRED_KEYS) extra[key] = "";
+  torch::jit::script::Module module;
+  try {
+    module = torch::jit::load(path, device, extra);
+  } catch (const c10::Error& err) {
+    throw Error("'" + path + "' is not a readable TorchScript file (" +
+                err.what_without_backtrace() + "); re-export it with `gnnff export`");
+  } catch (const std::exception& err) {
+    throw Error("'" + path + "' is not a readable TorchScript file (" + err.what() +
+                "); re-export it with `gnnff export`");
+  }
+  Metadata meta = parse_metadata(extra, path);
+  module.eval();
+  // The model's parameters and buffers must match the declared dtype, else inputs mismatch.
+  for (const auto& p : module.parameters()) {
+    if (p.is_floating_point() && p.scalar_type() != (meta.dtype == "float64" ? torch::kFloat64
+                                                                              : torch::kFloat32))
+      throw Error("'" + path + "' declares dtype " + meta.dtype +
+                  " but its parameters are " + std::string(c10::toString(p.scalar_type())) +
+                  "; re-export it with `gnnff export`");
+    break;
+  }
+  return Model(std::move(module), std::move(meta), device);
+}
+
+int Model::type_index(const std::string& name) const {
+  for (size_t t = 0; t < meta_.type_names.size(); ++t)
+    if (meta_.type_names[t] == name) return static_cast<int>(t);
+  return -1;
+}
+
+Output Model::evaluate(const torch::Tensor& pos, const torch::Tensor& atom_type,
+                       const torch::Tensor& edge_index, int64_t num_local, bool want_atom_virial,
+                       const torch::Tensor& edge_shift) {
+  c10::Dict<std::string, torch::Tensor> input;
+  input.insert(keys::POSITIONS, pos);
+  input.insert(keys::ATOM_TYPE, atom_type);
+  input.insert(keys::EDGE_INDEX, edge_index);
+  if (edge_shift.defined()) input.insert(keys::EDGE_SHIFT, edge_shift);
+  num_local_.fill_(num_local);
+  input.insert(keys::NUM_LOCAL, num_local_);
+  if (want_atom_virial) input.insert(keys::REQUEST_ATOM_VIRIAL, request_flag_);
+
+  auto result = module_.forward({input}).toGenericDict();
+  auto get = [&](const char* key, bool required) -> torch::Tensor {
+    auto it = result.find(key);
+    if (it == result.end()) {
+      if (required)
+        throw Error(std::string("the model returned no '") + key +
+                    "' output; it does not follow the gnnff model contract, re-export it");
+      return torch::Tensor();
+    }
+    return it->value().toTensor();
+  };
+  Output out;
+  out.total_energy = get(keys::TOTAL_ENERGY, true);
+  out.atomic_energy = get(keys::ATOMIC_ENERGY, true);
+  out.forces = get(keys::FORCES, true);
+  out.virial = get(keys::VIRIAL, true);
+  if (want_atom_virial) out.atom_virial = get(keys::ATOM_VIRIAL, true);
+  return out;
+}
+
+}  // namespace gnnff

@@ -1,0 +1,205 @@
+// pair_style gnnff: set-up (settings, pair_coeff, checks, cutoffs). The per-step work is in
+// pair_gnnff_compute.cpp. See docs/pair_style.md.
+#include "pair_gnnff.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+
+#include "gnnff/model.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace LAMMPS_NS;
+
+PairGNNFF::PairGNNFF(LAMMPS *lmp) : Pair(lmp)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  ghostneigh = 1;
+  // the virial comes from the model, not from sum r.f over owned+ghost atoms
+  no_virial_fdotr_compute = 1;
+  // the per-atom virial is split half/half over edges; a centroid stress is not implemented,
+  // so compute centroid/stress/atom stops with an error instead of reporting wrong numbers
+  centroidstressflag = CENTROID_NOTAVAIL;
+  timing_ = std::getenv("GNNFF_TIMING") != nullptr;
+}
+
+PairGNNFF::~PairGNNFF()
+{
+  report_timing();
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+    memory->destroy(cutghost);
+  }
+}
+
+void PairGNNFF::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  memory->create(cutghost, n + 1, n + 1, "pair:cutghost");
+  for (int i = 0; i <= n; i++)
+    for (int j = 0; j <= n; j++) setflag[i][j] = 0;
+}
+
+/* pair_style gnnff [device auto|cpu|cuda|cuda:N] */
+void PairGNNFF::settings(int narg, char **arg)
+{
+  int iarg = 0;
+  while (iarg < narg) {
+    if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
+      device_request_ = arg[iarg + 1];
+      iarg += 2;
+    } else {
+      error->all(FLERR,
+                 "Illegal pair_style gnnff argument '{}'; use `pair_style gnnff` or "
+                 "`pair_style gnnff device auto|cpu|cuda|cuda:N`",
+                 arg[iarg]);
+    }
+  }
+}
+
+int PairGNNFF::node_local_rank()
+{
+  MPI_Comm node;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+  int rank = 0;
+  MPI_Comm_rank(node, &rank);
+  MPI_Comm_free(&node);
+  return rank;
+}
+
+/* pair_coeff * * model.pt El1 El2 ... (one name per LAMMPS type, NULL for other styles) */
+void PairGNNFF::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg < 3 || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR,
+               "pair_coeff for pair_style gnnff must be `pair_coeff * * model.pt El1 ... El{}` "
+               "(one element name per atom type)",
+               ntypes);
+  const int nnames = narg - 3;
+  if (nnames != ntypes)
+    error->all(FLERR,
+               "pair_coeff for pair_style gnnff got {} element names for {} atom types; give "
+               "exactly one name per atom type: `pair_coeff * * {} El1 ... El{}` (NULL for types "
+               "handled by another style in pair_style hybrid)",
+               nnames, ntypes, arg[2], ntypes);
+
+  // every rank loads its own copy; a file that only some ranks can read (node-local disks)
+  // must stop the run with that rank's message instead of hanging in error->all
+  torch::Device device(torch::kCPU);
+  std::string failure;
+  try {
+    device = gnnff::resolve_device(device_request_, node_local_rank());
+    model_ = std::make_unique<gnnff::Model>(gnnff::Model::load(arg[2], device));
+  } catch (const std::exception &err) {
+    failure = gnnff::message_of(err);
+  }
+  int failed_here = failure.empty() ? 0 : 1, failed_ranks = 0;
+  MPI_Allreduce(&failed_here, &failed_ranks, 1, MPI_INT, MPI_SUM, world);
+  if (failed_ranks == comm->nprocs)
+    error->all(FLERR, "pair_style gnnff cannot use model: {}", failure);
+  if (failed_here) error->one(FLERR, "pair_style gnnff cannot use model: {}", failure);
+  if (failed_ranks > 0) MPI_Barrier(world);    // the failing rank aborts the run
+  const auto &meta = model_->metadata();
+  r_max_ = meta.r_max;
+  interaction_range_ = meta.interaction_range;
+
+  std::string known;
+  for (const auto &n : meta.type_names) known += " " + n;
+  type_map_.assign(ntypes + 1, -1);
+  has_null_ = false;
+  for (int t = 1; t <= ntypes; t++) {
+    const std::string name = arg[2 + t];
+    if (name == "NULL") {
+      has_null_ = true;
+      continue;
+    }
+    const int index = model_->type_index(name);
+    if (index < 0)
+      error->all(FLERR,
+                 "element '{}' (atom type {}) is not known to model {}; its elements are:{}. "
+                 "Map every atom type to one of them (or NULL in pair_style hybrid)",
+                 name, t, arg[2], known);
+    type_map_[t] = index;
+  }
+  int count = 0;
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = i; j <= ntypes; j++) {
+      setflag[i][j] = (type_map_[i] >= 0 && type_map_[j] >= 0) ? 1 : 0;
+      count += setflag[i][j];
+    }
+  if (count == 0) error->all(FLERR, "pair_coeff for pair_style gnnff maps every type to NULL");
+
+  if (comm->me == 0)
+    utils::logmesg(lmp,
+                   "gnnff: model {} ({}, {}, elements:{}, r_max {} A, interaction range {} A) "
+                   "on device {}\n",
+                   arg[2], meta.model_name, meta.dtype, known, r_max_, interaction_range_,
+                   device.str());
+}
+
+void PairGNNFF::init_style()
+{
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR,
+               "pair_style gnnff requires units metal (eV, Angstrom, ps), the units of gnnff "
+               "models, but units are {}; put `units metal` before the box is defined",
+               update->unit_style);
+  if (force->newton_pair == 0)
+    error->all(FLERR,
+               "pair_style gnnff requires newton pair on, because forces on ghost atoms must be "
+               "sent back to their owners; use `newton on` (the default)");
+  if (atom->tag_enable == 0)
+    error->all(FLERR, "pair_style gnnff requires atom IDs; use `atom_modify id yes`");
+  if (!model_) error->all(FLERR, "pair_style gnnff needs `pair_coeff * * model.pt El1 ...`");
+
+  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+
+  // Message passing: a local atom feels atoms up to interaction_range away, so ghosts must
+  // reach that far (plus the skin, as ghosts are only refreshed on re-neighbouring).
+  const double needed = interaction_range_ + neighbor->skin;
+  const double from_pair = r_max_ + neighbor->skin;
+  if (needed > from_pair) {
+    const bool user_set = comm->cutghostuser > 0.0 && comm->cutghostuser != cutghost_set_by_us_;
+    if (user_set && comm->cutghostuser < needed)
+      error->all(FLERR,
+                 "pair_style gnnff: the communication cutoff {} A is shorter than the model's "
+                 "interaction range {} A plus the neighbor skin {} A; use `comm_modify cutoff "
+                 "{}` or larger (or remove comm_modify cutoff and gnnff sets it)",
+                 comm->cutghostuser, interaction_range_, neighbor->skin, needed);
+    if (!user_set && comm->cutghostuser < needed) {
+      comm->cutghostuser = needed;
+      cutghost_set_by_us_ = needed;
+      if (comm->me == 0)
+        utils::logmesg(lmp,
+                       "gnnff: communication cutoff set to {} A (interaction range {} A + skin "
+                       "{} A) for this message-passing model\n",
+                       needed, interaction_range_, neighbor->skin);
+    }
+  }
+}
+
+double PairGNNFF::init_one(int i, int j)
+{
+  // ghost atoms need their own neighbours within r_max for message passing (REQ_GHOST)
+  cutghost[i][j] = cutghost[j][i] = r_max_;
+  return r_max_;
+}
+
