@@ -1,0 +1,196 @@
+"""Allegro-style strictly local equivariant model (after Musaelian et al., Nat. Commun. 2023).
+
+Every quantity lives on a directed edge ij (i = centre). There is no message passing between
+atoms: the energy of atom i depends only on atoms within r_max of i, so LAMMPS needs one ghost
+shell of r_max and the model scales over MPI (interaction_range = r_max).
+
+Per edge, with r = |r_ij|, Y = spherical harmonics of r_ij / r (l <= l_max), u(r) the envelope:
+    x_0   = MLP_2body([emb(t_i), emb(t_j), Bessel(r) u(r)]) * u(r)        scalar latent
+    V_0   = w_0(x_0) * Y                                                  (channels x Y irreps)
+layer k = 0 .. n_layers-1:
+    Gamma_i = sum_{m in N(i)} w_k(x_m) * Y_m / sqrt(avg_num_neighbors)    environment of centre i
+    T       = V_k (x) Gamma_i                                             channel-wise ('uuu') TP
+    x_{k+1} = (x_k + MLP_k([x_k, scalars(T)]) * u(r)) / sqrt(2)           latent update
+    V_{k+1} = Linear_k(T)                                                 (not built after last)
+    E_ij    = MLP_out(x_n) * u(r);   e_i = sum_j E_ij / avg_num_neighbors
+
+Edge features exposed (gnnff/models/features.py): entry k < n_layers is [x_k, V_k] (the scalar
+latent and the equivariant features entering layer k, k = 0 being the two-body embedding);
+entry n_layers is x_n, the latent read out into edge energies.
+"""
+
+import math
+from typing import Dict, List, Optional
+
+import torch
+from e3nn import o3
+
+from gnnff import keys
+from gnnff.models.common import (
+    PolynomialCutoff,
+    RadialEmbedding,
+    ScalarMLP,
+    TypeEmbedding,
+    allowed_irreps,
+    scatter_sum,
+    spherical_harmonics_irreps,
+)
+from gnnff.models.common.precision import ExactConstantsMixin
+from gnnff.models.common.presets import resolve_preset
+from gnnff.models.registry import register_model
+from gnnff.models.wrapper import ForceModel
+
+PRESETS = {
+    # tests and CPU demos: seconds per test on 2 cores
+    "small": dict(l_max=1, n_layers=1, num_channels=4, latent_dim=16, n_bessel=6, mlp_hidden=16,
+                  type_embedding_dim=8, parity=False, polynomial_p=6, avg_num_neighbors=10.0),
+    "medium": dict(l_max=2, n_layers=2, num_channels=16, latent_dim=64, n_bessel=8, mlp_hidden=64,
+                   type_embedding_dim=16, parity=True, polynomial_p=6, avg_num_neighbors=20.0),
+    # close to the Allegro paper's small-molecule / materials settings (2 layers, l_max 2)
+    "paper": dict(l_max=2, n_layers=2, num_channels=32, latent_dim=256, n_bessel=8, mlp_hidden=128,
+                  type_embedding_dim=32, parity=True, polynomial_p=6, avg_num_neighbors=30.0),
+}
+
+
+def _channelwise_tp(irreps_in: o3.Irreps, irreps_env: o3.Irreps, targets, mul: int) -> o3.TensorProduct:
+    """'uuu' tensor product (channel c of V with channel c of Gamma) into the ``targets`` irreps."""
+    out_list = [(mul, o3.Irrep(l, p)) for l, p in targets]
+    irreps_out = o3.Irreps(out_list)
+    instructions = []
+    for i1, (_, ir1) in enumerate(irreps_in):
+        for i2, (_, ir2) in enumerate(irreps_env):
+            for i_out, (_, ir_out) in enumerate(irreps_out):
+                if ir_out in ir1 * ir2:
+                    instructions.append((i1, i2, i_out, "uuu", True))
+    used = sorted({ins[2] for ins in instructions})
+    # keep only outputs some path reaches; renumber instructions accordingly
+    remap = {old: new for new, old in enumerate(used)}
+    irreps_out = o3.Irreps([out_list[k] for k in used])
+    instructions = [(a, b, remap[c], m, t) for a, b, c, m, t in instructions]
+    return o3.TensorProduct(irreps_in, irreps_env, irreps_out, instructions)
+
+
+class AllegroLayer(torch.nn.Module):
+    def __init__(self, irreps_v: o3.Irreps, sh_irreps: o3.Irreps, latent_dim: int, mul: int,
+                 mlp_hidden: int, targets, last: bool):
+        super().__init__()
+        self.mul = mul
+        self.n_sh = len(sh_irreps)
+        self.env_weights = torch.nn.Linear(latent_dim, mul * self.n_sh)
+        env_irreps = o3.Irreps([(mul, ir) for _, ir in sh_irreps])
+        self.tp = _channelwise_tp(irreps_v, env_irreps, [(0, 1)] if last else targets, mul)
+        self.n_scalars = self.tp.irreps_out[0].mul if self.tp.irreps_out[0].ir == o3.Irrep("0e") else 0
+        if self.n_scalars == 0:
+            raise ValueError("the Allegro tensor product produced no scalars; raise l_max or channels")
+        self.latent_mlp = ScalarMLP([latent_dim + self.n_scalars, mlp_hidden, latent_dim])
+        if last:
+            self.irreps_v_out = o3.Irreps("")
+            self.linear = torch.nn.Identity()
+        else:
+            # only irreps the product can reach (an unreachable one would be identically zero)
+            self.irreps_v_out = self.tp.irreps_out
+            self.linear = o3.Linear(self.tp.irreps_out, self.irreps_v_out)
+
+
+def weighted_sh(w: torch.Tensor, sh: torch.Tensor, sh_slices: List[List[int]]) -> torch.Tensor:
+    """Channel weights (E, mul, n_l) times Y -> (E, dim) laid out as e3nn irreps 'mul x Y'."""
+    parts: List[torch.Tensor] = []
+    for k, start_stop in enumerate(sh_slices):
+        y = sh[:, start_stop[0] : start_stop[1]]  # (E, 2l+1)
+        parts.append((w[:, :, k].unsqueeze(-1) * y.unsqueeze(1)).reshape(sh.shape[0], -1))
+    return torch.cat(parts, dim=1)
+
+
+class AllegroEnergy(ExactConstantsMixin, torch.nn.Module):
+    """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
+
+    def __init__(self, n_types: int, r_max: float, l_max: int, n_layers: int, num_channels: int,
+                 latent_dim: int, n_bessel: int, mlp_hidden: int, type_embedding_dim: int,
+                 parity: bool, polynomial_p: int, avg_num_neighbors: float):
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"Allegro needs n_layers >= 1, got {n_layers}")
+        self.type_embedding = TypeEmbedding(n_types, type_embedding_dim)
+        self.radial = RadialEmbedding(r_max, n_bessel, polynomial_p)
+        self.cutoff = PolynomialCutoff(r_max, polynomial_p)
+        self.sh_irreps = spherical_harmonics_irreps(l_max)
+        self.sh = o3.SphericalHarmonics(self.sh_irreps, normalize=True, normalization="component")
+        self.two_body = ScalarMLP([2 * type_embedding_dim + n_bessel, mlp_hidden, latent_dim])
+        self.initial_weights = torch.nn.Linear(latent_dim, num_channels * len(self.sh_irreps))
+        self.mul = num_channels
+        self.n_sh = len(self.sh_irreps)
+        self.sh_slices: List[List[int]] = [[sl.start, sl.stop] for sl in self.sh_irreps.slices()]
+        self.inv_sqrt_nn = 1.0 / math.sqrt(avg_num_neighbors)
+        self.inv_nn = 1.0 / avg_num_neighbors
+        targets = allowed_irreps(l_max, parity)
+        irreps_v = o3.Irreps([(num_channels, ir) for _, ir in self.sh_irreps])
+        layers = []
+        feature_irreps: List[str] = []
+        for k in range(n_layers):
+            feature_irreps.append(str(o3.Irreps(f"{latent_dim}x0e") + irreps_v))
+            layer = AllegroLayer(irreps_v, self.sh_irreps, latent_dim, num_channels, mlp_hidden,
+                                 targets, last=(k == n_layers - 1))
+            layers.append(layer)
+            irreps_v = layer.irreps_v_out
+        feature_irreps.append(f"{latent_dim}x0e")
+        self.layers = torch.nn.ModuleList(layers)
+        self.readout = ScalarMLP([latent_dim, mlp_hidden, 1])
+        self.edge_feature_irreps: List[str] = feature_irreps
+        # keys precomputed: TorchScript cannot call keys.edge_feature_key (it reads a global)
+        self.edge_feature_keys: List[str] = [keys.edge_feature_key(k) for k in range(n_layers + 1)]
+        self.record_edge_features: bool = False
+        self.keep_constants_exact()
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        edge_vectors = data[keys.EDGE_VECTORS]
+        edge_index = data[keys.EDGE_INDEX]
+        atom_type = data[keys.ATOM_TYPE]
+        num_atoms = atom_type.shape[0]
+        centre = edge_index[0]
+        r = torch.linalg.norm(edge_vectors, dim=-1)
+        u = self.cutoff(r).unsqueeze(-1)
+        sh = self.sh(edge_vectors)
+        emb = self.type_embedding(atom_type)
+        x = self.two_body(torch.cat([emb[centre], emb[edge_index[1]], self.radial(r)], dim=-1)) * u
+        w0 = self.initial_weights(x).view(-1, self.mul, self.n_sh)
+        v = weighted_sh(w0, sh, self.sh_slices)
+        for k, layer in enumerate(self.layers):
+            if self.record_edge_features:
+                data[self.edge_feature_keys[k]] = torch.cat([x, v], dim=-1)
+            w = layer.env_weights(x).view(-1, self.mul, self.n_sh)
+            env = scatter_sum(weighted_sh(w, sh, self.sh_slices), centre, num_atoms) * self.inv_sqrt_nn
+            t = layer.tp(v, env[centre])
+            scalars = t[:, : layer.n_scalars]
+            x = (x + layer.latent_mlp(torch.cat([x, scalars], dim=-1)) * u) * 0.7071067811865476
+            v = layer.linear(t)
+        if self.record_edge_features:
+            data[self.edge_feature_keys[-1]] = x
+        edge_energy = self.readout(x) * u
+        data[keys.ATOMIC_ENERGY_RAW] = scatter_sum(edge_energy.squeeze(-1), centre, num_atoms) * self.inv_nn
+        return data
+
+
+@register_model("allegro")
+def allegro(
+    type_names: List[str],
+    r_max: float,
+    preset: str = "small",
+    l_max: Optional[int] = None,
+    n_layers: Optional[int] = None,
+    num_channels: Optional[int] = None,
+    latent_dim: Optional[int] = None,
+    n_bessel: Optional[int] = None,
+    mlp_hidden: Optional[int] = None,
+    type_embedding_dim: Optional[int] = None,
+    parity: Optional[bool] = None,
+    polynomial_p: Optional[int] = None,
+    avg_num_neighbors: Optional[float] = None,
+) -> ForceModel:
+    """Allegro ForceModel; options left as None take the value of ``preset`` (small|medium|paper)."""
+    opts = resolve_preset("allegro", PRESETS, preset, dict(
+        l_max=l_max, n_layers=n_layers, num_channels=num_channels, latent_dim=latent_dim,
+        n_bessel=n_bessel, mlp_hidden=mlp_hidden, type_embedding_dim=type_embedding_dim,
+        parity=parity, polynomial_p=polynomial_p, avg_num_neighbors=avg_num_neighbors))
+    energy = AllegroEnergy(len(type_names), float(r_max), **opts)
+    return ForceModel(energy, list(type_names), r_max=float(r_max), interaction_range=float(r_max),
+                      model_name="allegro")

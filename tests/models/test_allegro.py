@@ -1,0 +1,129 @@
+"""Allegro: the physics battery (float64 + float32), builder contract, export, and negative
+controls showing the battery catches broken models."""
+
+import pytest
+import torch
+from battery import (
+    EnergyModelBattery,
+    check_cutoff_smoothness,
+    check_export,
+    check_forces_finite_difference,
+    check_per_type_parameters,
+    check_rotation_reflection,
+)
+
+from gnnff import keys
+from gnnff.models.registry import build_model
+
+TYPES = ["Si", "C"]
+R_MAX = 3.5
+
+
+def small(**kw):
+    torch.manual_seed(0)
+    return build_model("allegro", type_names=TYPES, r_max=R_MAX, preset="small", **kw)
+
+
+class TestAllegroBattery(EnergyModelBattery):
+    def make_model(self, dtype):
+        return small()
+
+
+class TestAllegroFullParity(EnergyModelBattery):
+    """parity=True, two layers, l_max=2: pseudo-tensors inside, still E(3)-invariant energy."""
+
+    def make_model(self, dtype):
+        return small(parity=True, n_layers=2, l_max=2)
+
+    # the full battery runs on the default small model; here the symmetry-critical checks
+    test_translation = test_permutation = test_separability = test_batching = None
+    test_virial_finite_strain = test_ghost_atoms = test_forces_finite_difference = None
+
+
+def test_strictly_local_interaction_range():
+    model = small(n_layers=3)
+    assert model.interaction_range == model.r_max == R_MAX
+    assert model.model_name == "allegro"
+
+
+def test_edge_features_documented_layout():
+    model = small(n_layers=2, l_max=1, num_channels=4, latent_dim=16)
+    # entries 0..n_layers-1 = [latent, equivariant] entering each layer, last = final latent
+    assert model.energy_model.edge_feature_irreps == ["16x0e+4x0e+4x1o", "16x0e+4x0e+4x1o", "16x0e"]
+
+
+def test_presets_and_overrides():
+    medium = build_model("allegro", type_names=TYPES, r_max=5.0, preset="medium")
+    assert len(medium.energy_model.layers) == 2
+    tuned = build_model("allegro", type_names=TYPES, r_max=5.0, preset="medium", n_layers=1)
+    assert len(tuned.energy_model.layers) == 1
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*medium"):
+        build_model("allegro", type_names=TYPES, r_max=5.0, preset="huge")
+    with pytest.raises(ValueError, match="no option 'nlayers'.*did you mean 'n_layers'"):
+        build_model("allegro", type_names=TYPES, r_max=5.0, nlayers=2)
+    with pytest.raises(ValueError, match="n_layers >= 1"):
+        build_model("allegro", type_names=TYPES, r_max=5.0, n_layers=0)
+
+
+def test_per_type_parameters_live_in_type_embedding():
+    check_per_type_parameters(lambda names: build_model("allegro", type_names=names, r_max=R_MAX))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_export_roundtrip(tmp_path, dtype):
+    meta = check_export(small(), tmp_path / "allegro.pt", dtype)
+    assert meta["interaction_range"] == R_MAX
+
+
+# ---- negative controls: the battery must fail on broken models ------------------------------
+class _NotRotationInvariant(torch.nn.Module):
+    """Adds a term depending on the x component of edge vectors: breaks rotation invariance."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.edge_feature_irreps = inner.edge_feature_irreps
+        self.record_edge_features = False
+
+    def forward(self, data):
+        data = self.inner(data)
+        extra = torch.zeros_like(data[keys.ATOMIC_ENERGY_RAW]).index_add(
+            0, data[keys.EDGE_INDEX][0], data[keys.EDGE_VECTORS][:, 0] ** 2)
+        data[keys.ATOMIC_ENERGY_RAW] = data[keys.ATOMIC_ENERGY_RAW] + 0.1 * extra
+        return data
+
+
+class _HardCutoff(_NotRotationInvariant):
+    """Adds 1/r per edge with no envelope: energy jumps when an atom crosses r_max."""
+
+    def forward(self, data):
+        data = self.inner(data)
+        r = torch.linalg.norm(data[keys.EDGE_VECTORS], dim=-1)
+        extra = torch.zeros_like(data[keys.ATOMIC_ENERGY_RAW]).index_add(0, data[keys.EDGE_INDEX][0], 1.0 / r)
+        data[keys.ATOMIC_ENERGY_RAW] = data[keys.ATOMIC_ENERGY_RAW] + extra
+        return data
+
+
+def test_battery_catches_broken_models():
+    model = small()
+    model.energy_model = _NotRotationInvariant(model.energy_model)
+    with pytest.raises(AssertionError, match="after rotation"):
+        check_rotation_reflection(model, torch.float64)
+    model = small()
+    model.energy_model = _HardCutoff(model.energy_model)
+    with pytest.raises(AssertionError, match="energy jumps"):
+        check_cutoff_smoothness(model, torch.float64)
+
+
+def test_battery_catches_wrong_forces(monkeypatch):
+    model = small().double().eval()
+    forward = type(model).forward
+
+    def scaled_forces(self, data):
+        out = forward(self, data)
+        out[keys.FORCES] = out[keys.FORCES] * 1.001  # a 0.1 % force error must be caught
+        return out
+
+    monkeypatch.setattr(type(model), "forward", scaled_forces)
+    with pytest.raises(AssertionError, match="finite differences"):
+        check_forces_finite_difference(model, torch.float64)
