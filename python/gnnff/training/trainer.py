@@ -338,5 +338,20 @@ class Trainer:
             if improved:
                 self.save("best.pt")
             self.save("last.pt")
-        LOG.info("epoch %d: %s", self.epoch, {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()})
+        LOG.info("%s", epoch_summary(row, improved))
         return self.best["since"] >= int(tcfg["patience"])
+
+
+def epoch_summary(row: Dict[str, Any], improved: bool) -> str:
+    """One readable line per epoch for the terminal; every column is in metrics.csv/json."""
+    parts = [f"epoch {row['epoch']:4d}", f"lr {row['lr']:.2e}"]
+    for key in ("train_loss", "val_loss"):
+        if key in row:
+            parts.append(f"{key} {row[key]:.4g}")
+    if "val_energy_mae" in row:
+        parts.append(f"val E MAE {1000 * row['val_energy_mae']:.1f} meV/atom")
+    if "val_forces_mae" in row:
+        parts.append(f"val F MAE {1000 * row['val_forces_mae']:.1f} meV/Å")
+    extras = sorted(k for k in row if k.startswith("val_corr") or k.endswith("_lambda"))
+    parts += [f"{k} {row[k]:.3g}" for k in extras if isinstance(row[k], float)]
+    return "  ".join(parts) + ("  *best" if improved else "")
