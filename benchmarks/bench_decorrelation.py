@@ -1,0 +1,217 @@
+"""Training-step overhead of the decorrelation loss, per model, written as JSON.
+
+For each model (builder defaults = its reference size) on a batch of rattled silicon supercells,
+time one full training step
+
+    forward (energy, forces by autograd with create_graph) -> loss -> backward -> Adam step
+
+in three variants, interleaved (order rotated every round) so that slow drifts of a shared machine
+hit all alike:
+
+    baseline:       loss = energy MSE + 100 * force MSE, edge-feature recording off
+    recording:      the same with recording on (what the model itself spends to expose features)
+    decorrelation:  the same + the decorrelation term (recording on, all layers, mean_square,
+                    constant lambda; schedule choice does not change the cost)
+
+overhead % = 100 * (median(decorrelation) / median(baseline) - 1), from the process CPU time of
+each step (with 1 torch thread this is the work done, little disturbed by other jobs on a shared
+machine) and from wall time. Also timed: the measure alone (the term's forward and backward to the
+recorded features) as a share of the baseline step.
+
+    python benchmarks/bench_decorrelation.py --out benchmarks/results/decorrelation.json
+Not run in CI. Numbers and machine are recorded in docs/decorrelation.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+
+import ase.build  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from gnnff import keys  # noqa: E402
+from gnnff.data.graph import atoms_to_graph  # noqa: E402
+from gnnff.models import available_models, build_model, features  # noqa: E402
+from gnnff.training.loss_terms import build_loss_term  # noqa: E402
+
+SIZES = {
+    # reference size: the builder's defaults / preset; r_max where the builder needs one
+    "default": {
+        "pair_mlp": {},
+        "allegro": {"r_max": 4.0},
+        "nequip": {"r_max": 4.0},
+        "gemnet_t": {},
+        "toy_message_passing": {},
+    },
+    # larger networks (more channels per layer), closer to production models
+    "medium": {
+        "pair_mlp": {"hidden": 64, "num_layers": 3},
+        "allegro": {"r_max": 4.0, "preset": "medium"},
+        "nequip": {"r_max": 4.0, "preset": "medium"},
+    },
+}
+
+
+def make_batch(model, n_structures: int, repeat: int, dtype, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    graphs = []
+    for _ in range(n_structures):
+        atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        g = atoms_to_graph(atoms, model.type_names, model.r_max, dtype=dtype)
+        g[keys.FORCES] = torch.as_tensor(rng.normal(size=(len(atoms), 3)), dtype=dtype)
+        g[keys.TOTAL_ENERGY] = torch.as_tensor([float(rng.normal())], dtype=dtype)
+        graphs.append(g)
+    offset, parts = 0, {k: [] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX, keys.EDGE_SHIFT, keys.FORCES, keys.TOTAL_ENERGY, keys.BATCH)}
+    for gi, g in enumerate(graphs):
+        n = g[keys.POSITIONS].shape[0]
+        for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_SHIFT, keys.FORCES, keys.TOTAL_ENERGY):
+            parts[k].append(g[k])
+        parts[keys.EDGE_INDEX].append(g[keys.EDGE_INDEX] + offset)
+        parts[keys.BATCH].append(torch.full((n,), gi, dtype=torch.long))
+        offset += n
+    batch = {k: torch.cat(v, dim=1 if k == keys.EDGE_INDEX else 0) for k, v in parts.items()}
+    batch[keys.NUM_GRAPHS] = torch.tensor([n_structures])
+    return batch
+
+
+def train_step(model, optimizer, batch, term):
+    pred = model(dict(batch))
+    loss = ((pred[keys.TOTAL_ENERGY] - batch[keys.TOTAL_ENERGY]) ** 2).mean()
+    loss = loss + 100.0 * ((pred[keys.FORCES] - batch[keys.FORCES]) ** 2).mean()
+    if term is not None:
+        loss = loss + term(pred, batch, model)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if term is not None:
+        term.on_step(0, 0, {"forces": 1.0})
+
+
+def bench_model(name, args, dtype):
+    kwargs = SIZES[args.size][name]
+    model = build_model(name, type_names=["Si"], **kwargs).to(dtype).train()
+    batch = make_batch(model, args.structures, args.repeat, dtype)
+    term_kwargs = {"lambda_value": 0.1}
+    if args.edge_subsample:
+        term_kwargs["edge_subsample"] = args.edge_subsample
+    term = build_loss_term("decorrelation", **term_kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)  # tiny lr: the model barely changes
+
+    def run(variant):
+        features.set_recording(model, variant != "baseline")
+        w0, c0 = time.perf_counter(), time.process_time()
+        train_step(model, optimizer, batch, term if variant == "decorrelation" else None)
+        return time.perf_counter() - w0, time.process_time() - c0
+
+    variants = ("baseline", "recording", "decorrelation")
+    for _ in range(args.warmup):
+        for variant in variants:
+            run(variant)
+    wall = {v: [] for v in variants}
+    cpu = {v: [] for v in variants}
+    for i in range(args.repeats):
+        for variant in variants[i % 3 :] + variants[: i % 3]:  # rotate the order every round
+            w, c = run(variant)
+            wall[variant].append(w)
+            cpu[variant].append(c)
+    # the measure alone: the term's forward + backward to the recorded features (CPU time)
+    features.set_recording(model, True)
+    pred = model(dict(batch))
+    feats = [pred[keys.edge_feature_key(i)] for i in range(len(features.edge_feature_irreps(model)))]
+    feats = [f.detach().requires_grad_(True) for f in feats]
+    leaves = {keys.edge_feature_key(i): f for i, f in enumerate(feats)}
+    measure = []
+    for _ in range(args.repeats):
+        c0 = time.process_time()
+        value = term(leaves, batch, model)
+        torch.autograd.grad(value, feats, allow_unused=True)
+        measure.append(time.process_time() - c0)
+    med = {v: statistics.median(cpu[v]) for v in cpu}
+    irreps = features.edge_feature_irreps(model)
+    return {
+        "model": name,
+        "builder_kwargs": kwargs,
+        "num_atoms": int(batch[keys.POSITIONS].shape[0]),
+        "num_edges": int(batch[keys.EDGE_INDEX].shape[1]),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "edge_feature_irreps": irreps,
+        "step_cpu_s_baseline_median": med["baseline"],
+        "step_cpu_s_decorrelation_median": med["decorrelation"],
+        "step_cpu_s_recording_only_median": med["recording"],
+        "overhead_percent_cpu": 100.0 * (med["decorrelation"] / med["baseline"] - 1.0),
+        "recording_only_overhead_percent_cpu": 100.0 * (med["recording"] / med["baseline"] - 1.0),
+        "overhead_percent_wall": 100.0 * (statistics.median(wall["decorrelation"]) / statistics.median(wall["baseline"]) - 1.0),
+        "step_wall_s_baseline_all": wall["baseline"],
+        "step_wall_s_decorrelation_all": wall["decorrelation"],
+        "step_wall_s_recording_all": wall["recording"],
+        "step_cpu_s_recording_all": cpu["recording"],
+        "step_cpu_s_baseline_all": cpu["baseline"],
+        "step_cpu_s_decorrelation_all": cpu["decorrelation"],
+        "measure_fwd_bwd_cpu_s_median": statistics.median(measure),
+        "measure_fwd_bwd_percent_of_step": 100.0 * statistics.median(measure) / med["baseline"],
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="model sizes (see SIZES)")
+    parser.add_argument("--models", nargs="*", default=None, help="default: every model of --size")
+    parser.add_argument("--structures", type=int, default=4, help="structures per batch")
+    parser.add_argument("--repeat", type=int, default=3, help="supercell repeat of the 8-atom Si cell")
+    parser.add_argument("--repeats", type=int, default=20, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default); 1 makes CPU time a clean cost measure")
+    parser.add_argument("--edge-subsample", type=int, default=0, help="max edges for the measure (0: all)")
+    parser.add_argument("--out", default="bench_decorrelation.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    torch.manual_seed(0)
+    registered = available_models()
+    results, skipped = [], {}
+    for name in args.models or list(SIZES[args.size]):
+        if name not in SIZES[args.size]:
+            skipped[name] = f"no {args.size} size defined"
+            continue
+        if name not in registered:
+            skipped[name] = "not registered"
+            continue
+        r = bench_model(name, args, dtype)
+        print(f"{name:20s} atoms {r['num_atoms']:4d} edges {r['num_edges']:6d}  CPU/step {r['step_cpu_s_baseline_median'] * 1e3:8.1f} ms"
+              f" -> {r['step_cpu_s_decorrelation_median'] * 1e3:8.1f} ms  overhead {r['overhead_percent_cpu']:+6.2f} % CPU,"
+              f" {r['overhead_percent_wall']:+6.2f} % wall; recording alone {r['recording_only_overhead_percent_cpu']:+6.2f} %;"
+              f" measure fwd+bwd {r['measure_fwd_bwd_percent_of_step']:.2f} %", flush=True)
+        results.append(r)
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    report = {
+        "benchmark": "decorrelation training-step overhead",
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "load_average_at_end": os.getloadavg(), "platform": platform.platform(),
+                    "torch": torch.__version__, "device": "cpu"},
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "results": results,
+        "skipped": skipped,
+    }  # fmt: skip
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
