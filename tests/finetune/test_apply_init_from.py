@@ -31,7 +31,7 @@ def model_options(name):
 
 def build(name, type_names, seed, **options):
     """Seeded model; through the builder's ``seed`` option where it has one."""
-    if "seed" in inspect.signature(registry._BUILDERS[name]).parameters:
+    if "seed" in inspect.signature(registry.model_builder(name)).parameters:
         options["seed"] = seed
     torch.manual_seed(seed)
     return build_model(name, type_names=type_names, **options), options

@@ -12,13 +12,13 @@ validation), and calls ``on_step``/``on_epoch_end`` so that terms with schedules
 decorrelation coefficient) can adapt. Builders register with ``@register_loss_term(name)``.
 """
 
-import difflib
-import inspect
-from typing import Callable, Dict
+from typing import Dict
 
 import torch
 
-_TERMS: Dict[str, Callable[..., "LossTerm"]] = {}
+from gnnff.registry import Registry
+
+_TERMS = Registry("loss term", [f"gnnff.training.{m}" for m in ("losses", "decorrelation")])
 
 
 class LossTerm(torch.nn.Module):
@@ -47,43 +47,13 @@ class LossTerm(torch.nn.Module):
 
 
 def register_loss_term(name: str):
-    def decorate(builder):
-        if name in _TERMS:
-            raise ValueError(f"loss term {name!r} is registered twice")
-        _TERMS[name] = builder
-        return builder
-
-    return decorate
+    """Decorator: make a builder available as ``loss: {NAME: {...}}`` in configs."""
+    return _TERMS.register(name)
 
 
 def available_loss_terms():
-    _import_builtin_terms()
-    return sorted(_TERMS)
+    return _TERMS.names()
 
 
 def build_loss_term(name: str, **kwargs) -> LossTerm:
-    _import_builtin_terms()
-    if name not in _TERMS:
-        close = difflib.get_close_matches(name, _TERMS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown loss term {name!r}{hint}; available: {sorted(_TERMS)}")
-    builder = _TERMS[name]
-    params = inspect.signature(builder).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        for key in kwargs:
-            if key not in params:
-                close = difflib.get_close_matches(key, list(params), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"loss term {name!r} has no option {key!r}{hint}; options: {sorted(params)}")
-    return builder(**kwargs)
-
-
-def _import_builtin_terms():
-    import importlib
-
-    for module in ("losses", "decorrelation"):
-        try:
-            importlib.import_module(f"gnnff.training.{module}")
-        except ModuleNotFoundError as err:
-            if err.name != f"gnnff.training.{module}":
-                raise
+    return _TERMS.build(name, **kwargs)
