@@ -20,7 +20,13 @@ python -m pip install --quiet --upgrade pip
 # torch first and pinned: an unpinned torch requirement resolved later (or in an isolated build
 # environment) would pull a multi-GB CUDA build on a CPU machine.
 python -m pip install --quiet "$TORCH_SPEC"
-python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12"
+# the build requirements of pyproject.toml ([build-system] requires): with
+# --no-build-isolation pip does not install them itself
+python - <<'PY' > .venv/build-requirements.txt
+import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))
+PY
+python -m pip install --quiet -r .venv/build-requirements.txt
 # --no-build-isolation: the plugin must compile against the torch installed above.
 python -m pip install --quiet --no-build-isolation ".[test]"
 python - <<'PY'
