@@ -123,7 +123,7 @@ def test_loss_terms_see_step_hooks(emt_file, tmp_path):
         def batch_logs(self):
             return {"probe_value": 3.0}
 
-    if "probe_for_tests" not in loss_terms._TERMS:
+    if "probe_for_tests" not in loss_terms.available_loss_terms():
         loss_terms.register_loss_term("probe_for_tests")(lambda: Probe())
     config = small_config(emt_file, str(tmp_path / "run"))
     config["loss"]["probe_for_tests"] = {}
