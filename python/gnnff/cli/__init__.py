@@ -29,7 +29,8 @@ def _load(name: str):
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="gnnff", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="gnnff", description="gnnff: stable graph-neural-network force fields for LAMMPS")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     # register only the subcommand asked for (fast start-up), or all of them for --help
     wanted = [argv[0]] if argv and argv[0] in SUBCOMMANDS else list(SUBCOMMANDS)
@@ -41,7 +42,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
