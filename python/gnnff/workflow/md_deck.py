@@ -5,10 +5,10 @@ DECK = """\
 # Run it yourself with: mpirun -np 2 lmp -in {deck_name}
 units           metal
 atom_style      atomic
-boundary        p p p
+boundary        {boundary}
 read_data       {data_file}
 
-pair_style      gnnff
+pair_style      {pair_style}
 pair_coeff      * * {model_file} {elements}
 
 velocity        all create {temperature} {seed} mom yes rot yes dist gaussian
@@ -24,6 +24,10 @@ run             {steps}
 """
 
 
-def render_deck(**values) -> str:
-    """Fill the deck template; every value is written verbatim into the LAMMPS input."""
-    return DECK.format(**values)
+def render_deck(boundary: str = "p p p", pair_style: str = "gnnff", **values) -> str:
+    """Fill the deck template; every value is written verbatim into the LAMMPS input.
+
+    ``boundary="f f f"`` is for a molecule in vacuum; ``pair_style`` other than gnnff (with
+    ``model_file`` the potential file) runs a reference potential through the same deck.
+    """
+    return DECK.format(boundary=boundary, pair_style=pair_style, **values)

@@ -48,7 +48,10 @@ def training_config(opts: PipelineOptions, data_dir: Path, run_dir: Path) -> dic
         "optimizer": {"name": "adam", "lr": 0.003},
         "scheduler": {"name": "plateau", "factor": 0.5, "patience": 10, "min_lr": 1.0e-5},
         "training": {"max_epochs": opts.max_epochs, "batch_size": 8, "seed": opts.seed,
-                     "dtype": "float32", "ema_decay": 0.99, "grad_clip": 10.0, "patience": 30},
+                     "dtype": "float32", "ema_decay": 0.99, "grad_clip": 10.0, "patience": 30,
+                     # select best.pt on accuracy alone: with --decorrelation val_loss also
+                     # holds lambda * correlation, whose lambda the scheduler moves
+                     "monitor": "val_forces_mae"},
         "output": {"dir": str(run_dir), "overwrite": True},
     }
 
@@ -60,7 +63,7 @@ def _run(cmd: List[str], cwd: Optional[Path] = None, env: Optional[dict] = None)
         raise SystemExit(f"gnnff pipeline: step failed with exit status {status}: {' '.join(cmd)}")
 
 
-def _tool(name: str) -> str:
+def find_tool(name: str) -> str:
     """A program of this environment (the venv's lmp / mpirun), else one on PATH."""
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
@@ -108,7 +111,7 @@ def run_pipeline(opts: PipelineOptions) -> int:
           f"{opts.nprocs} MPI ranks", flush=True)
     deck = write_md_input(opts, data_dir, md_dir, model_file)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    _run([_tool("mpirun"), "-np", str(opts.nprocs), _tool("lmp"), "-in", deck.name,
+    _run([find_tool("mpirun"), "-np", str(opts.nprocs), find_tool("lmp"), "-in", deck.name,
           "-log", "log.lammps"], cwd=md_dir, env=env)
 
     print("\n== 5/5 stability of the trajectory", flush=True)

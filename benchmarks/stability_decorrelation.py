@@ -1,0 +1,260 @@
+"""MD stability with and without the feature-decorrelation loss (Zeng et al. 2025, in miniature).
+
+Reference data: `gnnff data generate sio` (Tersoff SiO_x by LAMMPS): training at SiO2, and
+out-of-distribution (OOD) sub-stoichiometric SiO1.5 / SiO1.1 sets with their own reference MD
+(amorphous, 1500 K). The same model is trained twice per seed, same data, seed and budget:
+
+* ``baseline``: energy + forces, plus the decorrelation term at a constant lambda = 0: it adds
+  nothing to the loss or its gradient, it only *measures* the edge-feature correlation so that
+  metrics.csv has val_corr_layer<k> for the baseline too;
+* ``decorrelation``: energy + forces + the decorrelation term (adaptive lambda, docs/decorrelation.md).
+
+Both are exported and run in LAMMPS (pair_style gnnff, `mpirun -np N lmp`, NVT at the reference
+temperature) from the first frame of each composition's reference MD, and every trajectory is
+judged by gnnff.stability against that reference MD. Results: benchmarks/results/
+stability_decorrelation.json (see docs/experiments.md).
+
+    python benchmarks/stability_decorrelation.py                       # --size small, seed 0
+    python benchmarks/stability_decorrelation.py --seeds 0 1 2 --model pair_mlp
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import stability_common as common
+
+COMPOSITIONS = ("SiO2", "SiO1.5", "SiO1.1")  # SiO2 = in distribution
+ELEMENTS = ("Si", "O")
+EVAL_SET = {"SiO2": "test", "SiO1.5": "ood_SiO1.5", "SiO1.1": "ood_SiO1.1"}
+
+SIZES = {
+    # 2-core CPU: ~15 min for one seed (two trainings, six 2 ps MD runs)
+    "small": dict(data_size="small", preset="small", max_epochs=40, batch_size=4, lr=5e-3,
+                  md_steps=2000, dump_every=10, md_timeout_s=600),
+    # the research scale (not run here): paper-size data, larger model, 10 ps MD
+    "paper": dict(data_size="paper", preset="paper", max_epochs=1000, batch_size=5, lr=2e-3,
+                  md_steps=10000, dump_every=50, md_timeout_s=None),
+}
+
+
+def training_config(args, size, data_dir: Path, seed: int, decorrelate: bool) -> dict:
+    model = {"name": args.model, "type_names": list(ELEMENTS), "r_max": args.r_max}
+    if args.model != "pair_mlp":
+        model["preset"] = size["preset"]
+    if decorrelate:
+        decorrelation = {"layers": "all", "reduction": "mean_square", "schedule": "adaptive",
+                         "target_fraction": args.target_fraction,
+                         "reference_weight": args.forces_weight}
+    else:  # measures (for the log) without training on it
+        decorrelation = {"layers": "all", "reduction": "mean_square", "schedule": "constant",
+                         "lambda_value": 0.0}
+    return {
+        "model": model,
+        "data": {"train": str(data_dir / "sio_train.extxyz"),
+                 "val": str(data_dir / "sio_valid.extxyz")},
+        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight},
+                 "decorrelation": decorrelation},
+        "optimizer": {"name": "adam", "lr": size["lr"]},
+        "scheduler": {"name": "plateau", "factor": 0.5, "patience": 10, "min_lr": 1.0e-5},
+        # monitor the force error, not val_loss: val_loss of the decorrelation run includes
+        # lambda * rho, which would make the two runs pick their best epoch differently
+        "training": {"max_epochs": size["max_epochs"], "batch_size": size["batch_size"],
+                     "seed": seed, "dtype": "float32", "ema_decay": 0.99, "grad_clip": 10.0,
+                     "patience": 10**6, "monitor": "val_forces_mae", "progress_bar": False},
+    }
+
+
+def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str) -> dict:
+    import ase.io
+
+    run_dir = work / f"seed{seed}" / variant
+    n_train = len(ase.io.read(data_dir / "sio_train.extxyz", ":"))
+    config = training_config(args, size, data_dir, seed, variant == "decorrelation")
+    training = common.train(config, run_dir / "train", n_train, threads=args.threads)
+    checkpoint = run_dir / "train" / "best.pt"
+    model_file = common.export(checkpoint, run_dir / "model.pt")
+    result = {"variant": variant, "seed": seed, "training": training,
+              "loss_config": config["loss"], "compositions": {}}
+    for composition in COMPOSITIONS:
+        errors = common.evaluate(checkpoint, [data_dir / f"sio_{EVAL_SET[composition]}.extxyz"],
+                                 run_dir / f"eval_{composition}.json")
+        reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
+        start = ase.io.read(reference, index=0)
+        md_dir = run_dir / f"md_{composition}"
+        common.write_md_input(start, md_dir, model_file, ELEMENTS, args.temperature,
+                              size["md_steps"], 0.001, size["dump_every"], seed=4928459 + seed)
+        md = common.run_md(md_dir, args.nprocs, size["md_timeout_s"])
+        stability = common.analyse(md_dir, reference, ELEMENTS, rdf_window=args.rdf_window)
+        result["compositions"][composition] = {
+            "eval_set": EVAL_SET[composition], "forces_mae_meV_per_A": errors["forces_mae"],
+            "energy_mae_meV_per_atom": errors["energy_mae"], "md": md, "stability": stability}
+        print(f"  {variant} seed {seed} {composition}: force MAE {errors['forces_mae']:.1f} meV/Å, "
+              f"stable {stability['stable_time_ps']:.3g} of {stability['total_time_ps']:.3g} ps "
+              f"(first failed: {stability['first_failed']})", flush=True)
+    return result
+
+
+def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
+    """The reference potential (Tersoff) itself through the same deck and analysis: what the
+    criteria say about a trajectory of the truth (a model can at best match it)."""
+    import ase.io
+    from gnnff.datagen.catalog import TERSOFF_PAIR
+
+    result = {}
+    for composition in COMPOSITIONS:
+        reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
+        md_dir = work / "reference_potential" / f"md_{composition}"
+        common.write_md_input(ase.io.read(reference, index=0), md_dir, md_dir / "unused.pt",
+                              ELEMENTS, args.temperature, size["md_steps"], 0.001,
+                              size["dump_every"], seed=4928459, native_pair=TERSOFF_PAIR)
+        md = common.run_md(md_dir, args.nprocs, size["md_timeout_s"])
+        result[composition] = {"md": md, "stability": common.analyse(
+            md_dir, reference, ELEMENTS, rdf_window=args.rdf_window)}
+        print(f"  Tersoff control {composition}: stable {result[composition]['stability']['stable_time_ps']:.3g} ps, "
+              f"g(r) error {result[composition]['stability']['rdf_error_stable']}", flush=True)
+    return result
+
+
+def summarise(runs) -> list:
+    rows = []
+    for variant in ("baseline", "decorrelation"):
+        mine = [r for r in runs if r["variant"] == variant]
+        if not mine:
+            continue
+        for composition in COMPOSITIONS:
+            cells = [r["compositions"][composition] for r in mine if composition in r["compositions"]]
+            stable = [c["stability"]["stable_time_ps"] for c in cells]
+            rows.append({
+                "variant": variant, "composition": composition, "seeds": [r["seed"] for r in mine],
+                "forces_mae_meV_per_A": [c["forces_mae_meV_per_A"] for c in cells],
+                "stable_time_ps": stable,
+                "stable_time_ps_mean": statistics.mean(stable) if stable else None,
+                "stable_through_end": [c["stability"]["stable_through_end"] for c in cells],
+                "first_failed": [c["stability"]["first_failed"] for c in cells],
+                "rdf_error_stable": [c["stability"]["rdf_error_stable"] for c in cells],
+                "val_corr_per_layer": [r["training"]["val_corr_per_layer_best"] for r in mine],
+                "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine]})
+    return rows
+
+
+def markdown_tables(payload: dict) -> str:
+    """The result JSON as the markdown tables of docs/experiments.md."""
+    fmt = lambda v, f="{:.3g}": "-" if v is None else f.format(v)  # noqa: E731
+    lines = ["| variant | seed | epochs (steps) | s/step | val force MAE (meV/Å) | val ρ per layer |",
+             "|---|---|---|---|---|---|"]
+    for r in payload["runs"]:
+        t = r["training"]
+        corr = ", ".join(f"{v:.3f}" for _, v in sorted(t["val_corr_per_layer_best"].items()))
+        lines.append(f"| {r['variant']} | {r['seed']} | {t['epochs']} ({t['steps']}) | "
+                     f"{fmt(t['seconds_per_step'], '{:.2f}')} | {1e3 * t['best']['val_forces_mae']:.0f} | {corr} |")
+    lines += ["", "| composition | variant | seed | force MAE (meV/Å) | stable time (ps) | first failed "
+              "(why) | g(r) error, stable part (Å) |", "|---|---|---|---|---|---|---|"]
+    control = payload.get("reference_potential_control", {})
+    for composition in COMPOSITIONS:
+        if composition in control:
+            st = control[composition]["stability"]
+            lines.append(f"| {composition} | Tersoff (truth) | - | 0 | {fmt(st['stable_time_ps'])} of "
+                         f"{fmt(st['total_time_ps'])} | {', '.join(st['first_failed']) or 'none'} | "
+                         f"{fmt(st['rdf_error_stable'], '{:.3f}')} |")
+        for r in payload["runs"]:
+            c = r["compositions"].get(composition)
+            if c is None:
+                continue
+            st = c["stability"]
+            why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
+            lines.append(f"| {composition} | {r['variant']} | {r['seed']} | {c['forces_mae_meV_per_A']:.0f} | "
+                         f"{fmt(st['stable_time_ps'])} of {fmt(st['total_time_ps'])} | {why or 'none'} | "
+                         f"{fmt(st['rdf_error_stable'], '{:.3f}')} |")
+    lines += ["", "| composition | variant | seeds | mean force MAE (meV/Å) | stable time per seed (ps) | "
+              "mean stable time (ps) | runs stable for the whole MD |", "|---|---|---|---|---|---|---|"]
+    for composition in COMPOSITIONS:
+        for row in payload["summary"]:
+            if row["composition"] == composition:
+                lines.append(
+                    f"| {composition} | {row['variant']} | {len(row['seeds'])} | "
+                    f"{statistics.mean(row['forces_mae_meV_per_A']):.0f} | "
+                    f"{', '.join(fmt(v) for v in row['stable_time_ps'])} | "
+                    f"{fmt(row['stable_time_ps_mean'])} | "
+                    f"{sum(row['stable_through_end'])} of {len(row['seeds'])} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--model", default="allegro",
+                        help="registered model: allegro (default), pair_mlp, nequip, gemnet_t")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training/MD seeds")
+    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, help="override the size's training budget")
+    parser.add_argument("--md-steps", type=int, help="override the size's MD length (1 fs steps)")
+    parser.add_argument("--r-max", type=float, default=4.0, help="model cutoff in Å")
+    parser.add_argument("--forces-weight", type=float, default=10.0)
+    parser.add_argument("--target-fraction", type=float, default=0.1,
+                        help="adaptive lambda: decorrelation term / weighted force loss")
+    parser.add_argument("--temperature", type=float, default=1500.0,
+                        help="K; must be a temperature of the reference MD (1500)")
+    parser.add_argument("--rdf-window", type=int, default=10, help="frames in the g(r) window")
+    parser.add_argument("--np", dest="nprocs", type=int, default=2, help="MPI ranks for lmp")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--workdir", default=str(common.REPO / "runs/stability_decorrelation"))
+    parser.add_argument("--json", default=str(common.REPO / "benchmarks/results/stability_decorrelation.json"))
+    parser.add_argument("--reuse", metavar="JSON", nargs="+",
+                        help="take the runs (variant, seed) already in these earlier result JSONs "
+                             "of the same settings instead of redoing them")
+    parser.add_argument("--table", metavar="JSON", help="only print JSON's results as markdown")
+    args = parser.parse_args(argv)
+    if args.table:
+        import json
+
+        print(markdown_tables(json.loads(Path(args.table).read_text())))
+        return 0
+    size = dict(SIZES[args.size])
+    if args.max_epochs:
+        size["max_epochs"] = args.max_epochs
+    if args.md_steps:
+        size["md_steps"] = args.md_steps
+
+    start = time.perf_counter()
+    work = Path(args.workdir).resolve()
+    data_dir = work / f"data_sio_{size['data_size']}_{args.data_seed}"
+    card = common.generate_data("sio", size["data_size"], args.data_seed, data_dir, work / "logs")
+    payload = {
+        "experiment": "stability_decorrelation",
+        "research": "Zeng et al. 2025, arXiv 2502.12548 (feature decorrelation -> stable MD)",
+        "command": " ".join(["python"] + sys.argv), "size": args.size, "model": args.model,
+        "settings": dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
+                         target_fraction=args.target_fraction, temperature_K=args.temperature,
+                         timestep_ps=0.001, nprocs=args.nprocs, rdf_window=args.rdf_window,
+                         data_seed=args.data_seed, seeds=args.seeds),
+        "data": {"name": card["name"], "size": card["size"], "seed": card["seed"],
+                 "frames": {k: v.get("frames") for k, v in card.get("sets", {}).items()}},
+        "machine": common.machine_info(), "runs": [], "summary": [],
+    }
+    reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model"))
+    payload["reference_potential_control"] = (
+        reuse.get(("__extra__", "reference_potential_control"))
+        or run_reference_control(args, size, data_dir, work))
+    for seed in args.seeds:
+        for variant in ("baseline", "decorrelation"):
+            run = reuse.get((variant, seed))
+            if run is not None:
+                print(f"reusing {variant} seed {seed} from {args.reuse}", flush=True)
+            payload["runs"].append(run or run_variant(args, size, data_dir, work, seed, variant))
+            payload["summary"] = summarise(payload["runs"])
+            payload["wall_s_this_call"] = time.perf_counter() - start
+            common.write_json(Path(args.json), payload)
+    payload["machine_after"] = common.machine_info()
+    common.write_json(Path(args.json), payload)
+    for row in payload["summary"]:
+        print(f"{row['variant']:<14} {row['composition']:<7} MAE {row['forces_mae_meV_per_A']} "
+              f"stable {row['stable_time_ps']} ps, first failed {row['first_failed']}")
+    print(f"total wall time {payload['wall_s_this_call']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

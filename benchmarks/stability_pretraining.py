@@ -1,0 +1,291 @@
+"""MD stability of a fine-tuned vs a from-scratch model (Maheshwari et al. 2025, in miniature).
+
+1. pre-train once on the broad `pretrain-molecules` set (G2 molecules of H/C/N/O, GFN2-xTB by
+   tblite; the stand-in for OC20);
+2. per seed, train the same model on one MD17-like molecule (`md17:<molecule>`, GFN2-xTB,
+   500 K) twice with the same data, seed, epochs and learning rate: ``finetuned`` (init_from the
+   pre-trained checkpoint, docs/finetuning.md) and ``scratch`` (fresh weights);
+3. export both and run NVT MD of the molecule in vacuum in LAMMPS (pair_style gnnff,
+   `mpirun -np N lmp`, `boundary f f f` box, 0.5 fs steps, the reference temperature), starting
+   from the first frame of the xTB reference MD;
+4. judge each trajectory with gnnff.stability against the xTB reference MD: the bond-length
+   criterion (MDsim: any bond > 0.5 Å off its reference mean length) counts for a molecule.
+The reference engine cannot run inside LAMMPS, so the control here is the xTB reference MD
+itself analysed with the same criteria.
+
+    python benchmarks/stability_pretraining.py                        # --size small, seed 0
+    python benchmarks/stability_pretraining.py --molecule aspirin --seeds 0 1 2
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import stability_common as common
+
+PRETRAIN_ELEMENTS = ("H", "C", "N", "O")
+
+SIZES = {
+    # 2-core CPU: ~15 min for one seed
+    "small": dict(data_size="small", preset="small", pretrain_epochs=60, pretrain_batch=8,
+                  pretrain_lr=3e-3, pretrain_data_seeds=(0, 1, 2, 3), epochs=100, batch_size=4,
+                  lr=1e-3, md_steps=2000, dump_every=20, md_timeout_s=600),
+    # research scale (not run here): paper-size data (52 molecules x 3 T x 100 frames for
+    # pre-training, 10k target frames), GemNet-T md17 preset, 300 ps MD as in MDsim
+    "paper": dict(data_size="paper", preset="md17", pretrain_epochs=200, pretrain_batch=16,
+                  pretrain_lr=1e-3, pretrain_data_seeds=(0,), epochs=500, batch_size=4, lr=5e-4, md_steps=600000,
+                  dump_every=200, md_timeout_s=None),
+}
+
+
+def model_section(args, size, elements) -> dict:
+    model = {"name": args.model, "type_names": list(elements), "r_max": args.r_max}
+    if args.model != "pair_mlp":
+        model["preset"] = size["preset"]
+    return model
+
+
+def molecule_elements(path: Path):
+    import ase.io
+
+    present = {s for atoms in ase.io.read(path, ":") for s in atoms.get_chemical_symbols()}
+    missing = present - set(PRETRAIN_ELEMENTS)
+    if missing:
+        raise ValueError(f"{path} holds elements {sorted(missing)} that the pre-training set "
+                         f"({PRETRAIN_ELEMENTS}) lacks; choose another molecule")
+    return [e for e in PRETRAIN_ELEMENTS if e in present]  # fixed order: LAMMPS types 1..n
+
+
+def pretrain(args, size, data_dirs, work: Path) -> dict:
+    """One pre-training run on the union of the pretrain-molecules sets in ``data_dirs``."""
+    import ase.io
+
+    train_files = [str(d / "pretrain-molecules_train.extxyz") for d in data_dirs]
+    config = {
+        "model": model_section(args, size, PRETRAIN_ELEMENTS),
+        "data": {"train": train_files,
+                 "val": [str(d / "pretrain-molecules_valid.extxyz") for d in data_dirs]},
+        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight}},
+        "optimizer": {"name": "adam", "lr": size["pretrain_lr"]},
+        "scheduler": {"name": "none"},
+        "training": {"max_epochs": size["pretrain_epochs"], "batch_size": size["pretrain_batch"],
+                     "seed": 0, "dtype": "float32", "ema_decay": 0.99, "patience": 10**6,
+                     "monitor": "val_forces_mae", "progress_bar": False},
+    }
+    n_train = sum(len(ase.io.read(f, ":")) for f in train_files)
+    return common.train(config, work / "pretrain" / "train", n_train, threads=args.threads)
+
+
+def target_config(args, size, data_dir: Path, prefix: str, elements, seed: int,
+                  init_from) -> dict:
+    data = {"train": str(data_dir / f"{prefix}_train.extxyz"),
+            "val": str(data_dir / f"{prefix}_valid.extxyz"), "energy_shift": "least_squares",
+            # fine-tuning keeps the pre-trained per-element scale (docs/finetuning.md)
+            "energy_scale": "keep" if init_from else "force_rms"}
+    config = {
+        "model": model_section(args, size, elements), "data": data,
+        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight}},
+        "optimizer": {"name": "adam", "lr": size["lr"]},
+        "scheduler": {"name": "none"},
+        "training": {"max_epochs": size["epochs"], "batch_size": size["batch_size"], "seed": seed,
+                     "dtype": "float32", "ema_decay": 0.99, "patience": 10**6,
+                     "monitor": "val_forces_mae", "progress_bar": False},
+    }
+    if init_from:
+        config["init_from"] = {"checkpoint": str(init_from)}
+    return config
+
+
+def molecule_start(reference: Path, vacuum: float):
+    """First reference frame, centred in a cubic box with ``vacuum`` Å around it."""
+    import ase.io
+
+    start = ase.io.read(reference, index=0)
+    extent = (start.positions.max(0) - start.positions.min(0)).max()
+    start.set_cell([extent + 2 * vacuum] * 3)
+    start.center()
+    start.pbc = False
+    return start
+
+
+def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, init_from) -> dict:
+    import ase.io
+
+    run_dir = work / f"seed{seed}" / variant
+    config = target_config(args, size, data_dir, prefix, elements, seed, init_from)
+    n_train = len(ase.io.read(data_dir / f"{prefix}_train.extxyz", ":"))
+    training = common.train(config, run_dir / "train", n_train, threads=args.threads)
+    checkpoint = run_dir / "train" / "best.pt"
+    errors = common.evaluate(checkpoint, [data_dir / f"{prefix}_test.extxyz"], run_dir / "eval_test.json")
+    model_file = common.export(checkpoint, run_dir / "model.pt")
+    reference = reference_file(data_dir, prefix, args)
+    md_dir = run_dir / "md"
+    common.write_md_input(molecule_start(reference, args.vacuum), md_dir, model_file, elements,
+                          args.temperature, size["md_steps"], args.timestep_fs * 1e-3,
+                          size["dump_every"], seed=4928459 + seed, boundary="f f f")
+    md = common.run_md(md_dir, args.nprocs, size["md_timeout_s"])
+    stability = common.analyse(md_dir, reference, elements)
+    print(f"  {variant} seed {seed}: force MAE {errors['forces_mae']:.1f} meV/Å, stable "
+          f"{stability['stable_time_ps']:.3g} of {stability['total_time_ps']:.3g} ps "
+          f"(first failed: {stability['first_failed']})", flush=True)
+    return {"variant": variant, "seed": seed, "init_from": str(init_from) if init_from else None,
+            "training": training, "forces_mae_meV_per_A": errors["forces_mae"],
+            "energy_mae_meV_per_atom": errors["energy_mae"], "md": md, "stability": stability}
+
+
+def reference_file(data_dir: Path, prefix: str, args) -> Path:
+    found = sorted(data_dir.glob(f"{prefix}_reference_*_{args.temperature:g}K.extxyz"))
+    if not found:
+        raise ValueError(f"no reference MD at {args.temperature:g} K in {data_dir}; the md17 "
+                         "sets are made at 500 K: use --temperature 500")
+    return found[0]
+
+
+def reference_control(data_dir: Path, prefix: str, args, elements) -> dict:
+    """The xTB reference trajectory judged by the same analysis (truth: stable throughout)."""
+    reference = reference_file(data_dir, prefix, args)
+    return common.analyse_trajectory(reference, reference, elements,
+                                     timestep_ps=_reference_frame_interval_ps(reference))
+
+
+def _reference_frame_interval_ps(reference: Path) -> float:
+    import ase.io
+
+    frames = ase.io.read(reference, ":2")
+    return float(frames[1].info["time_ps"] - frames[0].info["time_ps"])
+
+
+def summarise(runs) -> list:
+    rows = []
+    for variant in ("finetuned", "scratch"):
+        mine = [r for r in runs if r["variant"] == variant]
+        if mine:
+            stable = [r["stability"]["stable_time_ps"] for r in mine]
+            rows.append({"variant": variant, "seeds": [r["seed"] for r in mine],
+                         "forces_mae_meV_per_A": [r["forces_mae_meV_per_A"] for r in mine],
+                         "stable_time_ps": stable, "stable_time_ps_mean": statistics.mean(stable),
+                         "stable_through_end": [r["stability"]["stable_through_end"] for r in mine],
+                         "first_failed": [r["stability"]["first_failed"] for r in mine],
+                         "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine]})
+    return rows
+
+
+def markdown_tables(payload: dict) -> str:
+    """The result JSON as the markdown table of docs/experiments.md."""
+    fmt = lambda v, f="{:.3g}": "-" if v is None else f.format(v)  # noqa: E731
+    p = payload["pretraining"]
+    lines = [f"Pre-training: {p['epochs']} epochs ({p['steps']} steps), best val force MAE "
+             f"{1e3 * p['best']['val_forces_mae']:.0f} meV/Å, {fmt(p['seconds_per_step'], '{:.3f}')} s/step, "
+             f"{p['wall_s']:.0f} s wall.", ""]
+    c = payload["reference_md_control"]
+    lines += ["| variant | seed | steps | s/step | val / test force MAE (meV/Å) | test energy MAE "
+              "(meV/atom) | stable time (ps) | first failed | max bond deviation (Å) | h(r) error |",
+              "|---|---|---|---|---|---|---|---|---|---|",
+              f"| xTB reference MD (truth) | - | - | - | 0 | 0 | {fmt(c['stable_time_ps'])} of "
+              f"{fmt(c['total_time_ps'])} | {', '.join(c['first_failed']) or 'none'} | "
+              f"{fmt(c['max_bond_deviation_A'], '{:.3f}')} | - |"]
+    for r in payload["runs"]:
+        t, st = r["training"], r["stability"]
+        why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
+        lines.append(f"| {r['variant']} | {r['seed']} | {t['steps']} | {fmt(t['seconds_per_step'], '{:.3f}')} | "
+                     f"{1e3 * t['best']['val_forces_mae']:.0f} / {r['forces_mae_meV_per_A']:.0f} | "
+                     f"{r['energy_mae_meV_per_atom']:.1f} | {fmt(st['stable_time_ps'])} of "
+                     f"{fmt(st['total_time_ps'])} | {why or 'none'} | "
+                     f"{fmt(st['max_bond_deviation_A'], '{:.3f}')} | {fmt(st['rdf_error_stable'], '{:.3f}')} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--model", default="gemnet_t", help="gemnet_t (default) or pair_mlp, ...")
+    parser.add_argument("--molecule", default="ethanol", help="md17 molecule (H/C/N/O only)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the target data")
+    parser.add_argument("--pretrain-data-seeds", type=int, nargs="+",
+                        help="one `gnnff data generate pretrain-molecules` per seed, all used "
+                             "(default: 0 1 2 3 at --size small, 0 at paper)")
+    parser.add_argument("--epochs", type=int, help="override the target training budget")
+    parser.add_argument("--pretrain-epochs", type=int, help="override the pre-training budget")
+    parser.add_argument("--md-steps", type=int, help="override the MD length")
+    parser.add_argument("--r-max", type=float, default=4.0, help="model cutoff in Å")
+    parser.add_argument("--forces-weight", type=float, default=10.0)
+    parser.add_argument("--temperature", type=float, default=500.0, help="K (reference MD: 500)")
+    parser.add_argument("--timestep-fs", type=float, default=0.5)
+    parser.add_argument("--vacuum", type=float, default=10.0,
+                        help="Å of box around the molecule (boundary f f f: no images)")
+    parser.add_argument("--np", dest="nprocs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--workdir", default=str(common.REPO / "runs/stability_pretraining"))
+    parser.add_argument("--json", default=str(common.REPO / "benchmarks/results/stability_pretraining.json"))
+    parser.add_argument("--reuse", metavar="JSON", nargs="+",
+                        help="take the pre-training and the runs (variant, seed) already in this "
+                             "earlier result JSON(s) of the same settings instead of redoing them")
+    parser.add_argument("--table", metavar="JSON", help="only print JSON's results as markdown")
+    args = parser.parse_args(argv)
+    if args.table:
+        import json
+
+        print(markdown_tables(json.loads(Path(args.table).read_text())))
+        return 0
+    size = dict(SIZES[args.size])
+    for key, value in (("epochs", args.epochs), ("pretrain_epochs", args.pretrain_epochs),
+                       ("md_steps", args.md_steps)):
+        if value:
+            size[key] = value
+
+    start = time.perf_counter()
+    work = Path(args.workdir).resolve()
+    name, prefix = f"md17:{args.molecule}", f"md17_{args.molecule}"
+    if args.pretrain_data_seeds:
+        size["pretrain_data_seeds"] = tuple(args.pretrain_data_seeds)
+    pre_dirs = [work / f"data_pretrain_{size['data_size']}_{s}" for s in size["pretrain_data_seeds"]]
+    target_dir = work / f"data_{prefix}_{size['data_size']}_{args.data_seed}"
+    pre_cards = [common.generate_data("pretrain-molecules", size["data_size"], s, d, work / "logs")
+                 for s, d in zip(size["pretrain_data_seeds"], pre_dirs)]
+    target_card = common.generate_data(name, size["data_size"], args.data_seed, target_dir,
+                                       work / "logs")
+    elements = molecule_elements(target_dir / f"{prefix}_train.extxyz")
+    payload = {
+        "experiment": "stability_pretraining",
+        "research": "Maheshwari et al. 2025, arXiv 2506.14850 (pre-training -> stable MD)",
+        "command": " ".join(["python"] + sys.argv), "size": args.size, "model": args.model,
+        "molecule": args.molecule,
+        "settings": dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
+                         temperature_K=args.temperature, timestep_fs=args.timestep_fs,
+                         vacuum_A=args.vacuum, nprocs=args.nprocs, data_seed=args.data_seed,
+                         seeds=args.seeds),
+        "data": [{"name": card["name"], "size": card["size"], "seed": card["seed"],
+                  "frames": {k: v.get("frames") for k, v in card["sets"].items()}}
+                 for card in pre_cards + [target_card]],
+        "machine": common.machine_info(), "runs": [], "summary": [],
+    }
+    reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model", "molecule"))
+    payload["reference_md_control"] = reference_control(target_dir, prefix, args, elements)
+    pretrained = work / "pretrain" / "train" / "best.pt"
+    payload["pretraining"] = reuse.get(("__extra__", "pretraining"))
+    if payload["pretraining"] is None or not pretrained.exists():
+        payload["pretraining"] = pretrain(args, size, pre_dirs, work)
+    for seed in args.seeds:
+        for variant, init_from in (("finetuned", pretrained), ("scratch", None)):
+            run = reuse.get((variant, seed))
+            if run is not None:
+                print(f"reusing {variant} seed {seed} from {args.reuse}", flush=True)
+            payload["runs"].append(run or run_variant(args, size, target_dir, work, prefix,
+                                                      elements, seed, variant, init_from))
+            payload["summary"] = summarise(payload["runs"])
+            payload["wall_s_this_call"] = time.perf_counter() - start
+            common.write_json(Path(args.json), payload)
+    payload["machine_after"] = common.machine_info()
+    common.write_json(Path(args.json), payload)
+    for row in payload["summary"]:
+        print(f"{row['variant']:<10} MAE {row['forces_mae_meV_per_A']} meV/Å, stable "
+              f"{row['stable_time_ps']} ps, first failed {row['first_failed']}")
+    print(f"total wall time {payload['wall_s_this_call']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
