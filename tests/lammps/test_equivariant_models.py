@@ -13,10 +13,10 @@ import torch
 from ase.build import bulk
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
 
-from gnnff import keys
-from gnnff.data.graph import atoms_to_graph
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
+
+from parity_helpers import python_reference, read_dump, write_data
 
 NKTV2P_METAL = 1.6021765e6  # bar per eV/Å^3 (LAMMPS units metal)
 TYPES = ["Si", "Ge"]
@@ -61,31 +61,6 @@ def make_model(name):
     return model
 
 
-def python_reference(model, atoms):
-    out = model(atoms_to_graph(atoms, TYPES, model.r_max))
-    return (out[keys.TOTAL_ENERGY].item(), out[keys.FORCES].detach().numpy(),
-            out[keys.VIRIAL][0].detach().numpy())
-
-
-def write_data(path, atoms):
-    cell = atoms.cell.array.tolist()
-    lines = ["equivariant parity", "", f"{len(atoms)} atoms", f"{len(TYPES)} atom types", "",
-             f"0.0 {cell[0][0]!r} xlo xhi", f"0.0 {cell[1][1]!r} ylo yhi", f"0.0 {cell[2][2]!r} zlo zhi",
-             f"{cell[1][0]!r} {cell[2][0]!r} {cell[2][1]!r} xy xz yz", "", "Atoms # atomic", ""]
-    for n, (symbol, pos) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions.tolist())):
-        lines.append(f"{n + 1} {TYPES.index(symbol) + 1} {pos[0]!r} {pos[1]!r} {pos[2]!r}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def read_dump(path):
-    lines = path.read_text().splitlines()
-    start = max(n for n, line in enumerate(lines) if line.startswith("ITEM: ATOMS"))
-    columns = lines[start].split()[2:]
-    rows = np.array([[float(v) for v in line.split()] for line in lines[start + 1:]])
-    rows = rows[np.argsort(rows[:, columns.index("id")])]
-    return {c: rows[:, k] for k, c in enumerate(columns)}
-
-
 DECK = """units metal
 atom_style atomic
 atom_modify map array
@@ -111,10 +86,10 @@ def test_lammps_equals_python(run_lammps, tmp_path, structure, name, nprocs):
     meta = export_model(model, str(tmp_path / "model.pt"))
     expected_range = MODELS[name]["r_max"] * (1 if name == "allegro" else MODELS[name]["n_layers"])
     assert float(meta["gnnff/interaction_range"]) == pytest.approx(expected_range)
-    write_data(tmp_path / "structure.data", structure)
+    write_data(tmp_path / "structure.data", structure, TYPES)
     run = run_lammps(DECK, tmp_path, nprocs=nprocs, timeout=300)
     thermo = run.thermo()[-1]
-    energy, forces, virial = python_reference(model, structure)
+    energy, forces, virial = python_reference(model, structure, TYPES)
     assert np.max(np.abs(forces)) > 1e-3  # a model with vanishing forces would prove nothing
 
     assert thermo["PotEng"][0] == pytest.approx(energy, rel=1e-10, abs=1e-10)

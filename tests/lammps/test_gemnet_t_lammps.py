@@ -14,10 +14,10 @@ import torch
 from ase.build import bulk
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
 
-from gnnff import keys
-from gnnff.data.graph import atoms_to_graph
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
+
+from parity_helpers import python_reference, read_dump, write_data
 
 NKTV2P_METAL = 1.6021765e6  # bar per eV/Å^3 (LAMMPS units metal)
 TYPES = ["Cu", "Ni"]
@@ -42,30 +42,6 @@ def model():
     return build_model("gemnet_t", type_names=TYPES, preset="small", r_max=R_MAX, num_blocks=2, seed=4).double().eval()
 
 
-def python_reference(model, atoms):
-    out = model(atoms_to_graph(atoms, TYPES, R_MAX))
-    return (out[keys.TOTAL_ENERGY].item(), out[keys.FORCES].detach().numpy(), out[keys.VIRIAL][0].detach().numpy())
-
-
-def write_data(path, atoms):
-    cell = atoms.cell.array.tolist()
-    lines = ["gemnet parity", "", f"{len(atoms)} atoms", f"{len(TYPES)} atom types", "",
-             f"0.0 {cell[0][0]!r} xlo xhi", f"0.0 {cell[1][1]!r} ylo yhi", f"0.0 {cell[2][2]!r} zlo zhi",
-             f"{cell[1][0]!r} {cell[2][0]!r} {cell[2][1]!r} xy xz yz", "", "Atoms # atomic", ""]
-    for n, (symbol, pos) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions.tolist())):
-        lines.append(f"{n + 1} {TYPES.index(symbol) + 1} {pos[0]!r} {pos[1]!r} {pos[2]!r}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def read_dump(path):
-    lines = path.read_text().splitlines()
-    start = max(n for n, line in enumerate(lines) if line.startswith("ITEM: ATOMS"))
-    columns = lines[start].split()[2:]
-    rows = np.array([[float(v) for v in line.split()] for line in lines[start + 1:]])
-    rows = rows[np.argsort(rows[:, columns.index("id")])]
-    return {c: rows[:, k] for k, c in enumerate(columns)}
-
-
 DECK = """units metal
 atom_style atomic
 atom_modify map array
@@ -87,10 +63,10 @@ run 0
 def test_gemnet_t_lammps_equals_python(run_lammps, tmp_path, structure, model, nprocs, dtype):
     model = model.to(dtype)
     export_model(model, str(tmp_path / "gemnet.pt"))
-    write_data(tmp_path / "structure.data", structure)
+    write_data(tmp_path / "structure.data", structure, TYPES)
     run = run_lammps(DECK, tmp_path, nprocs=nprocs, timeout=300)
     thermo = run.thermo()[-1]
-    energy, forces, virial = python_reference(model.double(), structure)
+    energy, forces, virial = python_reference(model.double(), structure, TYPES)
     assert np.max(np.abs(forces)) > 1e-3  # a model with vanishing forces would prove nothing
     # float64: the same arithmetic up to summation order; float32 export vs float64 Python
     rel, force_tol = (1e-10, 1e-9) if dtype == torch.float64 else (1e-5, 1e-4)
