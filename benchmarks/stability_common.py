@@ -288,3 +288,23 @@ def reusable_runs(paths: Optional[Sequence[str]], payload: Dict, same: Sequence[
         found.update({("__extra__", key): old[key] for key in old
                       if key.endswith("_control") or key == "pretraining"})
     return found
+
+
+def add_run_arguments(parser, name: str, reuse_help: str) -> None:
+    """Options both stability experiments share: MPI ranks, threads, folders, reuse, table."""
+    parser.add_argument("--np", dest="nprocs", type=int, default=2, help="MPI ranks for lmp")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--workdir", default=str(REPO / f"runs/{name}"))
+    parser.add_argument("--json", default=str(REPO / f"benchmarks/results/{name}.json"))
+    parser.add_argument("--reuse", metavar="JSON", nargs="+", help=reuse_help)
+    parser.add_argument("--table", metavar="JSON", help="only print JSON's results as markdown")
+
+
+def print_table_only(args, markdown_tables) -> bool:
+    """With --table: print that result JSON as markdown and say so (the caller then returns)."""
+    if not args.table:
+        return False
+    import json
+
+    print(markdown_tables(json.loads(Path(args.table).read_text())))
+    return True

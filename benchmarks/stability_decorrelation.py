@@ -198,19 +198,11 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=1500.0,
                         help="K; must be a temperature of the reference MD (1500)")
     parser.add_argument("--rdf-window", type=int, default=10, help="frames in the g(r) window")
-    parser.add_argument("--np", dest="nprocs", type=int, default=2, help="MPI ranks for lmp")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    parser.add_argument("--workdir", default=str(common.REPO / "runs/stability_decorrelation"))
-    parser.add_argument("--json", default=str(common.REPO / "benchmarks/results/stability_decorrelation.json"))
-    parser.add_argument("--reuse", metavar="JSON", nargs="+",
-                        help="take the runs (variant, seed) already in these earlier result JSONs "
-                             "of the same settings instead of redoing them")
-    parser.add_argument("--table", metavar="JSON", help="only print JSON's results as markdown")
+    common.add_run_arguments(parser, "stability_decorrelation", reuse_help=(
+        "take the runs (variant, seed) already in these earlier result JSONs "
+        "of the same settings instead of redoing them"))
     args = parser.parse_args(argv)
-    if args.table:
-        import json
-
-        print(markdown_tables(json.loads(Path(args.table).read_text())))
+    if common.print_table_only(args, markdown_tables):
         return 0
     size = dict(SIZES[args.size])
     if args.max_epochs:

@@ -216,19 +216,11 @@ def main(argv=None) -> int:
     parser.add_argument("--timestep-fs", type=float, default=0.5)
     parser.add_argument("--vacuum", type=float, default=10.0,
                         help="Å of box around the molecule (boundary f f f: no images)")
-    parser.add_argument("--np", dest="nprocs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    parser.add_argument("--workdir", default=str(common.REPO / "runs/stability_pretraining"))
-    parser.add_argument("--json", default=str(common.REPO / "benchmarks/results/stability_pretraining.json"))
-    parser.add_argument("--reuse", metavar="JSON", nargs="+",
-                        help="take the pre-training and the runs (variant, seed) already in this "
-                             "earlier result JSON(s) of the same settings instead of redoing them")
-    parser.add_argument("--table", metavar="JSON", help="only print JSON's results as markdown")
+    common.add_run_arguments(parser, "stability_pretraining", reuse_help=(
+        "take the pre-training and the runs (variant, seed) already in this "
+        "earlier result JSON(s) of the same settings instead of redoing them"))
     args = parser.parse_args(argv)
-    if args.table:
-        import json
-
-        print(markdown_tables(json.loads(Path(args.table).read_text())))
+    if common.print_table_only(args, markdown_tables):
         return 0
     size = dict(SIZES[args.size])
     for key, value in (("epochs", args.epochs), ("pretrain_epochs", args.pretrain_epochs),
