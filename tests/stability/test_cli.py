@@ -88,3 +88,13 @@ def test_analysis_does_not_import_torch(unstable_dump):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "True False", out.stderr
+
+
+def test_a_directory_as_the_dump_says_it_is_a_directory(tmp_path):
+    (tmp_path / "traj.dump").write_text("ITEM: TIMESTEP\n0\n")
+    proc = run_script(tmp_path)
+    assert proc.returncode == 2
+    assert "is a directory" in proc.stderr and "does not exist" not in proc.stderr
+    assert "traj.dump" in proc.stderr and "LAMMPS text dump" in proc.stderr
+    proc = run_script(tmp_path / "traj.dump", "--log", tmp_path)
+    assert proc.returncode == 2 and "is a directory" in proc.stderr

@@ -12,17 +12,19 @@ from .bonds import BondLengthDeviation, bond_lengths, bonds_from_frame
 from .close_contacts import CloseContacts
 from .extxyz import ExtxyzReader
 from .frame import Frame, minimum_image
-from .lammps_dump import LammpsDumpReader, TruncatedFrameWarning
+from .lammps_dump import LammpsDumpReader
 from .pipeline import CRITERIA, StabilityAnalysis, StabilityOptions, resolve_timestep
 from .rdf import RDFDrift, radial_distribution
-from .readers import open_trajectory
+from .readers import (READERS, DamagedFrameWarning, TrajectoryReader, TrajectoryWarning,
+                      TruncatedFrameWarning, open_trajectory)
 from .report import StabilityReport
 from .sanity import LostAtoms, NonFinite
 from .thermo_criteria import EnergyDrift, TemperatureBlowup
 from .thermo_log import ThermoLog, read_thermo_log
 
 __all__ = [
-    "BondLengthDeviation", "CRITERIA", "CloseContacts", "CriterionResult", "EnergyDrift",
+    "BondLengthDeviation", "CRITERIA", "CloseContacts", "CriterionResult", "DamagedFrameWarning",
+    "EnergyDrift", "READERS", "TrajectoryReader", "TrajectoryWarning",
     "ExtxyzReader", "Frame", "FrameAnalysis", "LammpsDumpReader", "LostAtoms", "NonFinite",
     "RDFDrift", "StabilityAnalysis", "StabilityOptions", "StabilityReport", "TemperatureBlowup",
     "ThermoLog", "TruncatedFrameWarning", "bond_lengths", "bonds_from_frame", "minimum_image",

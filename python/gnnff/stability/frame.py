@@ -24,6 +24,7 @@ class Frame:
     symbols: Optional[np.ndarray] = None  # (N,) str chemical symbols, when known
     velocities: Optional[np.ndarray] = None  # (N, 3) file units (Å/ps in metal)
     forces: Optional[np.ndarray] = None  # (N, 3) file units (eV/Å in metal)
+    index: int = -1  # position of the frame in its file (0-based, damaged frames counted)
 
     @property
     def n_atoms(self) -> int:

@@ -1,21 +1,33 @@
 """Streaming reader for LAMMPS text dumps (``dump custom``/``atom``), plain or gzipped.
 
-Reads one frame at a time (constant memory). Any column order; ids may be unsorted (frames are
-sorted by id); atoms may be lost between frames; a truncated last frame is dropped with a
-warning. Positions come from, in order of preference: xu/yu/zu, x/y/z (+ ix/iy/iz image flags
-when present), xsu/ysu/zsu, xs/ys/zs.
+The file is cut into frames at every ``ITEM: TIMESTEP``, and each frame is parsed on its own,
+so one damaged frame (missing or extra atom lines, a garbled header) is skipped with a warning
+naming its step and the frames after it are still read; an incomplete last frame is dropped.
+Any column order; ids may be unsorted (frames are sorted by id; duplicate ids are warned about,
+the first line of each is kept); atoms may be lost between frames. Positions come from, in
+order of preference: xu/yu/zu, x/y/z (+ ix/iy/iz image flags when present), xsu/ysu/zsu,
+xs/ys/zs.
+
+Parts for ``mpirun``: a plain file is split into byte ranges, and a part owns the frames whose
+``ITEM: TIMESTEP`` starts in its range, so no rank reads another's frames. A gzip stream cannot
+be entered in the middle: every rank decompresses it (once to count the frames, once to read)
+and parses only its contiguous share of the frames.
 """
 
 import gzip
-import itertools
-import warnings
-from typing import IO, Iterator, List, Optional, Sequence
+import io
+import os
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
 from .frame import Frame
+from .readers import (READERS, DamagedFrameWarning, TrajectoryReader,  # noqa: F401 (re-export)
+                      TruncatedFrameWarning, open_text)
 
-# per position kind: column names, whether scaled (fractional), whether unwrapped
+MARKER = b"ITEM: TIMESTEP"
+BLOCK = 1 << 24  # bytes read at a time
+# per position kind: column names, whether scaled (fractional)
 _POSITION_KINDS = [
     (("xu", "yu", "zu"), False),
     (("x", "y", "z"), False),
@@ -25,16 +37,12 @@ _POSITION_KINDS = [
 _STRING_COLUMNS = {"element"}
 
 
-class TruncatedFrameWarning(UserWarning):
-    """The last frame of a dump file is incomplete; the complete frames before it are kept."""
+class _Damaged(Exception):
+    """A frame that cannot be used (the message says why)."""
 
-
-def open_text(path) -> IO[str]:
-    """Open a text file, transparently decompressing ``.gz``."""
-    path = str(path)
-    if path.endswith(".gz"):
-        return gzip.open(path, "rt")
-    return open(path, "rt")
+    def __init__(self, what: str, step: Optional[int] = None):
+        super().__init__(what)
+        self.what, self.step = what, step
 
 
 def lammps_box(bounds: np.ndarray, tilt: np.ndarray):
@@ -49,106 +57,157 @@ def lammps_box(bounds: np.ndarray, tilt: np.ndarray):
     return cell, np.array([xlo, ylo, zlo_b])
 
 
-class LammpsDumpReader:
+@READERS.register("lammps-dump")
+class LammpsDumpReader(TrajectoryReader):
     """Iterate over the frames of a LAMMPS text dump.
 
     ``type_symbols`` maps LAMMPS type k (1-based) to ``type_symbols[k-1]`` when the dump has no
     ``element`` column.
     """
 
-    def __init__(self, path, type_symbols: Optional[Sequence[str]] = None):
-        self.path = str(path)
-        self.type_symbols = list(type_symbols) if type_symbols else None
-        self.warnings: List[str] = []
+    description = ("a LAMMPS text dump (dump custom/atom, may be .gz; starts with "
+                   "'ITEM: TIMESTEP')")
+    priority = 10
 
-    def __iter__(self) -> Iterator[Frame]:
-        with open_text(self.path) as handle:
-            while True:
-                try:
-                    frame = self._read_frame(handle)
-                except EOFError as err:
-                    message = f"{self.path}: {err}; kept the complete frames before it"
-                    self.warnings.append(message)
-                    warnings.warn(message, TruncatedFrameWarning, stacklevel=2)
+    @classmethod
+    def sniff(cls, first_line: str) -> bool:
+        return first_line.startswith("ITEM:")
+
+    # ---- cutting the file into frames --------------------------------------------------------
+    @property
+    def _compressed(self) -> bool:
+        return self.path.endswith(".gz")
+
+    def _byte_range(self, part: int, n_parts: int) -> Tuple[int, int]:
+        size = os.path.getsize(self.path)
+        return size * part // n_parts, size * (part + 1) // n_parts
+
+    def count_frames(self, part: int = 0, n_parts: int = 1) -> int:
+        if self._compressed:
+            total = _count_markers(gzip.open(self.path, "rb"), 0, None)
+            return total * (part + 1) // n_parts - total * part // n_parts
+        start, stop = self._byte_range(part, n_parts)
+        with open(self.path, "rb") as handle:
+            return _count_markers(handle, start, stop)
+
+    def _chunks(self, part: int, n_parts: int):
+        """(bytes, at_end_of_file) of each frame slot of the part, in file order; for gzip
+        the slots of the whole stream (the caller skips the other parts' by position)."""
+        if self._compressed:
+            handle, (start, stop) = gzip.open(self.path, "rb"), (0, None)
+        else:
+            handle, (start, stop) = open(self.path, "rb"), self._byte_range(part, n_parts)
+        with handle:
+            for offset, data, at_end in _split_frames(handle, start, stop):
+                if offset < 0:
+                    self._check_preamble(data)
+                else:
+                    yield data, at_end
+
+    def frames(self, part: int = 0, n_parts: int = 1, first_index: int = 0) -> Iterator[Frame]:
+        if self._compressed and n_parts > 1:
+            # every part walks the stream; only the frames of its own share are parsed
+            total = self.count_frames(0, 1)
+            lo, hi = total * part // n_parts, total * (part + 1) // n_parts
+        else:
+            lo, hi = 0, None
+        index = first_index
+        for slot, (data, at_end) in enumerate(self._chunks(part, n_parts)):
+            if slot < lo:
+                continue
+            if hi is not None and slot >= hi:
+                return
+            try:
+                frame = self._parse(data.decode("latin-1"), at_end)
+            except _Damaged as err:
+                self._problem(index, err.step, at_end, err.what)
+                if at_end:
                     return
-                if frame is None:
-                    return
+            else:
+                frame.index = index
                 yield frame
+            index += 1
 
-    # ---- parsing -------------------------------------------------------------------------
-    def _item(self, handle, expected: str, first: bool = False) -> Optional[str]:
-        line = handle.readline()
-        while line and not line.strip():
-            line = handle.readline()
-        if not line:
-            if first:
-                return None
-            raise EOFError(f"truncated frame (file ends before ITEM: {expected})")
-        if not line.startswith("ITEM: " + expected):
+    def _check_preamble(self, data: bytes) -> None:
+        """Text before the first ``ITEM: TIMESTEP`` (normally none)."""
+        if data.strip():
             raise ValueError(
-                f"{self.path}: expected 'ITEM: {expected}' but found {line.strip()[:60]!r}; "
-                "is this a LAMMPS text dump (dump custom/atom, not binary or dump local)?"
-            )
-        return line
+                f"{self.path}: expected 'ITEM: TIMESTEP' but found "
+                f"{data.strip()[:60].decode('latin-1')!r}; is this a LAMMPS text dump "
+                "(dump custom/atom, not binary or dump local)?")
 
-    def _values(self, handle, count: int, what: str) -> List[str]:
-        lines = list(itertools.islice(handle, count))
-        # LAMMPS ends every line with a newline: a missing one means the file was cut there
-        if len(lines) < count or (lines and not lines[-1].endswith("\n")):
-            raise EOFError(f"truncated frame ({what}: {len(lines)} of {count} lines)")
-        return lines
-
-    def _read_frame(self, handle) -> Optional[Frame]:
-        first = self._item(handle, "TIMESTEP", first=True)
-        if first is None:
-            return None
-        step = int(self._values(handle, 1, "TIMESTEP")[0].split()[0])
-        item = self._item(handle, "")
-        while item.startswith("ITEM: UNITS") or item.startswith("ITEM: TIME"):
-            self._values(handle, 1, item.strip())
-            item = self._item(handle, "")
-        if not item.startswith("ITEM: NUMBER OF ATOMS"):
-            raise ValueError(f"{self.path}: expected 'ITEM: NUMBER OF ATOMS', got {item.strip()!r}")
-        n_atoms = int(self._values(handle, 1, "NUMBER OF ATOMS")[0])
-        box_item = self._item(handle, "BOX BOUNDS").split()[3:]
-        if "abc" in box_item:
+    # ---- parsing one frame -------------------------------------------------------------------
+    def _parse(self, text: str, at_end: bool) -> Frame:
+        atoms_at = text.find("ITEM: ATOMS")
+        if atoms_at < 0:
+            raise _Damaged("no 'ITEM: ATOMS' line", _step_of(text))
+        header = text[:atoms_at].split("\n")
+        line_end = text.find("\n", atoms_at)
+        if line_end < 0:
+            raise _Damaged("file ends in the ITEM: ATOMS line", _step_of(text))
+        columns = text[atoms_at:line_end].split()[2:]
+        block = text[line_end + 1:]
+        items = _header_items(header)
+        try:
+            step = int(items["TIMESTEP"][0].split()[0])
+        except (KeyError, IndexError, ValueError):
+            raise _Damaged("unreadable ITEM: TIMESTEP", _step_of(text)) from None
+        try:
+            n_atoms = int(items["NUMBER OF ATOMS"][0])
+            box_item = items["BOX BOUNDS"]
+            box = np.array([[float(v) for v in line.split()] for line in box_item[1:4]])
+        except (KeyError, IndexError, ValueError):
+            raise _Damaged("incomplete or unreadable header", step) from None
+        flags = box_item[0].split()
+        if "abc" in flags:
             raise ValueError(
                 f"{self.path}: general triclinic boxes ('BOX BOUNDS abc origin') are not "
                 "supported; write the dump without 'dump_modify triclinic/general yes'"
             )
-        box_lines = self._values(handle, 3, "BOX BOUNDS")
-        box = np.array([[float(v) for v in line.split()] for line in box_lines])
+        if box.shape not in ((3, 2), (3, 3)):
+            raise _Damaged("unreadable BOX BOUNDS", step)
+        n_lines = block.count("\n")
+        if n_lines != n_atoms or (n_atoms and not block.endswith("\n")):
+            raise _Damaged(f"{n_lines} complete of {n_atoms} atom lines", step)
         tilt = box[:, 2] if box.shape[1] == 3 else np.zeros(3)
         cell, origin = lammps_box(box[:, :2], tilt)
-        flags = [f for f in box_item if f not in ("xy", "xz", "yz")]
-        pbc = np.array([f == "pp" for f in flags[:3]]) if len(flags) >= 3 else np.ones(3, bool)
-        columns = self._item(handle, "ATOMS").split()[2:]
-        lines = self._values(handle, n_atoms, "ATOMS")
-        return self._parse_atoms(step, columns, lines, cell, origin, pbc)
+        box_flags = [f for f in flags if f not in ("xy", "xz", "yz")]
+        pbc = (np.array([f == "pp" for f in box_flags[:3]]) if len(box_flags) >= 3
+               else np.ones(3, bool))
+        return self._parse_atoms(step, columns, block, n_atoms, cell, origin, pbc)
 
-    def _parse_atoms(self, step, columns, lines, cell, origin, pbc) -> Frame:
-        n_atoms, n_cols = len(lines), len(columns)
+    def _parse_atoms(self, step, columns, block, n_atoms, cell, origin, pbc) -> Frame:
+        n_cols = len(columns)
         numeric = [i for i, c in enumerate(columns) if c not in _STRING_COLUMNS]
         try:  # numpy's C parser: ~3x faster than float() on split tokens
-            values = np.loadtxt(lines, dtype=np.float64, usecols=numeric, ndmin=2, comments=None)
+            values = np.loadtxt(io.StringIO(block), dtype=np.float64, usecols=numeric, ndmin=2,
+                                comments=None)
         except ValueError as err:
-            if all(len(line.split()) == n_cols for line in lines):
-                raise ValueError(f"{self.path}: step {step}: non-numeric value in the ATOMS "
-                                 f"section ({err}); the file is corrupted") from None
-            raise EOFError(f"truncated frame (step {step}: an ATOMS line does not have "
-                           f"{n_cols} values)") from None
+            raise _Damaged(f"an ATOMS line is not {n_cols} numbers ({err})", step) from None
         if values.shape != (n_atoms, len(numeric)):
-            raise EOFError(f"truncated frame (step {step}: {values.size} values)")
+            raise _Damaged(f"{values.size} values for {n_atoms} atoms x {len(numeric)} columns",
+                           step)
         table = np.zeros((n_atoms, n_cols))
         table[:, numeric] = values
-        strings = {c: np.array([line.split()[i] for line in lines])
-                   for i, c in enumerate(columns) if c in _STRING_COLUMNS}
+        strings = {}
+        if any(c in _STRING_COLUMNS for c in columns):
+            tokens = np.array(block.split()).reshape(n_atoms, n_cols)
+            strings = {c: tokens[:, i] for i, c in enumerate(columns) if c in _STRING_COLUMNS}
         col = {c: i for i, c in enumerate(columns)}
 
         ids = table[:, col["id"]].astype(np.int64) if "id" in col else np.arange(1, n_atoms + 1)
         if n_atoms > 1 and not np.all(ids[1:] > ids[:-1]):  # skip the sort for sorted dumps
             order = np.argsort(ids, kind="stable")
-            ids, table = ids[order], table[order]
+            ids = ids[order]
+            repeated = ids[1:] == ids[:-1]
+            if repeated.any():
+                keep = np.concatenate([[True], ~repeated])
+                dupes = np.unique(ids[1:][repeated])
+                shown = ", ".join(str(i) for i in dupes[:20]) + (" ..." if len(dupes) > 20 else "")
+                self._warn(f"{self.path}: step {step}: duplicate atom ids {shown} "
+                           f"({len(dupes)} ids); kept the first line of each")
+                order, ids = order[keep], ids[keep]
+            table = table[order]
             strings = {k: v[order] for k, v in strings.items()}
         positions = self._positions(table, col, cell, origin)
         types = table[:, col["type"]].astype(np.int64) if "type" in col else None
@@ -181,6 +240,82 @@ class LammpsDumpReader:
             f"{self.path}: no complete set of position columns in the dump (need x y z, xu yu zu, "
             f"xs ys zs or xsu ysu zsu, all three of one kind); columns are {list(col)}"
         )
+
+
+def _header_items(lines):
+    """{'TIMESTEP': [value lines], 'BOX BOUNDS': [item flags, 3 lines], ...} of a header."""
+    items, current = {}, None
+    for line in lines:
+        if line.startswith("ITEM: "):
+            name = line[6:].strip()
+            key = next((k for k in ("BOX BOUNDS", "NUMBER OF ATOMS", "TIMESTEP", "UNITS", "TIME")
+                        if name.startswith(k)), name)
+            current = items.setdefault(key, [name[len(key):]] if key == "BOX BOUNDS" else [])
+        elif current is not None and line.strip():
+            current.append(line)
+    return items
+
+
+def _step_of(text: str) -> Optional[int]:
+    lines = text.split("\n", 2)
+    try:
+        return int(lines[1].split()[0]) if lines[0].startswith("ITEM: TIMESTEP") else None
+    except (IndexError, ValueError):
+        return None
+
+
+def _count_markers(handle, start: int, stop: Optional[int]) -> int:
+    """Number of ``ITEM: TIMESTEP`` that start in [start, stop) (stop None: to the end)."""
+    with handle:
+        handle.seek(start) if start else None
+        count, offset, tail = 0, start, b""
+        while stop is None or offset < stop:
+            block = handle.read(BLOCK if stop is None else min(BLOCK, stop - offset))
+            if not block:
+                break
+            data = tail + block  # a marker may straddle two blocks
+            count += data.count(MARKER)
+            offset += len(block)
+            tail = data[-(len(MARKER) - 1):]
+        if stop is not None:  # a marker that starts before stop but ends after it
+            rest = handle.read(len(MARKER) - 1)
+            count += (tail + rest).count(MARKER)
+        return count
+
+
+def _split_frames(handle, start: int, stop: Optional[int]):
+    """(offset, bytes, at_end_of_file) of each frame whose ``ITEM: TIMESTEP`` starts in
+    [start, stop). With start 0, what precedes the first marker comes first, as offset -1."""
+    if start:
+        handle.seek(start)
+    buf, begin, base = b"", 0, start  # buf[begin:] is unconsumed; base = file offset of buf[0]
+    k = -1
+    while k < 0:  # the first marker of the part
+        k = buf.find(MARKER)
+        if k >= 0:
+            break
+        block = handle.read(BLOCK)
+        if not block:
+            if start == 0:
+                yield -1, buf, True
+            return
+        keep = buf[-(len(MARKER) - 1):] if start else buf  # keep all of part 0's preamble
+        base += len(buf) - len(keep)
+        buf = keep + block
+    if start == 0:
+        yield -1, buf[:k], False
+    begin = k
+    while stop is None or base + begin < stop:
+        k = buf.find(MARKER, begin + 1)
+        while k < 0:
+            block = handle.read(BLOCK)
+            if not block:
+                yield base + begin, buf[begin:], True
+                return
+            buf, base, begin = buf[begin:] + block, base + begin, 0
+            k = buf.find(MARKER, 1)
+        yield base + begin, buf[begin:k], False
+        begin = k
 
 
 def _triplet(table, col, names) -> Optional[np.ndarray]:

@@ -112,6 +112,7 @@ class StabilityAnalysis:
             n_frames=n_frames, n_atoms=first.n_atoms, first_step=first.step, last_step=last_step,
             dt_ps=dt_ps, time_unit=time_unit, timestep_source=dt_source, criteria=criteria,
             warnings=list(reader.warnings) + ([] if thermo is None else thermo.errors),
+            frame_problems=list(reader.problems),
         )
         self.results.finalize(energy)
         return self

@@ -54,6 +54,9 @@ def plot_report(report: StabilityReport, path) -> None:
     verdict = ("stable for the whole run" if report.stable_through_end else
                f"stable for {report.stable_time:.4g} {unit} (first failure: "
                f"{', '.join(report.first_failed)})")
+    if not report.complete:  # never claim more than was read
+        verdict = verdict.replace("the whole run", "every frame read") + \
+            f"\n{report.coverage_note()}"
     fig.suptitle(f"{report.trajectory}: {verdict}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

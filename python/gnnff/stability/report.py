@@ -23,6 +23,8 @@ class StabilityReport:
     timestep_source: str
     criteria: List[CriterionResult]
     warnings: List[str] = field(default_factory=list)
+    # frame slots of the file that were not analysed (readers.FrameProblem): damaged or truncated
+    frame_problems: List[Any] = field(default_factory=list)
     stable_time: float = 0.0  # from the first frame to the earliest failure (or the last frame)
     stable_through_end: bool = True
     first_failed: List[str] = field(default_factory=list)
@@ -35,6 +37,37 @@ class StabilityReport:
 
     def criterion(self, name: str) -> CriterionResult:
         return next(c for c in self.criteria if c.name == name)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every frame the file holds was analysed."""
+        return not self.frame_problems
+
+    def coverage_note(self) -> str:
+        """'' for a complete file, else what the analysis left out (for the headline)."""
+        damaged = [p for p in self.frame_problems if not p.truncated]
+        truncated = [p for p in self.frame_problems if p.truncated]
+        parts = []
+        if damaged:
+            steps = ", ".join("?" if p.step is None else str(p.step) for p in damaged[:5])
+            more = ", ..." if len(damaged) > 5 else ""
+            s = "s" if len(damaged) > 1 else ""
+            parts.append(f"{len(damaged)} damaged frame{s} skipped (step{s} {steps}{more})")
+        if truncated:
+            step = truncated[0].step
+            parts.append("truncated last frame dropped" +
+                         ("" if step is None else f" (step {step})"))
+        return "NOT the whole file: " + "; ".join(parts) if parts else ""
+
+    def headline(self) -> str:
+        u, note = self.time_unit, self.coverage_note()
+        if self.stable_through_end:
+            text = (f"STABLE for every frame read: {self.stable_time:.4g} {u}" if note else
+                    f"STABLE for the whole run: {self.stable_time:.4g} {u}")
+        else:
+            text = (f"stable time: {self.stable_time:.4g} {u} of {self.total_time:.4g} {u} "
+                    f"(first failure: {', '.join(self.first_failed)})")
+        return f"{text} -- {note}" if note else text
 
     def finalize(self, energy_drift=None) -> None:
         failures = [c for c in self.criteria if c.active and c.first_failure_step is not None]
@@ -68,6 +101,10 @@ class StabilityReport:
             "criteria": [self._criterion_dict(c) for c in self.criteria],
             "rdf": {k: rdf.extra.get(k) for k in ("r", "reference", "stable_part", "last_window")},
             "warnings": self.warnings,
+            "complete_file": self.complete,
+            "frames_not_analysed": [
+                {"index": p.index, "step": p.step, "truncated": p.truncated, "message": p.message}
+                for p in self.frame_problems],
         })
 
     def _criterion_dict(self, c: CriterionResult) -> Dict[str, Any]:
@@ -99,11 +136,7 @@ class StabilityReport:
             lines.append(f"{c.name:<15} {'yes' if c.active else 'no':<6} {limit:<20} {when:>14}"
                          f"  {details}")
         lines.append("")
-        if self.stable_through_end:
-            lines.append(f"STABLE for the whole run: {self.stable_time:.4g} {u}")
-        else:
-            lines.append(f"stable time: {self.stable_time:.4g} {u} of {self.total_time:.4g} {u} "
-                         f"(first failure: {', '.join(self.first_failed)})")
+        lines.append(self.headline())
         rdf = self.criterion("rdf").extra
         if rdf.get("stable_error") is not None:
             name, unit = ("g(r)", " Å") if rdf["kind"] == "g" else ("h(r)", "")

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .lammps_dump import open_text
+from .readers import open_text
 
 # LAMMPS time unit per units style, in ps
 TIME_UNIT_PS = {"metal": 1.0, "real": 1e-3, "electron": 1e-3 * 0.0241888, "si": 1e12,
@@ -59,6 +59,9 @@ class ThermoLog:
 
 def read_thermo_log(path) -> ThermoLog:
     path = str(path)
+    if os.path.isdir(path):
+        raise ValueError(f"log file {path!r} is a directory; give the LAMMPS log file itself "
+                         "(e.g. log.lammps inside it) with --log")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"log file {path!r} does not exist; check --log")
     with open_text(path) as handle:
