@@ -24,46 +24,14 @@ Edge-feature interface: the hidden edge activations h_1..h_L, each ``"{hidden}x0
 Units: Å in, eV out (before the per-type scale/shift applied by ForceModel).
 """
 
-import math
 from typing import Dict, List
 
 import torch
 
 from gnnff import keys
+from gnnff.models.common.radial import BesselBasis, PolynomialCutoff
 from gnnff.models.registry import register_model
 from gnnff.models.wrapper import ForceModel
-
-
-class BesselBasis(torch.nn.Module):
-    def __init__(self, r_max: float, num_basis: int):
-        super().__init__()
-        self.r_max = float(r_max)
-        self.prefactor = math.sqrt(2.0 / self.r_max)
-        self.register_buffer("frequencies", torch.arange(1, num_basis + 1, dtype=torch.float64) * math.pi / self.r_max)
-
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
-        # r > 0 for every edge (no self-edges), so sin(kr)/r is finite
-        return self.prefactor * torch.sin(self.frequencies.to(r.dtype) * r.unsqueeze(-1)) / r.unsqueeze(-1)
-
-
-class PolynomialCutoff(torch.nn.Module):
-    """DimeNet envelope u(x), x = r / r_max: smooth (p derivatives) and exactly 0 for x >= 1."""
-
-    def __init__(self, r_max: float, p: int = 6):
-        super().__init__()
-        self.r_max = float(r_max)
-        self.p = float(p)
-
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
-        x = r / self.r_max
-        p = self.p
-        out = (
-            1.0
-            - (p + 1.0) * (p + 2.0) / 2.0 * torch.pow(x, p)
-            + p * (p + 2.0) * torch.pow(x, p + 1.0)
-            - p * (p + 1.0) / 2.0 * torch.pow(x, p + 2.0)
-        )
-        return out * (x < 1.0).to(r.dtype)
 
 
 class PairMLPEnergy(torch.nn.Module):
@@ -82,7 +50,8 @@ class PairMLPEnergy(torch.nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"pair_mlp needs num_layers >= 1, got {num_layers}")
-        self.basis = BesselBasis(r_max, num_basis)
+        # fixed wavenumbers k pi / r_max (1/Å) in float64: the arithmetic pair_mlp always had
+        self.basis = BesselBasis(r_max, num_basis, trainable=False)
         self.cutoff = PolynomialCutoff(r_max, cutoff_p)
         self.type_embedding = torch.nn.Embedding(n_types, embed_dim)
         layers = []
