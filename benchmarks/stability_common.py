@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -78,19 +78,25 @@ def run_command(cmd: Sequence[str], log: Path, cwd: Optional[Path] = None,
 
 
 # ---- data ------------------------------------------------------------------------------------
-def generate_data(name: str, size: str, seed: int, outdir: Path, logs: Path) -> Dict:
-    """`gnnff data generate`; reuses ``outdir`` when its data card has the same name/size/seed."""
+def generate_data(name: str, size: str, seed: int, outdir: Path, logs: Path, workers: int = 1) -> Dict:
+    """`gnnff data generate` (``workers`` processes); reuses ``outdir`` when its data card has
+    the same name/size/seed."""
     card_file = Path(outdir) / "datacard.json"
     if card_file.exists():
         card = json.loads(card_file.read_text())
         if (card.get("name"), card.get("size"), card.get("seed")) == (name, size, seed):
             print(f"reusing {name} ({size}, seed {seed}) in {outdir}", flush=True)
             return card
-    run_command(gnnff_command("data", "generate", name, "--size", size, "--seed", seed,
-                              "-o", outdir, "-q", "--overwrite"),
-                Path(logs) / f"datagen_{name.replace(':', '_')}_{size}_{seed}.log",
-                env=gnnff_env(threads=1))
-    return json.loads(card_file.read_text())
+
+    def generate() -> Dict:  # under cached()'s lock: jobs side by side generate it once
+        run_command(gnnff_command("data", "generate", name, "--size", size, "--seed", seed,
+                                  "-o", outdir, "-q", "--overwrite", "-j", workers),
+                    Path(logs) / f"datagen_{name.replace(':', '_')}_{size}_{seed}.log",
+                    env=gnnff_env(threads=1))
+        return json.loads(card_file.read_text())
+
+    return cached(Path(outdir).parent / f"{Path(outdir).name}.card.json",
+                  {"name": name, "size": size, "seed": seed}, generate)
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -267,6 +273,64 @@ def write_json(path: Path, payload: Dict) -> None:
     print(f"wrote {path}", flush=True)
 
 
+def reference_force_rms(path: Path) -> float:
+    """RMS of the reference force *components* of a data file, meV/Å: the scale gate 1 divides
+    the (per-component) force MAE by (docs/experiments.md)."""
+    import ase.io
+    import numpy as np
+
+    forces = np.concatenate([a.get_forces().ravel() for a in ase.io.read(path, ":")])
+    return float(1e3 * np.sqrt(np.mean(forces ** 2)))
+
+
+def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: float = 15.0) -> Dict:
+    """One work unit (a training, one MD run + analysis) computed once per work folder.
+
+    The result is stored with ``key`` (the settings that determine it) in ``result_file``; a
+    later call with the same key reads it back, a different key is an error (use another
+    --workdir). While one process computes a unit it holds ``<result_file>.lock`` (its pid);
+    another process that needs the same unit waits for it, so jobs may run side by side in one
+    work folder; a lock whose process has died is taken over. An interrupted unit is redone.
+    """
+    result_file, key = Path(result_file), json.loads(json.dumps(key, default=str))
+    lock = result_file.with_name(result_file.name + ".lock")
+    while True:
+        if result_file.exists():
+            stored = json.loads(result_file.read_text())
+            if stored.get("key") != key:
+                raise ValueError(f"{result_file} holds a result of other settings:\n  stored "
+                                 f"{stored.get('key')}\n  wanted {key}\nuse another --workdir")
+            return stored["result"]
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if not _lock_alive(lock):
+                lock.unlink(missing_ok=True)
+                continue
+            time.sleep(poll_s)
+            continue
+        with os.fdopen(handle, "w") as out:
+            out.write(str(os.getpid()))
+        try:
+            result = compute()
+            write_json(result_file, {"key": key, "result": result})
+        finally:
+            lock.unlink(missing_ok=True)
+        return result
+
+
+def _lock_alive(lock: Path) -> bool:
+    try:
+        text = lock.read_text().strip()
+        if not text:  # just created, pid not written yet
+            return time.time() - lock.stat().st_mtime < 60
+        os.kill(int(text), 0)
+    except (OSError, ValueError):  # no such process, or an unreadable lock
+        return False
+    return True
+
+
 def reusable_runs(paths: Optional[Sequence[str]], payload: Dict, same: Sequence[str]) -> Dict:
     """Runs of earlier result JSONs at ``paths`` whose ``same`` top-level fields and settings
     (apart from the seed list) equal ``payload``'s, keyed by (variant, seed), plus their controls
@@ -294,6 +358,8 @@ def add_run_arguments(parser, name: str, reuse_help: str) -> None:
     """Options both stability experiments share: MPI ranks, threads, folders, reuse, table."""
     parser.add_argument("--np", dest="nprocs", type=int, default=2, help="MPI ranks for lmp")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--datagen-workers", type=int, default=2,
+                        help="processes for `gnnff data generate` (1 when jobs run side by side)")
     parser.add_argument("--workdir", default=str(REPO / f"runs/{name}"))
     parser.add_argument("--json", default=str(REPO / f"benchmarks/results/{name}.json"))
     parser.add_argument("--reuse", metavar="JSON", nargs="+", help=reuse_help)

@@ -30,10 +30,16 @@ COMPOSITIONS = ("SiO2", "SiO1.5", "SiO1.1")  # SiO2 = in distribution
 ELEMENTS = ("Si", "O")
 EVAL_SET = {"SiO2": "test", "SiO1.5": "ood_SiO1.5", "SiO1.1": "ood_SiO1.1"}
 
+PROTOCOL_EPOCHS = 2  # placeholder until the timing pilot
+
 SIZES = {
     # 2-core CPU: ~15 min for one seed (two trainings, six 2 ps MD runs)
     "small": dict(data_size="small", preset="small", max_epochs=40, batch_size=4, lr=5e-3,
                   md_steps=2000, dump_every=10, md_timeout_s=600),
+    # docs/experiments.md, "Protocol of the claims study" (committed before its runs): paper-size
+    # data, Allegro medium (16 channels, 2 layers, l_max 2), 5 ps MD
+    "protocol": dict(data_size="paper", preset="medium", max_epochs=PROTOCOL_EPOCHS, batch_size=5,
+                     lr=2e-3, md_steps=5000, dump_every=50, md_timeout_s=None),
     # the research scale (not run here): paper-size data, larger model, 10 ps MD
     "paper": dict(data_size="paper", preset="paper", max_epochs=1000, batch_size=5, lr=2e-3,
                   md_steps=10000, dump_every=50, md_timeout_s=None),
@@ -67,52 +73,115 @@ def training_config(args, size, data_dir: Path, seed: int, decorrelate: bool) ->
     }
 
 
+MD_ONLY = ("md_steps", "dump_every", "md_timeout_s", "temperature_K", "timestep_ps", "rdf_window")
+
+
+def experiment_settings(args, size) -> dict:
+    return dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
+                target_fraction=args.target_fraction, temperature_K=args.temperature,
+                timestep_ps=0.001, nprocs=args.nprocs, rdf_window=args.rdf_window,
+                data_seed=args.data_seed, seeds=args.seeds)
+
+
+def unit_key(args, size, **unit) -> dict:
+    """What determines a cached training or evaluation: the experiment's settings except the
+    seed list, MPI ranks and the MD settings (so MD can be lengthened later without retraining),
+    plus the unit's coordinates. An MD unit adds md_only()."""
+    drop = ("seeds", "nprocs") + MD_ONLY
+    settings = {k: v for k, v in experiment_settings(args, size).items() if k not in drop}
+    return dict(settings, model=args.model, **unit)
+
+
+def md_only(args, size) -> dict:
+    return {k: v for k, v in experiment_settings(args, size).items() if k in MD_ONLY}
+
+
 def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str) -> dict:
+    """Train + export once, then per composition evaluate, run MD and analyse; every piece is
+    cached in the work folder (stability_common.cached), so an interrupted study resumes and
+    side-by-side jobs share finished units. ``--no-md``: train and evaluate only (gate 1)."""
     import ase.io
 
     run_dir = work / f"seed{seed}" / variant
-    n_train = len(ase.io.read(data_dir / "sio_train.extxyz", ":"))
-    config = training_config(args, size, data_dir, seed, variant == "decorrelation")
-    training = common.train(config, run_dir / "train", n_train, threads=args.threads)
-    checkpoint = run_dir / "train" / "best.pt"
-    model_file = common.export(checkpoint, run_dir / "model.pt")
-    result = {"variant": variant, "seed": seed, "training": training,
-              "loss_config": config["loss"], "compositions": {}}
+
+    def train_and_export() -> dict:
+        n_train = len(ase.io.read(data_dir / "sio_train.extxyz", ":"))
+        config = training_config(args, size, data_dir, seed, variant == "decorrelation")
+        training = common.train(config, run_dir / "train", n_train, threads=args.threads)
+        common.export(run_dir / "train" / "best.pt", run_dir / "model.pt")
+        return {"training": training, "loss_config": config["loss"]}
+
+    trained = common.cached(run_dir / "training.json",
+                            unit_key(args, size, variant=variant, seed=seed), train_and_export)
+    result = {"variant": variant, "seed": seed, "training": trained["training"],
+              "loss_config": trained["loss_config"], "compositions": {}}
     for composition in COMPOSITIONS:
-        errors = common.evaluate(checkpoint, [data_dir / f"sio_{EVAL_SET[composition]}.extxyz"],
-                                 run_dir / f"eval_{composition}.json")
-        reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
-        start = ase.io.read(reference, index=0)
-        md_dir = run_dir / f"md_{composition}"
-        common.write_md_input(start, md_dir, model_file, ELEMENTS, args.temperature,
-                              size["md_steps"], 0.001, size["dump_every"], seed=4928459 + seed)
-        md = common.run_md(md_dir, args.nprocs, size["md_timeout_s"])
-        stability = common.analyse(md_dir, reference, ELEMENTS, rdf_window=args.rdf_window)
-        result["compositions"][composition] = {
-            "eval_set": EVAL_SET[composition], "forces_mae_meV_per_A": errors["forces_mae"],
-            "energy_mae_meV_per_atom": errors["energy_mae"], "md": md, "stability": stability}
-        print(f"  {variant} seed {seed} {composition}: force MAE {errors['forces_mae']:.1f} meV/Å, "
-              f"stable {stability['stable_time_ps']:.3g} of {stability['total_time_ps']:.3g} ps "
-              f"(first failed: {stability['first_failed']})", flush=True)
+        key = unit_key(args, size, variant=variant, seed=seed, composition=composition)
+        cell = common.cached(run_dir / f"eval_{composition}.result.json", key,
+                             lambda: evaluate_composition(run_dir, data_dir, composition))
+        line = (f"  {variant} seed {seed} {composition}: force MAE {cell['forces_mae_meV_per_A']:.1f} "
+                f"meV/Å = {cell['forces_mae_over_rms']:.3f} x the RMS force "
+                f"{cell['reference_force_rms_meV_per_A']:.0f} meV/Å")
+        if not args.no_md:
+            cell = dict(cell, **common.cached(
+                run_dir / f"md_{composition}.result.json", dict(key, stage="md", **md_only(args, size)),
+                lambda: md_composition(args, size, data_dir, run_dir, seed, composition)))
+            st = cell["stability"]
+            line += (f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
+                     f"(first failed: {st['first_failed']})")
+        print(line, flush=True)
+        result["compositions"][composition] = cell
     return result
+
+
+def evaluate_composition(run_dir: Path, data_dir: Path, composition: str) -> dict:
+    """`gnnff eval` on the composition's test set, and the RMS reference force (gate 1)."""
+    eval_file = data_dir / f"sio_{EVAL_SET[composition]}.extxyz"
+    errors = common.evaluate(run_dir / "train" / "best.pt", [eval_file],
+                             run_dir / f"eval_{composition}.json")
+    rms = common.reference_force_rms(eval_file)
+    return {"eval_set": EVAL_SET[composition], "forces_mae_meV_per_A": errors["forces_mae"],
+            "reference_force_rms_meV_per_A": rms, "forces_mae_over_rms": errors["forces_mae"] / rms,
+            "energy_mae_meV_per_atom": errors["energy_mae"]}
+
+
+def md_composition(args, size, data_dir: Path, run_dir: Path, seed: int, composition: str) -> dict:
+    import ase.io
+
+    reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
+    md_dir = run_dir / f"md_{composition}"
+    common.write_md_input(ase.io.read(reference, index=0), md_dir, run_dir / "model.pt", ELEMENTS,
+                          args.temperature, size["md_steps"], 0.001, size["dump_every"],
+                          seed=4928459 + seed)
+    md = dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
+    return {"md": md, "stability": common.analyse(md_dir, reference, ELEMENTS,
+                                                  rdf_window=args.rdf_window)}
 
 
 def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
     """The reference potential (Tersoff) itself through the same deck and analysis: what the
-    criteria say about a trajectory of the truth (a model can at best match it)."""
+    criteria say about a trajectory of the truth (a model can at best match it). Cached per
+    composition like the model runs."""
     import ase.io
     from gnnff.datagen.catalog import TERSOFF_PAIR
 
-    result = {}
-    for composition in COMPOSITIONS:
+    def control(composition: str) -> dict:
         reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
         md_dir = work / "reference_potential" / f"md_{composition}"
         common.write_md_input(ase.io.read(reference, index=0), md_dir, md_dir / "unused.pt",
                               ELEMENTS, args.temperature, size["md_steps"], 0.001,
                               size["dump_every"], seed=4928459, native_pair=TERSOFF_PAIR)
-        md = common.run_md(md_dir, args.nprocs, size["md_timeout_s"])
-        result[composition] = {"md": md, "stability": common.analyse(
-            md_dir, reference, ELEMENTS, rdf_window=args.rdf_window)}
+        md = dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
+        return {"md": md, "stability": common.analyse(md_dir, reference, ELEMENTS,
+                                                      rdf_window=args.rdf_window)}
+
+    result = {}
+    for composition in COMPOSITIONS:
+        result[composition] = common.cached(
+            work / "reference_potential" / f"md_{composition}.result.json",
+            dict(md_only(args, size), data_size=size["data_size"], data_seed=args.data_seed,
+                 variant="reference_potential", composition=composition, stage="md"),
+            lambda: control(composition))
         print(f"  Tersoff control {composition}: stable {result[composition]['stability']['stable_time_ps']:.3g} ps, "
               f"g(r) error {result[composition]['stability']['rdf_error_stable']}", flush=True)
     return result
@@ -126,15 +195,17 @@ def summarise(runs) -> list:
             continue
         for composition in COMPOSITIONS:
             cells = [r["compositions"][composition] for r in mine if composition in r["compositions"]]
-            stable = [c["stability"]["stable_time_ps"] for c in cells]
+            ran = [c["stability"] for c in cells if c.get("stability")]  # none with --no-md
+            stable = [st["stable_time_ps"] for st in ran]
             rows.append({
                 "variant": variant, "composition": composition, "seeds": [r["seed"] for r in mine],
                 "forces_mae_meV_per_A": [c["forces_mae_meV_per_A"] for c in cells],
+                "forces_mae_over_rms": [c.get("forces_mae_over_rms") for c in cells],
                 "stable_time_ps": stable,
                 "stable_time_ps_mean": statistics.mean(stable) if stable else None,
-                "stable_through_end": [c["stability"]["stable_through_end"] for c in cells],
-                "first_failed": [c["stability"]["first_failed"] for c in cells],
-                "rdf_error_stable": [c["stability"]["rdf_error_stable"] for c in cells],
+                "stable_through_end": [st["stable_through_end"] for st in ran],
+                "first_failed": [st["first_failed"] for st in ran],
+                "rdf_error_stable": [st["rdf_error_stable"] for st in ran],
                 "val_corr_per_layer": [r["training"]["val_corr_per_layer_best"] for r in mine],
                 "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine]})
     return rows
@@ -150,24 +221,29 @@ def markdown_tables(payload: dict) -> str:
         corr = ", ".join(f"{v:.3f}" for _, v in sorted(t["val_corr_per_layer_best"].items()))
         lines.append(f"| {r['variant']} | {r['seed']} | {t['epochs']} ({t['steps']}) | "
                      f"{fmt(t['seconds_per_step'], '{:.2f}')} | {1e3 * t['best']['val_forces_mae']:.0f} | {corr} |")
-    lines += ["", "| composition | variant | seed | force MAE (meV/Å) | stable time (ps) | first failed "
-              "(why) | g(r) error, stable part (Å) |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| composition | variant | seed | force MAE (meV/Å) | MAE / RMS force | stable time (ps) "
+              "| first failed (why) | g(r) error, stable part (Å) |", "|---|---|---|---|---|---|---|---|"]
     control = payload.get("reference_potential_control", {})
     for composition in COMPOSITIONS:
         if composition in control:
             st = control[composition]["stability"]
-            lines.append(f"| {composition} | Tersoff (truth) | - | 0 | {fmt(st['stable_time_ps'])} of "
+            lines.append(f"| {composition} | Tersoff (truth) | - | 0 | 0 | {fmt(st['stable_time_ps'])} of "
                          f"{fmt(st['total_time_ps'])} | {', '.join(st['first_failed']) or 'none'} | "
                          f"{fmt(st['rdf_error_stable'], '{:.3f}')} |")
         for r in payload["runs"]:
             c = r["compositions"].get(composition)
             if c is None:
                 continue
-            st = c["stability"]
+            st = c.get("stability")
+            ratio = fmt(c.get("forces_mae_over_rms"), "{:.3f}")
+            if st is None:  # --no-md: the accuracy gate only
+                lines.append(f"| {composition} | {r['variant']} | {r['seed']} | "
+                             f"{c['forces_mae_meV_per_A']:.0f} | {ratio} | not run | - | - |")
+                continue
             why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
             lines.append(f"| {composition} | {r['variant']} | {r['seed']} | {c['forces_mae_meV_per_A']:.0f} | "
-                         f"{fmt(st['stable_time_ps'])} of {fmt(st['total_time_ps'])} | {why or 'none'} | "
-                         f"{fmt(st['rdf_error_stable'], '{:.3f}')} |")
+                         f"{ratio} | {fmt(st['stable_time_ps'])} of {fmt(st['total_time_ps'])} | "
+                         f"{why or 'none'} | {fmt(st['rdf_error_stable'], '{:.3f}')} |")
     lines += ["", "| composition | variant | seeds | mean force MAE (meV/Å) | stable time per seed (ps) | "
               "mean stable time (ps) | runs stable for the whole MD |", "|---|---|---|---|---|---|---|"]
     for composition in COMPOSITIONS:
@@ -198,6 +274,10 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=1500.0,
                         help="K; must be a temperature of the reference MD (1500)")
     parser.add_argument("--rdf-window", type=int, default=10, help="frames in the g(r) window")
+    parser.add_argument("--variants", nargs="+", choices=("baseline", "decorrelation"),
+                        default=["baseline", "decorrelation"])
+    parser.add_argument("--no-md", action="store_true",
+                        help="train and evaluate only (the accuracy gate); no MD, no control")
     common.add_run_arguments(parser, "stability_decorrelation", reuse_help=(
         "take the runs (variant, seed) already in these earlier result JSONs "
         "of the same settings instead of redoing them"))
@@ -213,25 +293,24 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     work = Path(args.workdir).resolve()
     data_dir = work / f"data_sio_{size['data_size']}_{args.data_seed}"
-    card = common.generate_data("sio", size["data_size"], args.data_seed, data_dir, work / "logs")
+    card = common.generate_data("sio", size["data_size"], args.data_seed, data_dir, work / "logs",
+                                workers=args.datagen_workers)
     payload = {
         "experiment": "stability_decorrelation",
         "research": "Zeng et al. 2025, arXiv 2502.12548 (feature decorrelation -> stable MD)",
         "command": " ".join(["python"] + sys.argv), "size": args.size, "model": args.model,
-        "settings": dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
-                         target_fraction=args.target_fraction, temperature_K=args.temperature,
-                         timestep_ps=0.001, nprocs=args.nprocs, rdf_window=args.rdf_window,
-                         data_seed=args.data_seed, seeds=args.seeds),
+        "settings": experiment_settings(args, size),
         "data": {"name": card["name"], "size": card["size"], "seed": card["seed"],
                  "frames": {k: v.get("frames") for k, v in card.get("sets", {}).items()}},
         "machine": common.machine_info(), "runs": [], "summary": [],
     }
     reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model"))
-    payload["reference_potential_control"] = (
-        reuse.get(("__extra__", "reference_potential_control"))
-        or run_reference_control(args, size, data_dir, work))
+    if not args.no_md:
+        payload["reference_potential_control"] = (
+            reuse.get(("__extra__", "reference_potential_control"))
+            or run_reference_control(args, size, data_dir, work))
     for seed in args.seeds:
-        for variant in ("baseline", "decorrelation"):
+        for variant in args.variants:
             run = reuse.get((variant, seed))
             if run is not None:
                 print(f"reusing {variant} seed {seed} from {args.reuse}", flush=True)

@@ -1,0 +1,169 @@
+"""claims.json and Kaplan-Meier plots from the stability experiments' result JSONs.
+
+Reads what benchmarks/stability_decorrelation.py and stability_pretraining.py wrote (no MD is
+rerun), checks the gates of docs/experiments.md and compares the variants as survival data
+(gnnff.stability.survival: a run stable to its end is censored, ">= T"):
+
+    python benchmarks/stability_claims.py --decorrelation benchmarks/results/stability_decorrelation_protocol.json \
+        --pretraining benchmarks/results/stability_pretraining_protocol.json
+
+writes benchmarks/results/claims.json (each experiment's section is replaced only when its JSON
+is given) and docs/figures/km_<experiment>.png.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python"))
+
+from gnnff.stability.survival import (StableTimes, bootstrap_median_ci, logrank_test,  # noqa: E402
+                                      median_ratio, median_stable_time)
+
+GATE_MAE_OVER_RMS = 0.10  # gate 1: ID test force MAE <= 10 % of the RMS reference force
+GATE_BASELINE_ID_STABLE = 0.75  # gate 2: baseline stable in distribution in >= 3 of 4 seeds
+GATE_MAE_MATCH = 0.15  # pre-training: the two variants' force MAEs within 15 % of each other
+
+
+def stable_times(stabilities: Sequence[Dict]) -> StableTimes:
+    """StableTimes from gnnff.stability summaries; a run stable to its end is censored."""
+    return StableTimes.from_runs([s["stable_time_ps"] for s in stabilities],
+                                 [not s["stable_through_end"] for s in stabilities])
+
+
+def compare(baseline: Sequence[Dict], method: Sequence[Dict], censored_at_ps: float,
+            n_boot: int = 2000, seed: int = 0) -> Dict:
+    """The survival comparison of one composition / molecule (keys of claims.json)."""
+    b, m = stable_times(baseline), stable_times(method)
+    test, ratio = logrank_test(m, b), median_ratio(m, b, n_boot=n_boot, seed=seed)
+    out = {"baseline_stable_ps": b.times.tolist(), "method_stable_ps": m.times.tolist(),
+           "baseline_failed": b.failed.tolist(), "method_failed": m.failed.tolist(),
+           "censored_at_ps": censored_at_ps, "logrank_chi2": test.chi2, "logrank_p": test.p_value}
+    for name, sample in (("baseline", b), ("method", m)):
+        median = median_stable_time(sample)
+        out[f"{name}_median_ps"] = median.value
+        out[f"{name}_median_reached"] = median.reached  # False: the median is ">= value"
+        out[f"{name}_median_ci95"] = list(bootstrap_median_ci(sample, n_boot=n_boot, seed=seed))
+    out.update(median_ratio=ratio.value, median_ratio_kind=ratio.kind,
+               median_ratio_ci95=list(ratio.ci95) if ratio.ci95 else None)
+    return out
+
+
+def _ratio(mae: Optional[float], rms: Optional[float]) -> Optional[float]:
+    return mae / rms if mae is not None and rms else None
+
+
+def _all_at_most(values: List[Optional[float]], limit: float) -> bool:
+    return bool(values) and all(v is not None and v <= limit for v in values)
+
+
+def decorrelation_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict:
+    variants = ("baseline", "decorrelation")
+    by = {(r["variant"], r["seed"]): r for r in payload["runs"]}
+    seeds = sorted({s for (_, s) in by if all((v, s) in by for v in variants)})  # paired seeds
+    settings = payload["settings"]
+    md_ps = settings["md_steps"] * settings["timestep_ps"]
+    compositions = list(next(iter(by.values()))["compositions"]) if by else []
+    gate1 = {v: [_ratio(by[v, s]["compositions"]["SiO2"]["forces_mae_meV_per_A"],
+                        by[v, s]["compositions"]["SiO2"].get("reference_force_rms_meV_per_A"))
+                 for s in seeds] for v in variants}
+    id_stable = [by["baseline", s]["compositions"]["SiO2"]["stability"]["stable_through_end"]
+                 for s in seeds]
+    control = payload.get("reference_potential_control", {})
+    reference_stable = bool(control) and all(c["stability"]["stable_through_end"]
+                                             for c in control.values())
+    fraction = sum(id_stable) / len(id_stable) if id_stable else None
+    gates = {"id_force_mae_over_rms": gate1,
+             "id_force_mae_over_rms_pass": all(_all_at_most(gate1[v], GATE_MAE_OVER_RMS) for v in variants),
+             "baseline_id_stable_fraction": fraction,
+             "baseline_id_stable_pass": fraction is not None and fraction >= GATE_BASELINE_ID_STABLE,
+             "reference_stable": reference_stable}
+    gates["all_pass"] = (gates["id_force_mae_over_rms_pass"] and gates["baseline_id_stable_pass"]
+                         and reference_stable)
+    result = {"source": payload.get("command"), "size": payload.get("size"),
+              "model": payload.get("model"), "seeds": seeds, "n_seeds": len(seeds),
+              "md_ps": md_ps, "temperature_K": settings["temperature_K"], "gates": gates,
+              "compositions": {}}
+    for composition in compositions:
+        cells = {v: [by[v, s]["compositions"][composition] for s in seeds] for v in variants}
+        entry = compare([c["stability"] for c in cells["baseline"]],
+                        [c["stability"] for c in cells["decorrelation"]], md_ps, n_boot, seed)
+        entry["forces_mae_meV_per_A"] = {v: [c["forces_mae_meV_per_A"] for c in cells[v]] for v in variants}
+        result["compositions"][composition] = entry
+    result["val_corr_per_layer"] = {v: [by[v, s]["training"]["val_corr_per_layer_best"] for s in seeds]
+                                    for v in variants}
+    return result
+
+
+def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict:
+    variants = ("scratch", "finetuned")  # baseline, method
+    by = {(r["variant"], r["seed"]): r for r in payload["runs"]}
+    seeds = sorted({s for (_, s) in by if all((v, s) in by for v in variants)})
+    settings = payload["settings"]
+    md_ps = settings["md_steps"] * settings["timestep_fs"] * 1e-3
+    mae = {v: [by[v, s]["forces_mae_meV_per_A"] for s in seeds] for v in variants}
+    gate1 = {v: [_ratio(by[v, s]["forces_mae_meV_per_A"], by[v, s].get("reference_force_rms_meV_per_A"))
+                 for s in seeds] for v in variants}
+    id_stable = [by["scratch", s]["stability"]["stable_through_end"] for s in seeds]
+    fraction = sum(id_stable) / len(id_stable) if id_stable else None
+    mean_mae = {v: statistics.mean(mae[v]) if mae[v] else None for v in variants}
+    match = (abs(mean_mae["finetuned"] - mean_mae["scratch"]) / min(mean_mae.values())
+             if all(mean_mae.values()) else None)
+    control = payload.get("reference_md_control")
+    gates = {"id_force_mae_over_rms": gate1,
+             "id_force_mae_over_rms_pass": all(_all_at_most(gate1[v], GATE_MAE_OVER_RMS) for v in variants),
+             "force_mae_relative_difference": match,
+             "force_mae_match_pass": match is not None and match <= GATE_MAE_MATCH,
+             "baseline_stable_fraction": fraction,
+             "baseline_stable_pass": fraction is not None and fraction >= GATE_BASELINE_ID_STABLE,
+             "reference_stable": bool(control and control["stable_through_end"])}
+    gates["all_pass"] = all(gates[k] for k in ("id_force_mae_over_rms_pass", "force_mae_match_pass",
+                                               "baseline_stable_pass", "reference_stable"))
+    entry = compare([by["scratch", s]["stability"] for s in seeds],
+                    [by["finetuned", s]["stability"] for s in seeds], md_ps, n_boot, seed)
+    entry["forces_mae_meV_per_A"] = mae
+    return {"source": payload.get("command"), "size": payload.get("size"),
+            "model": payload.get("model"), "seeds": seeds, "n_seeds": len(seeds), "md_ps": md_ps,
+            "temperature_K": settings["temperature_K"], "gates": gates,
+            "molecules": {payload.get("molecule", "molecule"): entry}}
+
+
+def update_claims(path: Path, section: str, claims: Dict) -> Dict:
+    """Replace one experiment's section of claims.json, keeping the others."""
+    path = Path(path)
+    everything = json.loads(path.read_text()) if path.exists() else {}
+    everything[section] = claims
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(everything, indent=1) + "\n")
+    return everything
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--decorrelation", metavar="JSON", help="stability_decorrelation result")
+    parser.add_argument("--pretraining", metavar="JSON", help="stability_pretraining result")
+    parser.add_argument("--claims", default=str(REPO / "benchmarks/results/claims.json"))
+    parser.add_argument("--figures", default=str(REPO / "docs/figures"), help="folder of the KM PNGs")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
+    args = parser.parse_args(argv)
+    if not (args.decorrelation or args.pretraining):
+        parser.error("give --decorrelation and/or --pretraining result JSON(s)")
+    from stability_km_plot import plot_claims
+
+    for section, source, build in (("decorrelation", args.decorrelation, decorrelation_claims),
+                                   ("pretraining", args.pretraining, pretraining_claims)):
+        if source:
+            claims = build(json.loads(Path(source).read_text()), n_boot=args.n_boot)
+            update_claims(Path(args.claims), section, claims)
+            figure = plot_claims(section, claims, Path(args.figures) / f"km_{section}.png")
+            print(f"{section}: {claims['n_seeds']} paired seeds, gates {claims['gates']['all_pass']}; "
+                  f"wrote {args.claims} and {figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Kaplan-Meier PNG of one claims.json section (benchmarks/stability_claims.py).
+
+One panel per composition / molecule: the fraction of runs still stable against MD time for
+baseline and method, censored runs (stable to their end) marked with a "+" on the curve, the
+log-rank p and the median ratio in the title. The decorrelation figure adds the paper's
+central scatter: mean validation feature correlation of each model vs its stable time.
+"""
+
+import sys
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from gnnff.stability.survival import StableTimes, kaplan_meier  # noqa: E402
+
+LABELS = {"decorrelation": ("baseline", "decorrelation loss"),
+          "pretraining": ("from scratch", "pre-trained + fine-tuned")}
+
+
+def _curve(ax, times, failed, end, label, color):
+    sample = StableTimes.from_runs(times, failed)
+    km = kaplan_meier(sample)
+    xs = np.concatenate([[0.0], km.times, [end]])
+    ys = np.concatenate([[1.0], km.survival, [km(end)]])
+    ax.step(xs, ys, where="post", color=color, label=f"{label} (n={len(times)})")
+    censored = sample.times[~sample.failed]
+    ax.plot(censored, km(censored), "+", color=color, ms=9, mew=1.5)
+
+
+def _title(name: str, entry: Dict) -> str:
+    p = entry["logrank_p"]
+    ratio, kind = entry["median_ratio"], entry["median_ratio_kind"]
+    ratio_text = "undefined" if ratio is None else (
+        f"{'' if kind == 'estimate' else kind + ' '}{ratio:.2g}")
+    return f"{name}: log-rank p = {'-' if p is None else f'{p:.2g}'}, median ratio {ratio_text}"
+
+
+def plot_claims(section: str, claims: Dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = claims.get("compositions") or claims.get("molecules")
+    scatter = section == "decorrelation"
+    n = len(panels) + int(scatter)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
+    base_label, method_label = LABELS[section]
+    for ax, (name, entry) in zip(axes[0], panels.items()):
+        end = entry["censored_at_ps"]
+        _curve(ax, entry["baseline_stable_ps"], entry["baseline_failed"], end, base_label, "C0")
+        _curve(ax, entry["method_stable_ps"], entry["method_failed"], end, method_label, "C3")
+        ax.set_xlim(0, end * 1.02)
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_xlabel("MD time (ps)")
+        ax.set_ylabel("fraction of runs still stable")
+        ax.set_title(_title(name, entry), fontsize=8)
+        ax.legend(fontsize=7, loc="lower left")
+    if scatter:
+        _correlation_scatter(axes[0][-1], claims)
+    gates = "gates met" if claims["gates"]["all_pass"] else "GATES NOT MET: no claim"
+    fig.suptitle(f"{section}: {claims['n_seeds']} seeds, {claims['md_ps']:g} ps at "
+                 f"{claims['temperature_K']:g} K ({gates}); + = censored", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _correlation_scatter(ax, claims: Dict) -> None:
+    """Mean val rho over layers vs stable time, every model and composition (open = censored)."""
+    markers = {"SiO2": "o", "SiO1.5": "s", "SiO1.1": "^"}
+    for variant, key, color in (("baseline", "baseline", "C0"), ("decorrelation", "method", "C3")):
+        rho = [float(np.mean(list(c.values()))) if c else np.nan
+               for c in claims["val_corr_per_layer"][variant]]
+        for composition, entry in claims["compositions"].items():
+            times, failed = entry[f"{key}_stable_ps"], entry[f"{key}_failed"]
+            for r, t, f in zip(rho, times, failed):
+                ax.plot(r, t, markers.get(composition, "o"), color=color,
+                        mfc=color if f else "none", ms=5)
+    ax.set_xlabel("val feature correlation ρ (mean over layers)")
+    ax.set_ylabel("stable time (ps)")
+    ax.set_title("correlation vs stable time (o SiO2, □ SiO1.5, △ SiO1.1;\n"
+                 "blue baseline, red decorrelation; open = censored)", fontsize=8)

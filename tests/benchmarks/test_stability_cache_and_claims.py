@@ -1,0 +1,119 @@
+"""The resumable work units of the stability experiments (stability_common.cached) and the
+claims.json writer (stability_claims) on small hand-made result payloads."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import stability_claims as claims  # noqa: E402
+import stability_common as common  # noqa: E402
+
+
+def test_cached_computes_once_and_refuses_other_settings(tmp_path):
+    calls = []
+    compute = lambda: calls.append(1) or {"value": len(calls)}  # noqa: E731
+    target = tmp_path / "unit" / "result.json"
+    assert common.cached(target, {"lr": 1.0}, compute) == {"value": 1}
+    assert common.cached(target, {"lr": 1.0}, compute) == {"value": 1} and len(calls) == 1
+    with pytest.raises(ValueError, match=r"other settings(.|\n)*'lr': 2.0(.|\n)*another --workdir"):
+        common.cached(target, {"lr": 2.0}, compute)
+    assert not target.with_name("result.json.lock").exists()
+
+
+def test_cached_waits_for_a_live_lock_and_takes_over_a_dead_one(tmp_path):
+    target = tmp_path / "result.json"
+    lock = tmp_path / "result.json.lock"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(str(dead.pid))  # its process is gone: the unit is redone here
+    assert common.cached(target, {}, lambda: {"by": "me"}) == {"by": "me"}
+
+    target.unlink()
+    lock.write_text(str(subprocess.os.getpid()))  # a live holder (this process)
+
+    def finish_elsewhere():  # the holder writes the result, then releases the lock
+        time.sleep(0.3)
+        common.write_json(target, {"key": {}, "result": {"by": "other"}})
+        lock.unlink()
+
+    threading.Thread(target=finish_elsewhere).start()
+    assert common.cached(target, {}, lambda: {"by": "me"}, poll_s=0.1) == {"by": "other"}
+
+
+def test_cached_removes_its_lock_when_the_unit_fails(tmp_path):
+    def boom():
+        raise RuntimeError("training diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        common.cached(tmp_path / "r.json", {}, boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _stability(t, end=5.0):
+    return {"stable_time_ps": t, "stable_through_end": t >= end}
+
+
+def _decorrelation_payload(baseline_times, method_times, mae_over_rms, control_ok=True):
+    runs = []
+    for variant, times in (("baseline", baseline_times), ("decorrelation", method_times)):
+        for seed, t in enumerate(times):
+            cell = {"forces_mae_meV_per_A": 100.0 * mae_over_rms,
+                    "reference_force_rms_meV_per_A": 100.0, "stability": _stability(t)}
+            runs.append({"variant": variant, "seed": seed,
+                         "training": {"val_corr_per_layer_best": {"0": 0.5}},
+                         "compositions": {"SiO2": cell, "SiO1.1": cell}})
+    control = {c: {"stability": _stability(5.0 if control_ok else 1.0)} for c in ("SiO2", "SiO1.1")}
+    return {"command": "test", "size": "protocol", "model": "allegro", "runs": runs,
+            "settings": {"md_steps": 5000, "timestep_ps": 0.001, "temperature_K": 1500.0},
+            "reference_potential_control": control}
+
+
+def test_decorrelation_claims_gates_and_censored_comparison():
+    # baseline: 3 of 4 runs stable to the 5 ps end (gate 2 holds exactly); method: all 4
+    payload = _decorrelation_payload([5.0, 5.0, 5.0, 1.0], [5.0] * 4, mae_over_rms=0.08)
+    result = claims.decorrelation_claims(payload, n_boot=50)
+    gates = result["gates"]
+    assert gates["id_force_mae_over_rms"]["baseline"] == pytest.approx([0.08] * 4)
+    assert gates["baseline_id_stable_fraction"] == 0.75 and gates["all_pass"]
+    sio2 = result["compositions"]["SiO2"]
+    assert sio2["censored_at_ps"] == pytest.approx(5.0) and sio2["method_failed"] == [False] * 4
+    # neither median is reached (S never <= 0.5): no ratio is claimed
+    assert sio2["median_ratio"] is None and sio2["median_ratio_kind"] == "undefined"
+    assert not sio2["baseline_median_reached"] and sio2["baseline_median_ps"] == 5.0
+
+    too_coarse = claims.decorrelation_claims(
+        _decorrelation_payload([5.0] * 4, [5.0] * 4, mae_over_rms=0.11), n_boot=50)["gates"]
+    assert not too_coarse["id_force_mae_over_rms_pass"] and not too_coarse["all_pass"]
+    unstable = claims.decorrelation_claims(
+        _decorrelation_payload([5.0, 5.0, 1.0, 1.0], [5.0] * 4, mae_over_rms=0.05), n_boot=50)
+    assert unstable["gates"]["baseline_id_stable_fraction"] == 0.5
+    assert not unstable["gates"]["all_pass"]
+    bad_control = claims.decorrelation_claims(
+        _decorrelation_payload([5.0] * 4, [5.0] * 4, 0.05, control_ok=False), n_boot=50)
+    assert not bad_control["gates"]["reference_stable"] and not bad_control["gates"]["all_pass"]
+
+
+def test_claims_file_keeps_the_other_experiment_and_plots(tmp_path):
+    from stability_km_plot import plot_claims
+
+    path = tmp_path / "claims.json"
+    claims.update_claims(path, "pretraining", {"n_seeds": 0})
+    result = claims.decorrelation_claims(
+        _decorrelation_payload([0.5, 1.0, 2.0, 5.0], [1.0, 2.0, 5.0, 5.0], 0.05), n_boot=50)
+    claims.update_claims(path, "decorrelation", result)
+    stored = json.loads(path.read_text())
+    assert stored["pretraining"] == {"n_seeds": 0} and stored["decorrelation"]["n_seeds"] == 4
+    # baseline median 1 ps (S = 3/4, 1/2 at 1 ps); method median 2 ps (S = 1/2 at 2 ps)
+    entry = stored["decorrelation"]["compositions"]["SiO2"]
+    assert (entry["baseline_median_ps"], entry["method_median_ps"]) == (1.0, 2.0)
+    assert entry["median_ratio"] == pytest.approx(2.0) and entry["median_ratio_kind"] == "estimate"
+    png = plot_claims("decorrelation", result, tmp_path / "km.png")
+    assert png.stat().st_size > 10_000
