@@ -7,22 +7,24 @@ Typical use::
     print(report.format_table())
 """
 
-from .base import CriterionResult, FrameAnalysis
+from .base import AnalysisContext, Criterion, CriterionResult, FrameAnalysis
 from .bonds import BondLengthDeviation, bond_lengths, bonds_from_frame
 from .close_contacts import CloseContacts
 from .extxyz import ExtxyzReader
 from .frame import Frame, minimum_image
 from .lammps_dump import LammpsDumpReader
-from .pipeline import CRITERIA, StabilityAnalysis, StabilityOptions, resolve_timestep
+from .options import CRITERIA, StabilityOptions, option, register_criterion
+from .pipeline import StabilityAnalysis, resolve_timestep
 from .rdf import RDFDrift, radial_distribution
 from .readers import (READERS, DamagedFrameWarning, TrajectoryReader, TrajectoryWarning,
                       TruncatedFrameWarning, open_trajectory)
 from .report import StabilityReport
 from .sanity import LostAtoms, NonFinite
 from .thermo_criteria import EnergyDrift, TemperatureBlowup
-from .thermo_log import ThermoLog, read_thermo_log
+from .thermo_log import ThermoLog, ThermoRow, read_thermo_log
 
 __all__ = [
+    "AnalysisContext", "Criterion", "ThermoRow", "option", "register_criterion",
     "BondLengthDeviation", "CRITERIA", "CloseContacts", "CriterionResult", "DamagedFrameWarning",
     "EnergyDrift", "READERS", "TrajectoryReader", "TrajectoryWarning",
     "ExtxyzReader", "Frame", "FrameAnalysis", "LammpsDumpReader", "LostAtoms", "NonFinite",

@@ -1,14 +1,17 @@
-"""MDAnalysis-style skeleton shared by all stability criteria.
+"""The lifecycle every stability criterion follows (MDAnalysis ``AnalysisBase``).
 
-A criterion is a class with ``run()`` that fills ``self.results`` (a :class:`CriterionResult`):
-a curve over MD steps, the threshold, and the first step at which the curve crosses it.
-Frame criteria implement ``prepare(first_frame)``, ``single_frame(frame)`` and ``conclude()``
-so that :class:`~gnnff.stability.pipeline.StabilityAnalysis` can drive many of them in a single
-pass over a large dump; ``run(frames)`` drives one of them on its own.
+``prepare(context)`` once, ``single_frame(item)`` for each item (a trajectory frame, or a thermo
+row for criteria whose ``source`` is ``"log"``), then ``conclude(records)``. ``single_frame``
+*returns* a small record instead of updating the criterion, and may depend only on the item and
+on what ``prepare`` computed. That makes the per-frame work mergeable across MPI ranks, as in
+MDAnalysis's parallel analysis (per-frame results aggregated, then ``_conclude``): each rank
+runs ``single_frame`` on its own contiguous range of frames, the records are concatenated in
+frame order on rank 0, and ``conclude`` builds ``self.results`` (a :class:`CriterionResult`)
+from them there. A serial run is the same with one range, so both give the same answer.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, ClassVar, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -52,41 +55,64 @@ class CriterionResult:
             self.first_failure_time_ps = (self.first_failure_step - step0) * dt_ps
 
 
-class FrameAnalysis:
-    """Base class for criteria computed frame by frame from a trajectory."""
+@dataclass
+class AnalysisContext:
+    """What a criterion may use in ``prepare``: the same on every rank."""
 
-    #: frames with non-finite coordinates are passed only to analyses that set this
-    accepts_nonfinite = False
+    first: Frame  # first usable frame of the trajectory
+    reference: Optional[Iterable[Frame]] = None  # --reference trajectory (a reader), if any
+    log: Optional[Any] = None  # ThermoLog from the first frame's step on, if --log was given
+    dt_ps: float = 0.001  # time per MD step
+    forced_active: Optional[bool] = None  # --criteria's choice for this criterion; None: auto
 
-    def __init__(self):
-        self.results: CriterionResult = None  # created in prepare()
 
-    def prepare(self, first: Frame) -> None:
+@dataclass
+class NoOptions:
+    """Options of a criterion that has none."""
+
+
+class Criterion:
+    """Base class of the registered criteria; see the module docstring for the lifecycle."""
+
+    name: ClassVar[str] = ""  # registry name (also CriterionResult.name)
+    Options: ClassVar[type] = NoOptions  # dataclass: its fields become CLI flags
+    source: ClassVar[str] = "frames"  # "frames" (trajectory) or "log" (thermo rows)
+    order: ClassVar[int] = 50  # position in the report (lower first)
+    #: frames with non-finite coordinates are passed only to criteria that set this
+    accepts_nonfinite: ClassVar[bool] = False
+    #: conclude() needs ``stop_step``, the end of the stable part set by the other criteria
+    needs_stop_step: ClassVar[bool] = False
+
+    def __init__(self, options=None):
+        self.options = options if options is not None else self.Options()
+        self.results: Optional[CriterionResult] = None  # created in prepare()
+
+    def prepare(self, context: AnalysisContext) -> None:
         raise NotImplementedError
 
-    def single_frame(self, frame: Frame) -> None:
+    def single_frame(self, item) -> Any:
+        """The record of one frame (or thermo row): small, picklable, None to skip it."""
         raise NotImplementedError
 
-    def conclude(self) -> None:
-        pass
+    def conclude(self, records: List[Any], stop_step: Optional[int] = None) -> None:
+        raise NotImplementedError
 
-    def run(self, frames: Iterable[Frame]) -> "FrameAnalysis":
-        iterator = iter(frames)
-        try:
-            first = next(iterator)
-        except StopIteration:
-            raise ValueError("the trajectory has no complete frame; nothing to analyse") from None
-        self.prepare(first)
-        for frame in _chain(first, iterator):
-            if self.accepts_nonfinite or not frame.has_nonfinite():
-                self.single_frame(frame)
-        self.conclude()
+    def run(self, items: Iterable, context: Optional[AnalysisContext] = None) -> "Criterion":
+        """Drive this criterion alone over ``items`` (frames, or thermo rows for log criteria);
+        without a context, frame criteria take the first frame as their reference."""
+        items = list(items) if context is None else items
+        if context is None:
+            if not items:
+                raise ValueError("the trajectory has no complete frame; nothing to analyse")
+            context = AnalysisContext(first=items[0])
+        self.prepare(context)
+        records = [self.single_frame(item) for item in items
+                   if self.source == "log" or self.accepts_nonfinite or not item.has_nonfinite()]
+        self.conclude(records)
         return self
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
+FrameAnalysis = Criterion  # the name used before criteria were registered
 
 
 def frame_indices(frame: Frame, ids: np.ndarray) -> np.ndarray:

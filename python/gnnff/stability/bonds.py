@@ -9,12 +9,13 @@ else its length in the first frame. A frame is unstable when
 ``max_b |r_b(t) - r_ref,b| > threshold`` (0.5 Å by default).
 """
 
-from typing import Iterable, Optional
+from dataclasses import dataclass
 
 import numpy as np
 
-from .base import CriterionResult, FrameAnalysis, frame_indices
+from .base import AnalysisContext, Criterion, CriterionResult, frame_indices
 from .frame import Frame, minimum_image
+from .options import option, register_criterion
 
 ASE_NEIGHBORLIST_SKIN = 0.3  # Å, default of ase.neighborlist.NeighborList used by MDsim
 
@@ -76,27 +77,34 @@ def molecule_sizes(n_atoms: int, rows: np.ndarray, shifts: np.ndarray) -> np.nda
     return np.where(infinite[labels], 0, sizes)
 
 
-class BondLengthDeviation(FrameAnalysis):
+@dataclass
+class BondOptions:
+    threshold: float = option(0.5, "Å: a bond fails when its length is off by more than this",
+                              key="bond_threshold")
+    max_molecule_size: int = option(
+        1000, "bonded clusters of up to this many atoms count as molecules (bonds count for "
+        "molecular systems only)", key="bond_max_molecule_size")
+
+
+@register_criterion("bonds")
+class BondLengthDeviation(Criterion):
     """Max over bonds of |r_b(t) - r_ref,b| (Å).
 
-    ``active=None`` (auto) makes the criterion count for molecular systems only: bonds exist,
-    no bonded cluster reaches its own periodic image and none has more than
+    Without ``--criteria`` the criterion counts for molecular systems only: bonds exist, no
+    bonded cluster reaches its own periodic image and none has more than
     ``max_molecule_size`` atoms (molecules, molecular liquids such as water; not crystals,
     metals or covalent networks, where bonds legitimately rearrange).
     """
 
-    def __init__(self, threshold: float = 0.5, reference: Optional[Iterable[Frame]] = None,
-                 active: Optional[bool] = None, max_molecule_size: int = 1000):
-        super().__init__()
-        self.threshold = threshold
-        self.reference = reference
-        self.active = active
-        self.max_molecule_size = max_molecule_size
+    Options = BondOptions
+    order = 10
 
-    def prepare(self, first: Frame) -> None:
+    def prepare(self, context: AnalysisContext) -> None:
+        first, reference = context.first, context.reference
+        threshold = self.options.threshold
         self.results = CriterionResult(
             name="bonds", description="bond-length deviation max_b |r_b - r_ref,b|", unit="Å",
-            threshold=self.threshold, fails_when="above")
+            threshold=threshold, fails_when="above")
         if first.symbols is None:
             self.bond_ids = np.zeros((0, 2), np.int64)
             self.results.active = False
@@ -104,8 +112,8 @@ class BondLengthDeviation(FrameAnalysis):
             return
         self.bond_ids, shifts = bonds_from_frame(first)
         self.symbols = dict(zip(first.ids.tolist(), first.symbols.tolist()))
-        if self.reference is not None:
-            lengths = [bond_lengths(f, self.bond_ids) for f in self.reference]
+        if reference is not None:
+            lengths = [bond_lengths(f, self.bond_ids) for f in reference]
             self.reference_lengths = np.nanmean(lengths, axis=0)
             source = f"mean over {len(lengths)} reference frames"
         else:
@@ -114,23 +122,31 @@ class BondLengthDeviation(FrameAnalysis):
         sizes = molecule_sizes(first.n_atoms, np.searchsorted(first.ids, self.bond_ids), shifts)
         molecular = len(self.bond_ids) > 0 and sizes.min() > 0
         largest = int(sizes.max())
-        auto = molecular and largest <= self.max_molecule_size
-        self.results.active = auto if self.active is None else self.active
+        auto = molecular and largest <= self.options.max_molecule_size
+        forced = context.forced_active
+        self.results.active = auto if forced is None else forced
         kind = (f"molecules of up to {largest} atoms" if molecular else
                 "no bonds" if len(self.bond_ids) == 0 else "bonded network through the box")
         self.results.note = (f"{len(self.bond_ids)} bonds (ASE natural cutoffs, {kind}); "
                              f"reference lengths: {source}")
         self.results.extra["n_bonds"] = len(self.bond_ids)
 
-    def single_frame(self, frame: Frame) -> None:
+    def single_frame(self, frame: Frame):
         if len(self.bond_ids) == 0:
-            return
+            return None
         deviation = np.abs(bond_lengths(frame, self.bond_ids) - self.reference_lengths)
         if np.isnan(deviation).all():
-            return
+            return None
         worst = int(np.nanargmax(deviation))
-        value = float(deviation[worst])
-        a, b = self.bond_ids[worst]
-        reason = (f"bond {self.symbols[a]}{a}-{self.symbols[b]}{b} off by {value:.2f} Å "
-                  f"from {self.reference_lengths[worst]:.2f} Å")
-        self.results.record(frame.step, value, value > self.threshold, reason)
+        return frame.step, float(deviation[worst]), worst
+
+    def conclude(self, records, stop_step=None) -> None:
+        threshold = self.options.threshold
+        for record in records:
+            if record is None:
+                continue
+            step, value, worst = record
+            a, b = self.bond_ids[worst]
+            reason = (f"bond {self.symbols[a]}{a}-{self.symbols[b]}{b} off by {value:.2f} Å "
+                      f"from {self.reference_lengths[worst]:.2f} Å")
+            self.results.record(step, value, value > threshold, reason)

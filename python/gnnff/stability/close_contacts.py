@@ -9,26 +9,37 @@ distance in the reference trajectory (or the first frame). The curve is
 Species pairs never seen in the reference use the smallest d_ref of any pair.
 """
 
-from typing import Iterable, Optional
+from dataclasses import dataclass
 
 import numpy as np
 
-from .base import CriterionResult, FrameAnalysis
+from .base import AnalysisContext, Criterion, CriterionResult
 from .frame import Frame
+from .options import option, register_criterion
 from .pairs import pair_distances
 
 SEARCH_RADIUS = 6.0  # Å: reference minimum distances are looked for within this radius
 
 
-class CloseContacts(FrameAnalysis):
-    def __init__(self, fraction: float = 0.5, reference: Optional[Iterable[Frame]] = None):
-        super().__init__()
-        if not 0.0 < fraction < 1.0:
-            raise ValueError(f"close-contact fraction must be between 0 and 1, got {fraction}")
-        self.fraction = fraction
-        self.reference = reference
+@dataclass
+class CloseContactOptions:
+    fraction: float = option(0.5, "pairs closer than this fraction of the reference minimum "
+                             "distance of their species pair fail", key="close_fraction")
 
-    def prepare(self, first: Frame) -> None:
+    def __post_init__(self):
+        if not 0.0 < self.fraction < 1.0:
+            raise ValueError(
+                f"close-contact fraction must be between 0 and 1, got {self.fraction}")
+
+
+@register_criterion("close_contacts")
+class CloseContacts(Criterion):
+    Options = CloseContactOptions
+    order = 30
+
+    def prepare(self, context: AnalysisContext) -> None:
+        first, self.reference = context.first, context.reference
+        self.fraction = self.options.fraction
         self.results = CriterionResult(
             name="close_contacts", description="min_ij d_ij / d_ref(species pair)", unit="x d_ref",
             threshold=self.fraction, fails_when="below")
@@ -70,21 +81,28 @@ class CloseContacts(FrameAnalysis):
                              "atoms?")
         return codes
 
-    def single_frame(self, frame: Frame) -> None:
+    def single_frame(self, frame: Frame):
         if self.d_ref is None:
-            return
-        # species do not change: reuse the codes of the previous frame when the atoms are the same
+            return None
+        # species do not change: reuse the codes of the previous frame when the atoms are the
+        # same (a cache of values that depend on the frame alone: records stay per-frame)
         if self.cached_ids is None or not np.array_equal(frame.ids, self.cached_ids):
             self.cached_ids, self.cached_codes = frame.ids, self._codes(frame)
         codes = self.cached_codes
         i, j, d = pair_distances(frame, float(self.d_ref.max()))
         if len(d) == 0:
-            self.results.record(frame.step, 1.0, False)
-            return
+            return frame.step, 1.0, None
         ratio = d / self.d_ref[codes[i], codes[j]]
         k = int(np.argmin(ratio))
-        value = min(1.0, float(ratio[k]))
         a, b = self.labels[codes[i[k]]], self.labels[codes[j[k]]]
-        reason = (f"atoms {a}{frame.ids[i[k]]} and {b}{frame.ids[j[k]]} "
-                  f"at {d[k]:.2f} Å = {ratio[k]:.2f} x d_ref")
-        self.results.record(frame.step, value, value < self.fraction, reason)
+        pair = (f"{a}{frame.ids[i[k]]}", f"{b}{frame.ids[j[k]]}", float(d[k]), float(ratio[k]))
+        return frame.step, min(1.0, float(ratio[k])), pair
+
+    def conclude(self, records, stop_step=None) -> None:
+        for record in records:
+            if record is None:
+                continue
+            step, value, pair = record
+            reason = "" if pair is None else (
+                f"atoms {pair[0]} and {pair[1]} at {pair[2]:.2f} Å = {pair[3]:.2f} x d_ref")
+            self.results.record(step, value, value < self.fraction, reason)

@@ -6,6 +6,9 @@ import numpy as np
 
 from .frame import Frame
 
+# vesin's threads: 0 = OMP_NUM_THREADS if set, else every core; the MPI driver sets 1 per rank
+N_THREADS = 0
+
 
 def pair_distances(frame: Frame, cutoff: float):
     """Each unordered pair (i, j) with distance < cutoff once: rows i, j and distance d.
@@ -15,7 +18,7 @@ def pair_distances(frame: Frame, cutoff: float):
     """
     vesin = _import_vesin()
     box = frame.cell if frame.pbc.any() else np.zeros((3, 3))
-    neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False)
+    neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False, n_threads=N_THREADS)
     i, j, d = neighbours.compute(np.ascontiguousarray(frame.positions, dtype=np.float64), box,
                                  [bool(p) for p in frame.pbc], "ijd")
     return i.astype(np.int64), j.astype(np.int64), d
@@ -25,7 +28,7 @@ def distances_only(frame: Frame, cutoff: float) -> np.ndarray:
     """Distances of all unordered pairs closer than cutoff (as pair_distances, without i, j)."""
     vesin = _import_vesin()
     box = frame.cell if frame.pbc.any() else np.zeros((3, 3))
-    neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False)
+    neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False, n_threads=N_THREADS)
     (d,) = neighbours.compute(np.ascontiguousarray(frame.positions, dtype=np.float64), box,
                               [bool(p) for p in frame.pbc], "d")
     return d

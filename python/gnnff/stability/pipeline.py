@@ -1,78 +1,106 @@
-"""StabilityAnalysis: every criterion in one pass over a dump, plus the log-based ones."""
+"""StabilityAnalysis: every registered criterion in one pass over a dump, plus the log ones.
 
+Serial or under ``mpirun`` (mpi4py): each rank reads and analyses one contiguous range of the
+frames (readers.TrajectoryReader parts); the per-frame records of every criterion are gathered
+in frame order on rank 0, which concludes the criteria and builds the report. The records of a
+frame depend on that frame alone (base.Criterion), so the report does not depend on the number
+of ranks.
+"""
+
+import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional
 
-import numpy as np
-from tqdm import tqdm
-
-from .base import CriterionResult
-from .bonds import BondLengthDeviation
-from .close_contacts import CloseContacts
+from .base import AnalysisContext, Criterion, CriterionResult
+from .options import CRITERIA, StabilityOptions, criterion_classes
+from .parallel import agree, world
 from .readers import open_trajectory
-from .rdf import RDFDrift
 from .report import StabilityReport
-from .sanity import LostAtoms, NonFinite
-from .thermo_criteria import EnergyDrift, TemperatureBlowup
 from .thermo_log import DEFAULT_TIMESTEP, TIME_UNIT_PS, ThermoLog, read_thermo_log
+from . import pairs
 
-CRITERIA = ("bonds", "rdf", "close_contacts", "nonfinite", "lost_atoms", "temperature",
-            "energy_drift")
-
-
-@dataclass
-class StabilityOptions:
-    timestep_ps: Optional[float] = None  # time per MD step; default: from the log, else 0.001
-    elements: Optional[Sequence[str]] = None  # element of LAMMPS type 1, 2, ...
-    criteria: Optional[Sequence[str]] = None  # the ones that count; default: automatic choice
-    bond_threshold: float = 0.5  # Å
-    rdf_threshold: Optional[float] = None  # default 1.0 Å for g(r), 0.5 for h(r)
-    rdf_window: int = 10  # frames
-    rdf_r_max: Optional[float] = None  # default 6 Å for g(r), 10 Å for h(r)
-    rdf_bins: Optional[int] = None  # default: 0.05 Å bins
-    equilibration_ps: float = 0.0  # RDF criterion ignores frames before this time
-    rdf_every: int = 1  # RDF from every n-th frame only (large systems)
-    close_fraction: float = 0.5
-    temperature_factor: float = 3.0
-    max_temperature: Optional[float] = None  # K; overrides temperature_factor
-    energy_threshold: float = 10.0  # meV/atom
-    progress: bool = False
+__all__ = ["CRITERIA", "StabilityAnalysis", "StabilityOptions", "resolve_timestep"]
 
 
 @dataclass
 class StabilityAnalysis:
-    """``StabilityAnalysis(dump, log, reference, options).run().results`` -> StabilityReport."""
+    """``StabilityAnalysis(dump, log, reference, options).run().results`` -> StabilityReport
+    (on rank 0; ``results`` is None on the other ranks of an mpirun)."""
 
     trajectory: str
     log: Optional[str] = None
     reference: Optional[str] = None
     options: StabilityOptions = field(default_factory=StabilityOptions)
 
-    def run(self) -> "StabilityAnalysis":
+    def run(self, comm="auto") -> "StabilityAnalysis":
+        """``comm``: an mpi4py communicator, None for serial, or "auto" (COMM_WORLD when
+        launched by mpirun with several ranks)."""
+        comm = world() if comm == "auto" else comm
+        rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+        self.results: Optional[StabilityReport] = None
+        self.rank = rank
+        error, setup = None, None
+        try:
+            setup = self._setup()
+        except (ValueError, OSError) as err:
+            error = err
+        agree(comm, error)
+        reader, first, thermo, dt, criteria = setup
+        if size > 1 and "OMP_NUM_THREADS" not in os.environ:
+            pairs.N_THREADS = 1  # one core per rank: no oversubscription by vesin's threads
+        frame_criteria = [c for c in criteria if c.source == "frames"]
+        records: Dict[str, list] = {c.name: [] for c in frame_criteria}
+        frames_read: List[tuple] = []  # (step, finite) of each frame analysed, in order
+        error = None
+        try:
+            first_index = 0
+            if size > 1:
+                first_index = comm.exscan(reader.count_frames(rank, size)) or 0
+            frames = reader.frames(rank, size, first_index)
+            if self.options.progress and rank == 0:
+                from tqdm import tqdm
+
+                frames = tqdm(frames, unit=" frames")
+            for frame in frames:
+                finite = not frame.has_nonfinite()
+                frames_read.append((frame.step, finite))
+                for criterion in frame_criteria:
+                    if finite or criterion.accepts_nonfinite:
+                        records[criterion.name].append(criterion.single_frame(frame))
+        except (ValueError, OSError) as err:
+            error = err
+        agree(comm, error)
+        part = (records, frames_read, list(reader.warnings), list(reader.problems))
+        parts = [part] if comm is None else comm.gather(part, root=0)
+        if rank != 0:
+            return self
+        for name in records:  # concatenate the parts in frame order
+            records[name] = [r for p in parts for r in p[0][name]]
+        frames_read = [f for p in parts for f in p[1]]
+        self.results = self._conclude(criteria, records, frames_read, first, thermo, dt,
+                                      warnings=[w for p in parts for w in p[2]],
+                                      problems=[q for p in parts for q in p[3]])
+        return self
+
+    # ---- steps of run() ----------------------------------------------------------------------
+    def _setup(self):
+        """Everything every rank needs before reading its frames (the same on every rank)."""
         opts = self.options
         if opts.criteria is not None:
-            unknown = set(opts.criteria) - set(CRITERIA)
+            unknown = set(opts.criteria) - set(CRITERIA.names())
             if unknown:
-                raise ValueError(f"unknown criteria {sorted(unknown)}; choose from {CRITERIA}")
+                raise ValueError(f"unknown criteria {sorted(unknown)}; choose from "
+                                 f"{[c.name for c in criterion_classes()]}")
+        classes = criterion_classes()
+        options = {cls.name: opts.for_criterion(cls) for cls in classes}  # checks the values
         thermo = read_thermo_log(self.log) if self.log else None
         dt_ps, time_unit, dt_source = resolve_timestep(opts.timestep_ps, thermo)
         reader = open_trajectory(self.trajectory, opts.elements)
         reference = open_trajectory(self.reference, opts.elements) if self.reference else None
-        rdf = RDFDrift(opts.rdf_threshold, opts.rdf_window, opts.rdf_r_max, opts.rdf_bins,
-                       reference, active=self._forced("rdf"), every=opts.rdf_every)
-        sanity = [NonFinite(), LostAtoms()]  # these also look at the log
-        frame_analyses = [
-            BondLengthDeviation(opts.bond_threshold, reference, active=self._forced("bonds")),
-            rdf, CloseContacts(opts.close_fraction, reference), *sanity,
-        ]
-        frames = iter(reader)
-        try:
-            first = next(frames)
-        except StopIteration:
+        first = reader.first_frame()
+        if first is None:
             raise ValueError(f"{self.trajectory}: no complete frame in the file; did LAMMPS write "
-                             "the first dump step?") from None
-        if opts.equilibration_ps:
-            rdf.start_step = first.step + int(np.ceil(opts.equilibration_ps / dt_ps - 1e-9))
+                             "the first dump step?")
         if first.has_nonfinite():
             raise ValueError(f"{self.trajectory}: the first frame already has nan/inf values; "
                              "there is nothing stable to compare against")
@@ -81,54 +109,52 @@ class StabilityAnalysis:
             if len(thermo.steps) == 0:
                 raise ValueError(f"{self.log}: no thermo row at or after the first dump step "
                                  f"{first.step}; is it the log of the run that wrote the dump?")
-            for analysis in sanity:
-                analysis.log = thermo
-        log_results, energy = self._log_criteria(thermo, first.n_atoms)
-        for analysis in frame_analyses:
-            analysis.prepare(first)
-            self._apply_choice(analysis.results)
-        # failures known from the log before the pass: they end the RDF's stable part too
-        known = log_results + [a.results for a in sanity]
-        log_failure = min([r.first_failure_step for r in known
-                           if r.active and r.first_failure_step is not None], default=None)
-        n_frames, last_step = 0, first.step
-        for frame in tqdm(_chain(first, frames), disable=not opts.progress, unit=" frames"):
-            n_frames, last_step = n_frames + 1, frame.step
-            finite = not frame.has_nonfinite()
-            for analysis in frame_analyses:
-                if finite or analysis.accepts_nonfinite:
-                    analysis.single_frame(frame)
-            if (not finite or (log_failure is not None and frame.step >= log_failure) or
-                    any(a.results.active and a.results.first_failure_step is not None
-                        for a in frame_analyses)):
-                rdf.freeze(frame.step)
-        for analysis in frame_analyses:
-            analysis.conclude()
-        criteria: List[CriterionResult] = [a.results for a in frame_analyses] + log_results
-        for result in criteria:
-            result.set_time(first.step, dt_ps)
-        self.results = StabilityReport(
-            trajectory=str(self.trajectory), log=self.log, reference=self.reference,
-            n_frames=n_frames, n_atoms=first.n_atoms, first_step=first.step, last_step=last_step,
-            dt_ps=dt_ps, time_unit=time_unit, timestep_source=dt_source, criteria=criteria,
-            warnings=list(reader.warnings) + ([] if thermo is None else thermo.errors),
-            frame_problems=list(reader.problems),
-        )
-        self.results.finalize(energy)
-        return self
+        criteria: List[Criterion] = []
+        for cls in classes:
+            if cls.source == "log" and thermo is None:
+                continue
+            criterion = cls(options[cls.name])
+            criterion.prepare(AnalysisContext(
+                first=first, reference=reference, log=thermo, dt_ps=dt_ps,
+                forced_active=self._forced(cls.name)))
+            self._apply_choice(criterion.results)
+            criteria.append(criterion)
+        return reader, first, thermo, (dt_ps, time_unit, dt_source), criteria
 
-    def _log_criteria(self, thermo: Optional[ThermoLog], n_atoms: int):
-        """Temperature and energy-drift results (empty without a log), and the EnergyDrift."""
-        if thermo is None:
-            return [], None
-        opts = self.options
-        temperature = TemperatureBlowup(thermo, opts.temperature_factor, opts.max_temperature)
-        energy = EnergyDrift(thermo, n_atoms, opts.energy_threshold,
-                             active=self._forced("energy_drift"))
-        results = [temperature.run().results, energy.run().results]
+    def _conclude(self, criteria, records, frames_read, first, thermo, dt, warnings, problems):
+        """Rank 0: the criteria's results from all records, then the report."""
+        dt_ps, time_unit, dt_source = dt
+        for criterion in criteria:
+            if criterion.source == "log":
+                criterion.conclude([criterion.single_frame(row) for row in thermo.rows()])
+        for criterion in criteria:
+            if criterion.source == "frames" and not criterion.needs_stop_step:
+                criterion.conclude(records[criterion.name])
+        # the stable part ends at the earliest failure that counts, or at the first frame with
+        # nan (those frames are not passed to most criteria)
+        ends = [c.results.first_failure_step for c in criteria
+                if not c.needs_stop_step and c.results.active
+                and c.results.first_failure_step is not None]
+        ends += [step for step, finite in frames_read if not finite][:1]
+        stop_step = min(ends) if ends else None
+        for criterion in criteria:
+            if criterion.needs_stop_step:
+                criterion.conclude(records.get(criterion.name, []), stop_step=stop_step)
+        results: List[CriterionResult] = [c.results for c in criteria]
         for result in results:
-            self._apply_choice(result)
-        return results, energy
+            result.set_time(first.step, dt_ps)
+        n_frames = len(frames_read)
+        report = StabilityReport(
+            trajectory=str(self.trajectory), log=self.log, reference=self.reference,
+            n_frames=n_frames, n_atoms=first.n_atoms, first_step=first.step,
+            last_step=frames_read[-1][0] if frames_read else first.step,
+            dt_ps=dt_ps, time_unit=time_unit, timestep_source=dt_source, criteria=results,
+            warnings=list(warnings) + ([] if thermo is None else thermo.errors),
+            frame_problems=list(problems),
+        )
+        energy = next((c for c in criteria if c.name == "energy_drift"), None)
+        report.finalize(energy)
+        return report
 
     def _forced(self, name: str) -> Optional[bool]:
         """True/False when --criteria chose explicitly, None for the automatic choice."""
@@ -153,8 +179,3 @@ def resolve_timestep(timestep_ps: Optional[float], thermo: Optional[ThermoLog]):
         return thermo.timestep * scale, unit, f"log 'timestep {thermo.timestep:g}' ({units} units)"
     default = DEFAULT_TIMESTEP.get(units, 1.0)
     return default * scale, unit, f"LAMMPS default for {units} units (no 'timestep' in the log)"
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest

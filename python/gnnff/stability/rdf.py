@@ -14,16 +14,19 @@ first window-1 frames are scored with the frames available so far):
     error(t) = sum_k |f_window(t)(r_k) - f_ref(r_k)| dr     (Å for g(r), dimensionless for h(r))
 
 The frame is unstable when error(t) > threshold. The failure time is that of the window's
-last frame, so it never uses frames from the future.
+last frame, so it never uses frames from the future. With ``--rdf-every N`` the RDF is computed
+on frames 0, N, 2N, ... of the file (counted from the first frame, damaged ones included).
 """
 
 from collections import deque
-from typing import Iterable, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
-from .base import CriterionResult, FrameAnalysis
+from .base import AnalysisContext, Criterion, CriterionResult
 from .frame import Frame
+from .options import option, register_criterion
 from .pairs import distances_only
 
 
@@ -39,35 +42,53 @@ def radial_distribution(frame: Frame, edges: np.ndarray, kind: str) -> np.ndarra
     return 2.0 * counts / (n * (n / frame.volume) * shells)
 
 
-class RDFDrift(FrameAnalysis):
+@dataclass
+class RDFOptions:
+    threshold: Optional[float] = option(
+        None, "sum|g-g_ref| dr in Å above which a window fails (default 1.0; 0.5 for h(r) of "
+        "molecules)", key="rdf_threshold")
+    window: int = option(10, "frames per RDF window", key="rdf_window")
+    r_max: Optional[float] = option(None, "Å (default 6 for g(r), 10 for h(r))",
+                                    key="rdf_r_max", flag="--rdf-rmax")
+    bins: Optional[int] = option(None, "number of bins (default: 0.05 Å bins)", key="rdf_bins")
+    every: int = option(1, "compute the RDF on every N-th frame of the file only (it dominates "
+                        "the cost for large systems)", key="rdf_every", metavar="N")
+    equilibration_ps: float = option(
+        0.0, "the RDF criterion ignores frames before this time (runs from ideal lattices)",
+        key="equilibration_ps", flag="--equilibration", metavar="PS")
+
+    def __post_init__(self):
+        if self.window < 1:
+            raise ValueError(f"RDF window must be at least 1 frame, got {self.window}")
+        if self.every < 1:
+            raise ValueError(f"--rdf-every must be at least 1 (use every frame), got {self.every}")
+
+
+@register_criterion("rdf")
+class RDFDrift(Criterion):
     """Sliding-window g(r)/h(r) error against a reference; see module docstring.
 
-    ``active=None`` (auto) makes the criterion count for periodic (condensed-phase) systems
-    and only be reported (h(r) error) for molecules.
+    Without ``--criteria`` the criterion counts for periodic (condensed-phase) systems and is
+    only reported (h(r) error) for molecules. The per-frame record is the frame's curve; the
+    windows, the reference of the first window and the stable-part average are formed in
+    ``conclude`` from the curves in frame order, so any split of the frames gives the same sums.
     """
 
-    def __init__(self, threshold: Optional[float] = None, window: int = 10,
-                 r_max: Optional[float] = None, n_bins: Optional[int] = None,
-                 reference: Optional[Iterable[Frame]] = None, active: Optional[bool] = None,
-                 kind: Optional[str] = None, start_step: Optional[int] = None, every: int = 1):
-        super().__init__()
-        if window < 1:
-            raise ValueError(f"RDF window must be at least 1 frame, got {window}")
-        if every < 1:
-            raise ValueError(f"--rdf-every must be at least 1 (use every frame), got {every}")
-        self.threshold, self.window, self.r_max, self.n_bins = threshold, window, r_max, n_bins
-        self.reference, self.active, self.kind = reference, active, kind
-        # frames before start_step (equilibration) are neither scored nor part of the reference
-        self.start_step = start_step
-        # the RDF of large systems costs most of the analysis: use every `every`-th frame only
-        self.every, self.n_seen = every, 0
+    Options = RDFOptions
+    order = 20
+    needs_stop_step = True
 
-    def prepare(self, first: Frame) -> None:
-        kind = self.kind or ("g" if first.pbc.all() else "h")
-        r_max = self.r_max or (6.0 if kind == "g" else 10.0)
-        threshold = self.threshold if self.threshold is not None else (1.0 if kind == "g" else 0.5)
-        self.kind_used = kind
-        self.edges = np.linspace(0.0, r_max, (self.n_bins or int(round(r_max / 0.05))) + 1)
+    def prepare(self, context: AnalysisContext) -> None:
+        opts, first = self.options, context.first
+        kind = "g" if first.pbc.all() else "h"
+        r_max = opts.r_max or (6.0 if kind == "g" else 10.0)
+        threshold = opts.threshold if opts.threshold is not None else (1.0 if kind == "g" else 0.5)
+        self.kind_used, self.window, self.every = kind, opts.window, opts.every
+        self.first_index = first.index
+        # frames before start_step (equilibration) are neither scored nor part of the reference
+        self.start_step = (first.step + int(np.ceil(opts.equilibration_ps / context.dt_ps - 1e-9))
+                           if opts.equilibration_ps else None)
+        self.edges = np.linspace(0.0, r_max, (opts.bins or int(round(r_max / 0.05))) + 1)
         self.dr = float(self.edges[1] - self.edges[0])
         name = "g(r)" if kind == "g" else "h(r)"
         sampling = f" of every {self.every}th frame" if self.every > 1 else ""
@@ -75,9 +96,10 @@ class RDFDrift(FrameAnalysis):
             name="rdf", description=f"{name} error sum|f - f_ref| dr over a "
             f"{self.window}-frame window{sampling}", unit="Å" if kind == "g" else "",
             threshold=threshold, fails_when="above")
-        self.results.active = (kind == "g") if self.active is None else self.active
-        if self.reference is not None:
-            curves = [radial_distribution(f, self.edges, kind) for f in self.reference]
+        forced = context.forced_active
+        self.results.active = (kind == "g") if forced is None else forced
+        if context.reference is not None:
+            curves = [radial_distribution(f, self.edges, kind) for f in context.reference]
             if not curves:
                 raise ValueError("the reference trajectory has no frame; check --reference")
             self.reference_curve = np.mean(curves, axis=0)
@@ -85,36 +107,56 @@ class RDFDrift(FrameAnalysis):
         else:
             self.reference_curve = None  # set from the first window
             self.results.note = f"{name} reference: first {self.window} frames"
-        self.recent = deque(maxlen=self.window)  # (step, curve) of the trailing window
-        self.window_sum = np.zeros(len(self.edges) - 1)
-        self.stable_sum, self.stable_count, self.pending, self.frozen = 0.0, 0, None, False
-        self.last_window = None
 
-    def single_frame(self, frame: Frame) -> None:
+    def single_frame(self, frame: Frame):
         if self.start_step is not None and frame.step < self.start_step:
-            return
-        self.n_seen += 1
-        if (self.n_seen - 1) % self.every:
-            return
-        curve = radial_distribution(frame, self.edges, self.kind_used)
-        if not self.frozen and self.pending is not None:
-            self.stable_sum = self.stable_sum + self.pending
-            self.stable_count += 1
-        self.pending, self.pending_step = curve, frame.step
-        if len(self.recent) == self.window:
-            self.window_sum -= self.recent[0][1]
-        self.recent.append((frame.step, curve))
-        self.window_sum += curve
-        window_mean = self.window_sum / len(self.recent)
-        self.last_window = window_mean
-        if self.reference_curve is None:
-            if len(self.recent) < self.window:
-                return  # no reference yet: the first full window becomes the reference
-            self.reference_curve = window_mean.copy()
-        self._score(frame.step, window_mean)
+            return None
+        if (frame.index - self.first_index) % self.every:
+            return None
+        return frame.step, radial_distribution(frame, self.edges, self.kind_used)
 
-    def _score(self, step: int, window_mean: np.ndarray) -> None:
-        error = float(np.abs(window_mean - self.reference_curve).sum() * self.dr)
+    def conclude(self, records, stop_step: Optional[int] = None) -> None:
+        """``stop_step``: the stable part ends there (earliest failure of the other criteria
+        that count, or the first frame with nan); the RDF's own failure ends it too."""
+        sampled = [r for r in records if r is not None]
+        reference = self.reference_curve
+        recent = deque(maxlen=self.window)  # curves of the trailing window
+        window_sum = np.zeros(len(self.edges) - 1)
+        last_window = None
+        for step, curve in sampled:
+            if len(recent) == self.window:
+                window_sum -= recent[0]
+            recent.append(curve)
+            window_sum += curve
+            last_window = window_sum / len(recent)
+            if reference is None:
+                if len(recent) < self.window:
+                    continue  # no reference yet: the first full window becomes the reference
+                reference = last_window.copy()
+            self._score(step, last_window, reference)
+        if reference is None and recent:  # fewer frames than one window
+            reference = window_sum / len(recent)
+            self.results.note += f" (only {len(recent)} frames: no drift curve)"
+        own = self.results.first_failure_step if self.results.active else None
+        stops = [s for s in (stop_step, own) if s is not None]
+        end = min(stops) if stops else None
+        stable_sum, stable_count = 0.0, 0
+        for step, curve in sampled:
+            if end is not None and step >= end:
+                break
+            stable_sum, stable_count = stable_sum + curve, stable_count + 1
+        r = 0.5 * (self.edges[1:] + self.edges[:-1])
+        self.results.extra.update(r=r, reference=reference, kind=self.kind_used,
+                                  last_window=last_window)
+        if stable_count:
+            stable = stable_sum / stable_count
+            self.results.extra["stable_part"] = stable
+            self.results.extra["stable_error"] = float(
+                np.abs(stable - reference).sum() * self.dr)
+            self.results.extra["stable_frames"] = stable_count
+
+    def _score(self, step: int, window_mean: np.ndarray, reference: np.ndarray) -> None:
+        error = float(np.abs(window_mean - reference).sum() * self.dr)
         failed = error > self.results.threshold
         unit = " Å" if self.kind_used == "g" else ""
         reason = f"RDF error {error:.3f}{unit} > {self.results.threshold}{unit}"
@@ -122,31 +164,3 @@ class RDFDrift(FrameAnalysis):
             reason += (" from the first window: if the run starts from an ideal lattice, skip "
                        "the equilibration (--equilibration PS)")
         self.results.record(step, error, failed, reason)
-        if failed and self.results.active:
-            self.freeze(step)
-
-    def freeze(self, at_step: int) -> None:
-        """End the stable part: frames from ``at_step`` on stay out of its average."""
-        if self.frozen:
-            return
-        if self.pending is not None and self.pending_step < at_step:
-            self.stable_sum = self.stable_sum + self.pending
-            self.stable_count += 1
-        self.pending, self.frozen = None, True
-
-    def conclude(self) -> None:
-        if self.reference_curve is None and self.recent:  # fewer frames than one window
-            self.reference_curve = self.window_sum / len(self.recent)
-            self.results.note += f" (only {len(self.recent)} frames: no drift curve)"
-        if not self.frozen and self.pending is not None:
-            self.stable_sum = self.stable_sum + self.pending
-            self.stable_count += 1
-        r = 0.5 * (self.edges[1:] + self.edges[:-1])
-        self.results.extra.update(r=r, reference=self.reference_curve, kind=self.kind_used,
-                                  last_window=self.last_window)
-        if self.stable_count:
-            stable = self.stable_sum / self.stable_count
-            self.results.extra["stable_part"] = stable
-            self.results.extra["stable_error"] = float(
-                np.abs(stable - self.reference_curve).sum() * self.dr)
-            self.results.extra["stable_frames"] = self.stable_count

@@ -1,54 +1,53 @@
 """Criterion (d), frame part: non-finite numbers and lost atoms, from the dump and the log."""
 
-from typing import Optional
-
 import numpy as np
 
-from .base import CriterionResult, FrameAnalysis
+from .base import AnalysisContext, Criterion, CriterionResult
 from .frame import Frame
-from .thermo_log import ThermoLog
+from .options import register_criterion
 
 
-class NonFinite(FrameAnalysis):
+@register_criterion("nonfinite")
+class NonFinite(Criterion):
     """Fails at the first frame (or thermo row) holding NaN or inf."""
 
     accepts_nonfinite = True
+    order = 40
 
-    def __init__(self, log: Optional[ThermoLog] = None):
-        super().__init__()
-        self.log = log
-
-    def prepare(self, first: Frame) -> None:
+    def prepare(self, context: AnalysisContext) -> None:
         self.results = CriterionResult(
             name="nonfinite", description="non-finite positions/velocities/forces/thermo",
             unit="count", threshold=0, fails_when="above")
-        if self.log is not None and self.log.first_nonfinite_step is not None:
-            self.results.fail_at(self.log.first_nonfinite_step, "nan/inf in the thermo output")
+        log = context.log
+        if log is not None and log.first_nonfinite_step is not None:
+            self.results.fail_at(log.first_nonfinite_step, "nan/inf in the thermo output")
 
-    def single_frame(self, frame: Frame) -> None:
+    def single_frame(self, frame: Frame):
         bad = sum(int((~np.isfinite(a)).any(axis=1).sum()) for a in
                   (frame.positions, frame.velocities, frame.forces) if a is not None)
-        self.results.record(frame.step, bad, False)
-        if bad:  # fail_at keeps the earlier of dump and log evidence
-            self.results.fail_at(frame.step, f"{bad} atoms with nan/inf values")
+        return frame.step, bad
+
+    def conclude(self, records, stop_step=None) -> None:
+        for step, bad in records:
+            self.results.record(step, bad, False)
+            if bad:  # fail_at keeps the earlier of dump and log evidence
+                self.results.fail_at(step, f"{bad} atoms with nan/inf values")
 
 
-class LostAtoms(FrameAnalysis):
+@register_criterion("lost_atoms")
+class LostAtoms(Criterion):
     """Fails at the first frame with fewer atoms than the first one, or at a LAMMPS
     'Lost atoms' error (placed at the last thermo step before it)."""
 
     accepts_nonfinite = True
+    order = 45
 
-    def __init__(self, log: Optional[ThermoLog] = None):
-        super().__init__()
-        self.log = log
-
-    def prepare(self, first: Frame) -> None:
-        self.n_first = first.n_atoms
+    def prepare(self, context: AnalysisContext) -> None:
+        self.n_first = context.first.n_atoms
         self.results = CriterionResult(
             name="lost_atoms", description="atoms missing relative to the first frame",
             unit="atoms", threshold=0, fails_when="above")
-        log = self.log
+        log = context.log
         if log is None:
             return
         steps = log.steps
@@ -61,8 +60,11 @@ class LostAtoms(FrameAnalysis):
             # the error comes after the last thermo row LAMMPS printed
             self.results.fail_at(log.last_row_step, "LAMMPS: " + lost_errors[0][:80])
 
-    def single_frame(self, frame: Frame) -> None:
-        lost = self.n_first - frame.n_atoms
-        self.results.record(frame.step, lost, False)
-        if lost > 0:  # fail_at keeps the earlier of dump and log evidence
-            self.results.fail_at(frame.step, f"{lost} of {self.n_first} atoms lost")
+    def single_frame(self, frame: Frame):
+        return frame.step, self.n_first - frame.n_atoms
+
+    def conclude(self, records, stop_step=None) -> None:
+        for step, lost in records:
+            self.results.record(step, lost, False)
+            if lost > 0:  # fail_at keeps the earlier of dump and log evidence
+                self.results.fail_at(step, f"{lost} of {self.n_first} atoms lost")

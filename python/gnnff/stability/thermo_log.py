@@ -33,6 +33,15 @@ _ROW = re.compile(rf"^[ \t]*(\d+)((?:[ \t]+{_FLOAT})+)[ \t]*$", re.M | re.I)  # 
 
 
 @dataclass
+class ThermoRow:
+    """One thermo row: the items log-based criteria see, one at a time."""
+
+    position: int  # row number in ThermoLog.columns
+    step: int
+    values: Dict[str, float]
+
+
+@dataclass
 class ThermoLog:
     path: str
     columns: Dict[str, np.ndarray]  # thermo column -> values, all runs concatenated
@@ -48,6 +57,12 @@ class ThermoLog:
     @property
     def steps(self) -> np.ndarray:
         return self.columns.get("Step", np.zeros(0))
+
+    def rows(self):
+        """The thermo rows in order, as :class:`ThermoRow`."""
+        names = list(self.columns)
+        for k, step in enumerate(self.steps):
+            yield ThermoRow(k, int(step), {n: float(self.columns[n][k]) for n in names})
 
     def since(self, step: int) -> "ThermoLog":
         """Copy without the thermo rows before ``step`` (e.g. a minimisation or an equilibration
