@@ -94,6 +94,8 @@ def decorrelation_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Di
                         [c["stability"] for c in cells["decorrelation"]], md_ps, n_boot, seed)
         entry["forces_mae_meV_per_A"] = {v: [c["forces_mae_meV_per_A"] for c in cells[v]] for v in variants}
         result["compositions"][composition] = entry
+    for composition, p in holm([result["compositions"][c]["logrank_p"] for c in compositions]).items():
+        result["compositions"][compositions[composition]]["logrank_p_holm"] = p
     result["val_corr_per_layer"] = {v: [by[v, s]["training"]["val_corr_per_layer_best"] for s in seeds]
                                     for v in variants}
     return result
@@ -119,10 +121,11 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
              "force_mae_relative_difference": match,
              "force_mae_match_pass": match is not None and match <= GATE_MAE_MATCH,
              "baseline_stable_fraction": fraction,
-             "baseline_stable_pass": fraction is not None and fraction >= GATE_BASELINE_ID_STABLE,
              "reference_stable": bool(control and control["stable_through_end"])}
+    # gate 2 (baseline stable in distribution) is the decorrelation experiment's: here all MD is
+    # in distribution, and a baseline that never fails leaves nothing to improve; reported only
     gates["all_pass"] = all(gates[k] for k in ("id_force_mae_over_rms_pass", "force_mae_match_pass",
-                                               "baseline_stable_pass", "reference_stable"))
+                                               "reference_stable"))
     entry = compare([by["scratch", s]["stability"] for s in seeds],
                     [by["finetuned", s]["stability"] for s in seeds], md_ps, n_boot, seed)
     entry["forces_mae_meV_per_A"] = mae
@@ -130,6 +133,16 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
             "model": payload.get("model"), "seeds": seeds, "n_seeds": len(seeds), "md_ps": md_ps,
             "temperature_K": settings["temperature_K"], "gates": gates,
             "molecules": {payload.get("molecule", "molecule"): entry}}
+
+
+def holm(p_values: Sequence[Optional[float]]) -> Dict[int, Optional[float]]:
+    """Holm-adjusted p-values (step-down, family-wise error) by index; None stays None."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted, running = {i: None for i, p in enumerate(p_values) if p is None}, 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def update_claims(path: Path, section: str, claims: Dict) -> Dict:

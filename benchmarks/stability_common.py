@@ -131,8 +131,13 @@ def train(config: Dict, run_dir: Path, n_train: int, threads: Optional[int] = No
     config = dict(config, output={"dir": str(run_dir), "overwrite": True})
     config_file = run_dir.parent / f"{run_dir.name}.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = run_command(gnnff_command("train", config_file), run_dir.parent / f"{run_dir.name}.log",
-                         env=gnnff_env(threads))
+    # an interrupted training (last.pt, written at epoch ends and every
+    # training.checkpoint_every_steps) continues where it stopped instead of starting again
+    resume = ["--resume"] if (run_dir / "last.pt").exists() else []
+    log = run_dir.parent / f"{run_dir.name}.log"
+    if resume and log.exists():
+        log.rename(log.with_name(f"{log.stem}.before_resume_{int(time.time())}.log"))
+    result = run_command(gnnff_command("train", config_file, *resume), log, env=gnnff_env(threads))
     rows = read_metrics(run_dir)
     train_seconds = sum(n_train / r["train_structures_per_s"] for r in rows)
     steps = int(rows[-1]["step"])

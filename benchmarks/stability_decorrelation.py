@@ -30,16 +30,10 @@ COMPOSITIONS = ("SiO2", "SiO1.5", "SiO1.1")  # SiO2 = in distribution
 ELEMENTS = ("Si", "O")
 EVAL_SET = {"SiO2": "test", "SiO1.5": "ood_SiO1.5", "SiO1.1": "ood_SiO1.1"}
 
-PROTOCOL_EPOCHS = 2  # placeholder until the timing pilot
-
 SIZES = {
     # 2-core CPU: ~15 min for one seed (two trainings, six 2 ps MD runs)
     "small": dict(data_size="small", preset="small", max_epochs=40, batch_size=4, lr=5e-3,
                   md_steps=2000, dump_every=10, md_timeout_s=600),
-    # docs/experiments.md, "Protocol of the claims study" (committed before its runs): paper-size
-    # data, Allegro medium (16 channels, 2 layers, l_max 2), 5 ps MD
-    "protocol": dict(data_size="paper", preset="medium", max_epochs=PROTOCOL_EPOCHS, batch_size=5,
-                     lr=2e-3, md_steps=5000, dump_every=50, md_timeout_s=None),
     # the research scale (not run here): paper-size data, larger model, 10 ps MD
     "paper": dict(data_size="paper", preset="paper", max_epochs=1000, batch_size=5, lr=2e-3,
                   md_steps=10000, dump_every=50, md_timeout_s=None),
@@ -64,12 +58,14 @@ def training_config(args, size, data_dir: Path, seed: int, decorrelate: bool) ->
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight},
                  "decorrelation": decorrelation},
         "optimizer": {"name": "adam", "lr": size["lr"]},
-        "scheduler": {"name": "plateau", "factor": 0.5, "patience": 10, "min_lr": 1.0e-5},
+        "scheduler": size.get("scheduler", {"name": "plateau", "factor": 0.5, "patience": 10,
+                                             "min_lr": 1.0e-5}),
         # monitor the force error, not val_loss: val_loss of the decorrelation run includes
         # lambda * rho, which would make the two runs pick their best epoch differently
         "training": {"max_epochs": size["max_epochs"], "batch_size": size["batch_size"],
                      "seed": seed, "dtype": "float32", "ema_decay": 0.99, "grad_clip": 10.0,
-                     "patience": 10**6, "monitor": "val_forces_mae", "progress_bar": False},
+                     "patience": 10**6, "monitor": "val_forces_mae", "progress_bar": False,
+                     "checkpoint_every_steps": size.get("checkpoint_every_steps")},
     }
 
 
@@ -263,7 +259,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--model", default="allegro",
                         help="registered model: allegro (default), pair_mlp, nequip, gemnet_t")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training/MD seeds")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0],
+                        help="training/MD seeds (none: only the reference-potential control)")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--max-epochs", type=int, help="override the size's training budget")
     parser.add_argument("--md-steps", type=int, help="override the size's MD length (1 fs steps)")

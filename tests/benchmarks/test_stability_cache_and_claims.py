@@ -117,3 +117,11 @@ def test_claims_file_keeps_the_other_experiment_and_plots(tmp_path):
     assert entry["median_ratio"] == pytest.approx(2.0) and entry["median_ratio_kind"] == "estimate"
     png = plot_claims("decorrelation", result, tmp_path / "km.png")
     assert png.stat().st_size > 10_000
+
+
+def test_holm_adjustment_by_hand():
+    # sorted p 0.01, 0.02, 0.04 (m = 3): 3 x 0.01 = 0.03; max(0.03, 2 x 0.02) = 0.04;
+    # max(0.04, 1 x 0.04) = 0.04. Untested (None) stays None.
+    assert claims.holm([0.04, None, 0.01, 0.02]) == pytest.approx(
+        {0: 0.04, 1: None, 2: 0.03, 3: 0.04})
+    assert claims.holm([0.6, 0.5])[0] == 1.0  # capped at 1
