@@ -31,7 +31,25 @@ REQUIRED_KEYS = (
     META_LINEAGE,
 )
 
-DTYPES = {"float32", "float64"}
+# the one map between dtype names (configs, checkpoints, model metadata) and torch dtypes
+DTYPES = ("float32", "float64")
+
+
+def torch_dtype(name: str):
+    """torch dtype of a dtype name ("float32" | "float64"); a clear error for anything else."""
+    import torch  # here, not at the top: reading metadata needs no torch
+
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {name!r}")
+    return getattr(torch, name)
+
+
+def dtype_name(dtype) -> str:
+    """Inverse of torch_dtype: torch.float64 -> "float64"; models compute in float32 or float64."""
+    name = str(dtype).replace("torch.", "")
+    if name not in DTYPES:
+        raise ValueError(f"models compute in float32 or float64, this one is {dtype}")
+    return name
 
 
 def make_metadata(
@@ -57,7 +75,7 @@ def make_metadata(
     if len(set(names)) != len(names):
         raise ValueError(f"type_names must be unique, got {names}")
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     return {
         META_CONTRACT_VERSION: CONTRACT_VERSION,
         META_R_MAX: repr(float(r_max)),
