@@ -1,9 +1,12 @@
 """GnnffCalculator: energy, forces, stress from a checkpoint or an exported file; checked against
 finite differences of its own energy (forces, stress) and against the model itself."""
 
+import os
+
 import ase.io
 import numpy as np
 import pytest
+import torch
 from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.emt import EMT
@@ -115,3 +118,65 @@ def test_eval_cli_reports_mae_computed_by_hand(trained, tmp_path, capsys):
     assert report["forces_mae"] == pytest.approx(1e3 * np.mean(np.abs(force_err)), rel=1e-9)
     assert report["forces_rmse"] == pytest.approx(1e3 * np.sqrt(np.mean(force_err**2)), rel=1e-9)
     assert "meV/atom" in capsys.readouterr().out
+
+
+def test_parameter_free_model_states_its_dtype_and_matches_ase_lennard_jones():
+    """An analytic model has no parameters (model_dtype used to raise StopIteration on it);
+    forces and stress against ASE's own Lennard-Jones (an independent implementation)."""
+    from ase.calculators.lj import LennardJones
+
+    from gnnff.models import build_model
+
+    model = build_model("lennard_jones", epsilon=0.0104, sigma=3.4, cutoff=8.0, type_names=["Ar"], dtype="float64")
+    assert not list(model.parameters()) and model.dtype == torch.float64
+    atoms = bulk("Ar", "fcc", a=5.26, cubic=True)
+    atoms.rattle(0.05, seed=3)
+    atoms.calc = GnnffCalculator(model=model)
+    forces, stress = atoms.get_forces(), atoms.get_stress()
+    assert atoms.calc.dtype == torch.float64
+    reference = atoms.copy()
+    reference.calc = LennardJones(epsilon=0.0104, sigma=3.4, rc=8.0, smooth=False)
+    np.testing.assert_allclose(forces, reference.get_forces(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stress, reference.get_stress(), rtol=1e-9, atol=1e-12)
+
+
+def test_model_stress_is_its_own_prediction_not_the_label():
+    """Inputs no longer pass through the model: a stress label given with the input does not come
+    back as the prediction; the stress is -virial / volume (hand formula, ASE's volume), NaN
+    without a periodic cell."""
+    from gnnff import keys
+    from gnnff.data.graph import atoms_to_graph
+    from gnnff.models import build_model
+
+    model = build_model("lennard_jones", epsilon=0.0104, sigma=3.4, cutoff=8.0, type_names=["Ar"], dtype="float64")
+    atoms = bulk("Ar", "fcc", a=5.26, cubic=True)
+    atoms.rattle(0.05, seed=4)
+    graph = atoms_to_graph(atoms, ["Ar"], 8.0)
+    graph[keys.STRESS] = torch.full((1, 3, 3), 123.0, dtype=torch.float64)  # a label
+    graph[keys.FORCES] = torch.zeros(len(atoms), 3, dtype=torch.float64)
+    out = model(dict(graph))
+    expected = -out[keys.VIRIAL][0].detach().numpy() / atoms.get_volume()
+    np.testing.assert_allclose(out[keys.STRESS][0].detach().numpy(), expected, rtol=1e-12)
+    assert float(out[keys.FORCES].abs().max()) > 1e-4  # the prediction, not the zero label
+    assert keys.POSITIONS not in out and keys.EDGE_INDEX not in out
+    atoms.pbc = False
+    isolated = model(atoms_to_graph(atoms, ["Ar"], 8.0))
+    assert torch.isnan(isolated[keys.STRESS]).all()
+
+
+def test_trainer_keeps_loss_denominators_out_of_the_model_input(trained, tmp_path):
+    """LOSS_NORM_* are training bookkeeping: the loss terms get them, the model does not."""
+    from gnnff import keys
+
+    config = resolve_config({
+        "model": {"name": "pair_mlp", "type_names": ["Cu"], "r_max": 4.0, "hidden": 8},
+        "data": {"train": os.path.join(os.path.dirname(trained[0]), "..", "d.extxyz"), "val_fraction": 0.25},
+        "training": {"max_epochs": 1, "batch_size": 2, "dtype": "float64", "device": "cpu", "progress_bar": False},
+        "output": {"dir": str(tmp_path / "run")},
+    })  # fmt: skip
+    trainer = Trainer(config)
+    seen = set()
+    trainer.model.register_forward_pre_hook(lambda module, args: seen.update(args[0]))
+    trainer.run()
+    assert keys.POSITIONS in seen
+    assert not seen & {keys.LOSS_NORM_GRAPHS, keys.LOSS_NORM_ATOMS, keys.LOSS_NORM_STRESS}

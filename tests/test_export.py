@@ -13,9 +13,9 @@ from ase.calculators.emt import EMT
 from gnnff import contract, keys
 from gnnff.cli import main
 from gnnff.data.graph import atoms_to_graph
-from gnnff.training.checkpoint import load_model
+from gnnff.export import load_exported
+from gnnff.model_io import load_model
 from gnnff.training.config import resolve_config
-from gnnff.training.inference import load_exported_model
 from gnnff.training.trainer import Trainer
 
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
@@ -65,7 +65,7 @@ def test_exported_equals_eager(tmp_path, dtype):
     checkpoint = _train(tmp_path, dtype)
     out_file = str(tmp_path / "model.pt")
     assert main(["export", checkpoint, "-o", out_file]) == 0
-    scripted, meta = load_exported_model(out_file)
+    scripted, meta = load_exported(out_file)
     eager = load_model(checkpoint)
     assert meta["dtype"] == dtype and meta["type_names"] == ["Cu", "Al"] and meta["r_max"] == 4.5
     assert meta["interaction_range"] == 4.5 and meta["model_name"] == "pair_mlp" and meta["units"] == "metal"
@@ -108,7 +108,10 @@ def test_export_lineage_names_checkpoint_and_data(tmp_path):
     assert lineage["model_name"] == "pair_mlp"
 
 
-def test_export_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+def test_export_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     (tmp_path / "x.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a readable gnnff checkpoint"):
-        main(["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "m.pt")])
+    assert main(["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a readable gnnff checkpoint" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="not a readable gnnff checkpoint"):  # --debug: the exception itself
+        main(["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "m.pt"), "--debug"])

@@ -16,6 +16,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
+from gnnff.model_io import load_for_inference, model_dtype, predicted_stress
 
 
 class GnnffCalculator(Calculator):
@@ -28,8 +29,6 @@ class GnnffCalculator(Calculator):
         if (model_path is None) == (model is None):
             raise ValueError("give exactly one of model_path (checkpoint or exported .pt) and model (a ForceModel)")
         if model_path is not None:
-            from gnnff.training.inference import load_for_inference
-
             self.model, info = load_for_inference(model_path, device=device, use_ema=use_ema)
             self.type_names: List[str] = list(info["type_names"])
             self.r_max = float(info["r_max"])
@@ -38,7 +37,7 @@ class GnnffCalculator(Calculator):
             self.model = model.eval().to(device)
             self.type_names = list(model.type_names)
             self.r_max = float(model.r_max)
-            self.dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+            self.dtype = model_dtype(model)
         self.device = torch.device(device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -54,8 +53,7 @@ class GnnffCalculator(Calculator):
         self.results["energies"] = out[keys.ATOMIC_ENERGY].detach().cpu().double().numpy()
         self.results["forces"] = out[keys.FORCES].detach().cpu().double().numpy()
         if self.atoms.pbc.all():
-            virial = out[keys.VIRIAL][0].detach().cpu().double().numpy()
-            stress = -virial / self.atoms.get_volume()
+            stress = predicted_stress(out, graph)[0].detach().cpu().double().numpy()
             self.results["stress"] = np.array(
                 [stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]]
             )

@@ -6,37 +6,28 @@ on CPU; the pair style moves the model to its device when it loads it.
 
 import json
 import os
-import tempfile
 from typing import Dict, Optional, Tuple
 
 import torch
 
 from gnnff import contract
+from gnnff.atomic_file import atomic_path
+from gnnff.model_io import model_dtype
 from gnnff.models import features
 
-DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
-
-
-def model_dtype(model: torch.nn.Module) -> torch.dtype:
-    """The dtype the model computes in: the energy model's first floating tensor decides."""
-    inner = getattr(model, "energy_model", model)
-    tensors = [*inner.parameters(), *inner.buffers(), *model.parameters(), *model.buffers()]
-    for t in tensors:
-        if t.is_floating_point():
-            return t.dtype
-    return torch.get_default_dtype()
+__all__ = ["export_model", "load_exported", "model_dtype"]
 
 
 def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = None) -> Dict[str, str]:
     """Script ``model`` (a ForceModel) and save it to ``path`` with its metadata; return them."""
-    dtype = model_dtype(model)
-    if dtype not in DTYPE_NAMES:
-        raise ValueError(f"models are exported in float32 or float64, this one is {dtype}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"cannot write {path!r}: folder {folder!r} does not exist; create it first")
     metadata = contract.make_metadata(
         r_max=model.r_max,
         interaction_range=model.interaction_range,
         type_names=model.type_names,
-        dtype=DTYPE_NAMES[dtype],
+        dtype=contract.dtype_name(model_dtype(model)),
         model_name=model.model_name,
         lineage=json.dumps(lineage or {}, sort_keys=True),
     )
@@ -48,15 +39,8 @@ def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = No
         pass  # analytic reference models expose no features
     scripted = torch.jit.script(model)
     # write atomically: a half-written model file must never replace a good one
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gnnff-export-", suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, "export", suffix=".pt") as tmp:
         torch.jit.save(scripted, tmp, _extra_files=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     model.train(was_training)
     return metadata
 

@@ -114,7 +114,7 @@ def test_trains_through_gnnff_train_and_exports(name, tmp_path, si_data):
     from ase.io import write
 
     from gnnff.export import export_model
-    from gnnff.training.checkpoint import load_model
+    from gnnff.model_io import load_model
     from gnnff.training.config import resolve_config
 
     frames = []

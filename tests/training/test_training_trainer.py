@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gnnff import keys
-from gnnff.training.checkpoint import load_checkpoint, load_model
+from gnnff.model_io import load_checkpoint, load_model
 from gnnff.training.config import resolve_config
 from gnnff.training.trainer import Trainer
 from training_helpers import max_weight_difference, small_config

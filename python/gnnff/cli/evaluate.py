@@ -2,6 +2,8 @@
 
 import json
 
+from gnnff.cli.errors import add_debug_flag, user_errors
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="energy/force errors of a model on a data set")
@@ -15,6 +17,7 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-ema", action="store_true", help="checkpoints: use the raw, not the averaged, weights")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to PATH as JSON")
+    add_debug_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -26,9 +29,10 @@ def format_report(results: dict, num_structures: int, num_atoms: int) -> str:
     return "\n".join(lines)
 
 
+@user_errors
 def run(args) -> int:
     from gnnff.data.readers import read_structures
-    from gnnff.training.inference import evaluate_structures, load_for_inference
+    from gnnff.model_io import evaluate_structures, load_for_inference
 
     model, info = load_for_inference(args.model, device=args.device, use_ema=not args.no_ema)
     structures = read_structures(args.data, fmt=args.format, energy_key=args.energy_key,

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 
+from gnnff.cli.errors import add_debug_flag, user_errors
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a force field from a YAML config")
@@ -16,9 +18,11 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                         help="resume from CHECKPOINT (default: OUTPUT_DIR/last.pt)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
+    add_debug_flag(parser)
     parser.set_defaults(func=run)
 
 
+@user_errors
 def run(args) -> int:
     from gnnff.training.config import load_config
     from gnnff.training.trainer import Trainer

@@ -8,7 +8,13 @@ ghost atoms, with no strain trick:
 
     g_ij = dE/dr_ij,   r_ij = x_j - x_i + shift_ij
     F_i += g_ij,  F_j -= g_ij                       (F = -dE/dx)
-    W   = -sum_ij r_ij (x) g_ij                     (LAMMPS sign, eV; stress = -W / V)
+    W   = -sum_ij r_ij (x) g_ij                     (LAMMPS sign, eV)
+    S   = -W / V                                    (ASE sign, eV/Å^3; only for inputs with a
+                                                     cell periodic in x, y and z, NaN otherwise)
+
+The output holds the model's outputs (and what the energy model recorded, e.g. edge features),
+never the inputs: a label passed in under an output's key (a data set's "stress") cannot come
+back looking like a prediction.
 
 Units: LAMMPS ``metal`` (Å, eV, eV/Å).
 """
@@ -20,8 +26,24 @@ import torch
 from gnnff import keys
 
 
+def stress_from_virial(virial: torch.Tensor, cell: torch.Tensor, pbc: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(G, 3, 3) stress = -virial / volume (eV/Å^3, ASE sign); NaN for a graph whose cell is not
+    periodic in x, y and z (no volume: stress is undefined there). The one place this is written."""
+    cell = cell.to(virial.dtype).reshape(-1, 3, 3)
+    volume = torch.linalg.det(cell).abs()
+    periodic = volume > 0
+    if pbc is not None:
+        periodic = periodic & pbc.reshape(-1, 3).all(dim=1)
+    # divide by 1 where there is no volume, so that no inf/NaN reaches a gradient
+    safe = torch.where(periodic, volume, torch.ones_like(volume))
+    stress = -virial / safe.view(-1, 1, 1)
+    return torch.where(periodic.view(-1, 1, 1), stress, torch.full_like(stress, float("nan")))
+
+
 class ForceModel(torch.nn.Module):
     """Wrap an energy model (writes keys.ATOMIC_ENERGY_RAW) into the gnnff model contract."""
+
+    __jit_unused_properties__ = ["dtype"]
 
     def __init__(
         self,
@@ -42,9 +64,22 @@ class ForceModel(torch.nn.Module):
         self.interaction_range = float(interaction_range)
         self.model_name = model_name
         n_types = len(self.type_names)
+        # created in the energy model's dtype, and cast with it by every .to(): these buffers
+        # state the model's dtype (see the dtype property), with or without parameters
+        dtype = torch.get_default_dtype()
+        for tensor in [*energy_model.parameters(), *energy_model.buffers()]:
+            if tensor.is_floating_point():
+                dtype = tensor.dtype
+                break
         # E_i = scale[t_i] * e_i + shift[t_i]; fitted from training data (eV per atom)
-        self.register_buffer("per_type_energy_shift", torch.zeros(n_types))
-        self.register_buffer("per_type_energy_scale", torch.ones(n_types))
+        self.register_buffer("per_type_energy_shift", torch.zeros(n_types, dtype=dtype))
+        self.register_buffer("per_type_energy_scale", torch.ones(n_types, dtype=dtype))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in. ForceModel's own buffers are cast by every
+        ``model.to(dtype)``, so they state it, also for models without parameters (analytic)."""
+        return self.per_type_energy_shift.dtype
 
     @torch.jit.unused
     def set_energy_reference(self, shift: torch.Tensor, scale: Optional[torch.Tensor] = None):
@@ -65,6 +100,7 @@ class ForceModel(torch.nn.Module):
         atom_type = data[keys.ATOM_TYPE]
         edge_index = data[keys.EDGE_INDEX]
         num_atoms = pos.shape[0]
+        input_keys: List[str] = list(data.keys())
         centre = edge_index[0]
         neighbour = edge_index[1]
 
@@ -114,13 +150,18 @@ class ForceModel(torch.nn.Module):
         virial = virial.index_add(0, batch[centre], edge_virial)
 
         out: Dict[str, torch.Tensor] = {}
-        for k, v in data.items():
-            if k != keys.EDGE_VECTORS:
+        for k, v in data.items():  # what the energy model added (edge features), no inputs
+            if k != keys.EDGE_VECTORS and k not in input_keys:
                 out[k] = v
         out[keys.ATOMIC_ENERGY] = atomic_energy
         out[keys.TOTAL_ENERGY] = total_energy
         out[keys.FORCES] = forces
         out[keys.VIRIAL] = virial
+        if keys.CELL in data:
+            pbc: Optional[torch.Tensor] = None
+            if keys.PBC in data:
+                pbc = data[keys.PBC]
+            out[keys.STRESS] = stress_from_virial(virial, data[keys.CELL], pbc)
         if keys.REQUEST_ATOM_VIRIAL in data:
             half = 0.5 * edge_virial
             atom_virial = torch.zeros(num_atoms, 3, 3, dtype=edge_grad.dtype, device=pos.device)

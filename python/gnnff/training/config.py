@@ -131,6 +131,7 @@ def _check(config: Dict[str, Any]) -> None:
         raise ValueError("data.train is required: the file(s) with reference structures")
     if not isinstance(config["loss"], dict) or not config["loss"]:
         raise ValueError("loss: needs at least one term, e.g. {energy: {weight: 1.0}, forces: {weight: 100.0}}")
+    _check_value_types(config)
     training = config["training"]
     if training["dtype"] not in ("float32", "float64"):
         raise ValueError(f"training.dtype must be float32 or float64, got {training['dtype']!r}")
@@ -140,6 +141,34 @@ def _check(config: Dict[str, Any]) -> None:
     decay = training["ema_decay"]
     if decay is not None and not 0.0 <= float(decay) < 1.0:
         raise ValueError(f"training.ema_decay must be in [0, 1) or null, got {decay}")
+
+
+# keys whose default is a number but that may also be null
+NULLABLE = {("training", "grad_clip"), ("training", "ema_decay"), ("training", "val_batch_size"),
+            ("training", "checkpoint_every_steps"), ("scheduler", "t_max"), ("data", "split_seed")}
+
+
+def _check_value_types(config: Dict[str, Any]) -> None:
+    """A value of the wrong kind (``--set optimizer.lr=fast``) is named here, not deep in torch."""
+    for section, defaults in DEFAULTS.items():
+        if section in FREE_SECTIONS:
+            continue
+        for key, default in defaults.items():
+            value = config[section][key]
+            if value is None and ((section, key) in NULLABLE or default is None):
+                continue
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{section}.{key} must be true or false, got {value!r}")
+            elif isinstance(default, (int, float)):
+                try:  # YAML reads 1e-3 (no dot) as a string; float() takes it, as torch would
+                    number = float(value) if not isinstance(value, bool) else None
+                except (TypeError, ValueError):
+                    number = None
+                if number is None:
+                    raise ValueError(f"{section}.{key} must be a number, got {value!r}")
+                if isinstance(default, int) and not number.is_integer():
+                    raise ValueError(f"{section}.{key} must be an integer, got {value!r}")
 
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> Dict[str, Any]:

@@ -5,7 +5,7 @@
       use_ema: true                       # take the EMA weights when the run kept them
       freeze: [type_embedding, int_blocks.0]   # parameter-name patterns (fnmatch) not trained
       backbone_lr_factor: 0.1             # backbone lr = factor x optimizer.lr; head at 1x
-      head: ["*out_block*", "*type_embedding*"]   # what counts as head (default below)
+      head: ["*out_block*", "*type_embedding*"]   # what counts as head (default: the model's HEAD_MODULES)
 
 Pre-training (Maheshwari et al. 2025) is on broad data and fine-tuning on a small target set, so
 the element sets and energy references usually differ:
@@ -26,20 +26,26 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from gnnff.training import checkpoint as ckpt
+from gnnff.model_io import build_model, load_checkpoint
+from gnnff.models.base import energy_model_of, head_modules
 
 OPTIONS = ("checkpoint", "use_ema", "freeze", "backbone_lr_factor", "head")
-DEFAULT_HEAD = ["*type_embedding*", "*out_block*", "*readout*", "*output*", "*edge_energy*", "*atom_mlp*"]
 ENERGY_SHIFT = "per_type_energy_shift"
 ENERGY_SCALE = "per_type_energy_scale"
 TYPE_EMBEDDING = "type_embedding"
+
+
+def default_head(model: torch.nn.Module) -> List[str]:
+    """What counts as head unless init_from.head says otherwise: the modules the energy model
+    names (gnnff.models.base.EnergyModel.HEAD_MODULES); none for a model without learned weights."""
+    return head_modules(model) if getattr(energy_model_of(model), "HEAD_MODULES", ()) else []
 
 
 def apply_init_from(model: torch.nn.Module, init_from_cfg: Dict[str, Any], type_names: List[str]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """Load pre-trained weights into ``model`` (a ForceModel); return (lineage, param_groups)."""
     cfg = _check_options(init_from_cfg)
     path = cfg["checkpoint"]
-    state = ckpt.load_checkpoint(path)
+    state = load_checkpoint(path)
     _check_same_architecture(model, state, path)
     weights = state["model_state"]
     used_ema = bool(cfg.get("use_ema", True) and state.get("ema_state"))
@@ -48,7 +54,7 @@ def apply_init_from(model: torch.nn.Module, init_from_cfg: Dict[str, Any], type_
     old_types = list(state["type_names"])
     report = _copy_weights(model, weights, old_types, list(type_names), path)
     frozen = _freeze(model, cfg.get("freeze") or [], report["new_types"])
-    groups = _param_groups(model, float(cfg.get("backbone_lr_factor", 1.0)), cfg.get("head") or DEFAULT_HEAD)
+    groups = _param_groups(model, float(cfg.get("backbone_lr_factor", 1.0)), cfg.get("head") or default_head(model))
     lineage = {
         "init_from": os.path.abspath(path),
         "checkpoint_sha256": _sha256(path),
@@ -93,7 +99,7 @@ def _check_same_architecture(model: torch.nn.Module, state: Dict[str, Any], path
             f"checkpoint {path!r} holds a {theirs!r} model but the config builds {ours!r}; fine-tuning "
             f"keeps the architecture: set model.name: {theirs} (and the checkpoint's sizes)"
         )
-    pretrained = ckpt.build_model(state["model_config"], state.get("dtype", "float32"))
+    pretrained = build_model(state["model_config"], state.get("dtype", "float32"))
     if abs(float(pretrained.r_max) - float(model.r_max)) > 1e-12:
         raise ValueError(
             f"checkpoint {path!r} was trained with r_max {pretrained.r_max} Å, the config builds r_max "

@@ -8,16 +8,15 @@ every epoch, so a resumed run has exactly one row per epoch. Columns are the uni
 import csv
 import json
 import os
-import tempfile
 from typing import Dict, List
+
+from gnnff.atomic_file import atomic_path
 
 
 def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".gnnff-log-", dir=folder)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    with atomic_path(path, "log") as tmp:
+        with open(tmp, "w") as handle:
+            handle.write(text)
 
 
 def write_history(rows: List[Dict[str, float]], folder: str) -> None:

@@ -3,9 +3,10 @@
     energy:  w * sum_g ((E_g - E_g^ref) / N_g)^2 / n_graphs            (per-atom energy, eV^2)
     forces:  w * sum_i sum_a (F_ia - F_ia^ref)^2 / (3 n_atoms)           ((eV/Å)^2)
     stress:  w * sum_g [has stress] sum_ab (s_gab - s_gab^ref)^2 / (9 n_stress)   ((eV/Å^3)^2)
-             with s = -virial / volume (ASE sign)
+             with s the model's STRESS output (-virial / volume, ASE sign)
 
-The denominators n_* are read from the batch (LOSS_NORM_* keys) when the trainer sets them:
+The denominators n_* are read from the targets (LOSS_NORM_* keys) when the trainer sets them
+(they go to the loss terms with the labels, never into the model):
 under data parallelism each process sums its share and divides by (global count / world size),
 so that DDP's gradient average equals the gradient of the loss of the whole global batch; alone,
 they are the counts of the batch itself. ``kind: l1`` swaps the square for an absolute value.
@@ -18,8 +19,9 @@ import torch
 from gnnff import keys
 from gnnff.data.dataset import HAS_STRESS
 from gnnff.training.loss_terms import LossTerm, register_loss_term
+from gnnff.training.metrics import atoms_per_graph
 
-# set by the trainer: the per-process denominators (request: move to gnnff.keys)
+# set by the trainer: the per-process denominators
 LOSS_NORM_GRAPHS = keys.LOSS_NORM_GRAPHS
 LOSS_NORM_ATOMS = keys.LOSS_NORM_ATOMS
 LOSS_NORM_STRESS = keys.LOSS_NORM_STRESS
@@ -31,17 +33,6 @@ def _error(diff: torch.Tensor, kind: str) -> torch.Tensor:
 
 def _norm(batch: Dict[str, torch.Tensor], key: str, default: float) -> float:
     return float(batch[key].item()) if key in batch else float(default)
-
-
-def atoms_per_graph(batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-    num_graphs = int(batch[keys.NUM_GRAPHS].item()) if keys.NUM_GRAPHS in batch else 1
-    if keys.BATCH not in batch:
-        return torch.tensor([batch[keys.POSITIONS].shape[0]], device=batch[keys.POSITIONS].device)
-    return torch.bincount(batch[keys.BATCH], minlength=num_graphs)
-
-
-def volumes(batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-    return torch.linalg.det(batch[keys.CELL]).abs()
 
 
 class _WeightedTerm(LossTerm):
@@ -69,11 +60,10 @@ class ForcesLoss(_WeightedTerm):
 class StressLoss(_WeightedTerm):
     def forward(self, pred, batch, model):
         mask = batch[HAS_STRESS]
-        stress = -pred[keys.VIRIAL] / volumes(batch).clamp_min(1e-12).view(-1, 1, 1)
-        diff = (stress - batch[keys.STRESS])[mask]
+        diff = (pred[keys.STRESS] - batch[keys.STRESS])[mask]
         norm = _norm(batch, LOSS_NORM_STRESS, int(mask.sum()))
-        if norm == 0.0:  # no stress labels anywhere in this batch
-            return stress.sum() * 0.0
+        if norm == 0.0:  # no stress labels anywhere in this batch (stress may be NaN: no cell)
+            return pred[keys.VIRIAL].sum() * 0.0
         return self.weight * _error(diff, self.kind).sum() / (9.0 * norm)
 
 

@@ -16,9 +16,17 @@ import torch
 
 from gnnff import keys
 from gnnff.data.dataset import HAS_STRESS
-from gnnff.training.losses import atoms_per_graph, volumes
+from gnnff.model_io import predicted_stress
 
 _QUANTITIES = ("energy", "forces", "stress")
+
+
+def atoms_per_graph(batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """(G,) number of atoms of each graph of a batch (one graph when there is no BATCH)."""
+    num_graphs = int(batch[keys.NUM_GRAPHS].item()) if keys.NUM_GRAPHS in batch else 1
+    if keys.BATCH not in batch:
+        return torch.tensor([batch[keys.POSITIONS].shape[0]], device=batch[keys.POSITIONS].device)
+    return torch.bincount(batch[keys.BATCH], minlength=num_graphs)
 
 
 class ErrorAccumulator:
@@ -37,7 +45,7 @@ class ErrorAccumulator:
         stress_err = torch.zeros(0, dtype=torch.float64)
         if HAS_STRESS in batch and keys.VIRIAL in pred and bool(batch[HAS_STRESS].any()):
             mask = batch[HAS_STRESS]
-            stress = -pred[keys.VIRIAL].detach().double() / volumes(batch).double().view(-1, 1, 1)
+            stress = predicted_stress(pred, batch).detach().double()
             stress_err = (stress - batch[keys.STRESS].double())[mask].reshape(-1)
         for row, err in enumerate((energy_err, force_err, stress_err)):
             err = err.cpu()

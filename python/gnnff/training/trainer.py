@@ -22,9 +22,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from gnnff import __version__, keys
+from gnnff import __version__, contract, keys
 from gnnff.data.dataset import HAS_STRESS, collate, to_device
 from gnnff.data.statistics import energy_reference
+from gnnff.model_io import build_model
 from gnnff.models import features
 from gnnff.training import checkpoint as ckpt
 from gnnff.training.distributed import all_reduce_sum, barrier, init_distributed
@@ -37,7 +38,9 @@ from gnnff.training.reproducibility import epoch_order, rng_states, seed_everyth
 from gnnff.training.setup import load_splits, make_optimizer, make_scheduler
 
 LOG = logging.getLogger("gnnff.training")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# what a checkpoint must hold to continue a run
+RESUME_KEYS = ("model_config", "dtype", "model_state", "optimizer_state", "epoch", "batch_in_epoch", "step",
+               "history", "best", "rng")
 
 
 class Trainer:
@@ -48,19 +51,26 @@ class Trainer:
         device = tcfg["device"] if tcfg["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.dist = init_distributed(device, tcfg["ddp_backend"])
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if device == "cuda" and self.dist.enabled else device)
-        self.dtype = DTYPES[tcfg["dtype"]]
+        self.dtype = contract.torch_dtype(tcfg["dtype"])
         self.out_dir = config["output"]["dir"]
         seed_everything(int(tcfg["seed"]))
+        if self.dist.is_main:  # kills during earlier checkpoint writes leave hidden temp files
+            for folder in {os.path.abspath(self.out_dir), os.path.dirname(os.path.abspath(resume or self.out_dir))}:
+                ckpt.clean_stale_temp_files(folder)
 
         checkpoint = ckpt.load_checkpoint(resume) if resume else None
         if checkpoint is not None:
+            missing = [k for k in RESUME_KEYS if k not in checkpoint]
+            if missing:
+                raise ValueError(f"{resume} lacks {', '.join(missing)}: it is not a complete training checkpoint; "
+                                 "resume from last.pt of the run, or start a new run")
             ckpt.check_same_model(checkpoint, config["model"], resume)
             if checkpoint["dtype"] != tcfg["dtype"]:
                 raise ValueError(f"{resume} was trained in {checkpoint['dtype']}, config asks {tcfg['dtype']}; set training.dtype: {checkpoint['dtype']}")
         elif self.dist.is_main and os.path.exists(os.path.join(self.out_dir, "last.pt")) and not config["output"]["overwrite"]:
             raise ValueError(f"{self.out_dir} already holds a run (last.pt); resume it with --resume, or set output.overwrite: true / another output.dir")
 
-        self.model = ckpt.build_model(config["model"], tcfg["dtype"]).to(self.device)
+        self.model = build_model(config["model"], tcfg["dtype"]).to(self.device)
         self.terms = {name: build_loss_term(name, **(cfg or {})) for name, cfg in config["loss"].items()}
         self._check_monitor(tcfg["monitor"])
         weight = {name: float(getattr(term, "weight", 1.0)) for name, term in self.terms.items()}
@@ -172,27 +182,28 @@ class Trainer:
         return path
 
     # ---------------------------------------------------------------------------------------
-    def _loss(self, batch: Dict[str, torch.Tensor], model: torch.nn.Module):
+    def _loss(self, batch: Dict[str, torch.Tensor], model: torch.nn.Module, norms: Optional[Dict[str, torch.Tensor]] = None):
+        """Predictions and term values; the loss denominators go to the terms with the labels,
+        not into the model."""
         pred = model(dict(batch))
-        values = {name: term(pred, batch, self.model) for name, term in self.terms.items()}
+        targets = dict(batch, **norms) if norms else batch
+        values = {name: term(pred, targets, self.model) for name, term in self.terms.items()}
         return pred, values
 
-    def _set_norms(self, batch, examples) -> None:
+    def _norms(self, examples) -> Dict[str, torch.Tensor]:
         world = float(self.dist.world_size)
         n_atoms = sum(int(e[keys.POSITIONS].shape[0]) for e in examples)
         n_stress = sum(int(e[HAS_STRESS].item()) for e in examples)
-        for key, count in ((LOSS_NORM_GRAPHS, len(examples)), (LOSS_NORM_ATOMS, n_atoms), (LOSS_NORM_STRESS, n_stress)):
-            batch[key] = torch.tensor([count / world], dtype=torch.float64)
+        counts = ((LOSS_NORM_GRAPHS, len(examples)), (LOSS_NORM_ATOMS, n_atoms), (LOSS_NORM_STRESS, n_stress))
+        return {key: torch.tensor([count / world], dtype=torch.float64) for key, count in counts}
 
     def _train_batch(self, global_indices: np.ndarray, epoch: int) -> float:
         train = self.datasets["train"]
         examples = [train[int(i)] for i in global_indices]
         local = examples[self.dist.rank :: self.dist.world_size]
-        batch = collate(local)
-        self._set_norms(batch, examples)
-        batch = to_device(batch, self.device)
+        batch = to_device(collate(local), self.device)
         self.train_model.train()
-        pred, values = self._loss(batch, self.train_model)
+        pred, values = self._loss(batch, self.train_model, self._norms(examples))
         loss = sum(values.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
