@@ -34,6 +34,12 @@ SIZES = {
     # 2-core CPU: ~15 min for one seed (two trainings, six 2 ps MD runs)
     "small": dict(data_size="small", preset="small", max_epochs=40, batch_size=4, lr=5e-3,
                   md_steps=2000, dump_every=10, md_timeout_s=600),
+    # docs/experiments.md, "Protocol of the claims study" (committed before its runs):
+    # paper-size data (3000 train frames), Allegro medium (16 channels, 2 layers, l_max 2),
+    # 3 epochs = 1800 steps at constant lr, 5 ps MD (frames every 20 fs); resumable training
+    "protocol": dict(data_size="paper", preset="medium", max_epochs=3, batch_size=5, lr=2e-3,
+                     scheduler={"name": "none"}, checkpoint_every_steps=100,
+                     md_steps=5000, dump_every=20, md_timeout_s=None),
     # the research scale (not run here): paper-size data, larger model, 10 ps MD
     "paper": dict(data_size="paper", preset="paper", max_epochs=1000, batch_size=5, lr=2e-3,
                   md_steps=10000, dump_every=50, md_timeout_s=None),

@@ -32,6 +32,12 @@ SIZES = {
     "small": dict(data_size="small", preset="small", pretrain_epochs=60, pretrain_batch=8,
                   pretrain_lr=3e-3, pretrain_data_seeds=(0, 1, 2, 3), epochs=100, batch_size=4,
                   lr=1e-3, md_steps=2000, dump_every=20, md_timeout_s=600),
+    # docs/experiments.md, "Protocol of the claims study", Experiment 2 (with --molecule aspirin
+    # --r-max 5): paper-size data, GemNet-T medium, 20 ps MD at 500 K, 0.5 fs; budgets provisional
+    # until the Experiment-2 timing pilot (amended, if at all, before any Experiment-2 run)
+    "protocol": dict(data_size="paper", preset="medium", pretrain_epochs=5, pretrain_batch=16,
+                     pretrain_lr=1e-3, pretrain_data_seeds=(0,), epochs=4, batch_size=4, lr=5e-4,
+                     md_steps=40000, dump_every=100, md_timeout_s=None),
     # research scale (not run here): paper-size data (52 molecules x 3 T x 100 frames for
     # pre-training, 10k target frames), GemNet-T md17 preset, 300 ps MD as in MDsim
     "paper": dict(data_size="paper", preset="md17", pretrain_epochs=200, pretrain_batch=16,
