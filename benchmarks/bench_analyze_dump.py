@@ -1,24 +1,28 @@
 #!/usr/bin/env python
-"""Benchmark: streaming dump reading and the full stability analysis vs ``ase.io.iread``.
+"""Benchmark: streaming dump reading and the full stability analysis, on 1 and N MPI ranks.
 
 Generates its own LAMMPS text dump (fcc Cu with thermal noise, ``id type x y z`` columns,
-unsorted ids), then, each in a fresh subprocess so that peak memory is its own:
+unsorted ids), then, each in a fresh subprocess (or ``mpirun -launcher fork -np N``) so that
+peak memory is its own:
 
 * ``gnnff_reader``   - iterate gnnff.stability.LammpsDumpReader (parse only);
 * ``gnnff_analysis`` - StabilityAnalysis (reader + all criteria, RDF window 10, r_max 6 Å);
-* ``ase_iread``      - iterate ase.io.iread(format="lammps-dump-text").
+* ``ase_iread``      - iterate ase.io.iread(format="lammps-dump-text") (1 rank only).
 
-Writes frames/s, MB/s and peak RSS (ru_maxrss of the child) to JSON. NOT run in CI.
+With ``--ranks 1,2`` the gnnff workers also run under mpirun with 2 ranks (each rank its own
+contiguous range of frames; time from a barrier before the work to one after it). Writes
+frames/s, MB/s, the speed-up over 1 rank and the peak RSS (ru_maxrss) of every rank to JSON.
+Every process runs with OMP_NUM_THREADS=1. NOT run in CI.
 
     python benchmarks/bench_analyze_dump.py                      # ~1 GB, 32k atoms
-    python benchmarks/bench_analyze_dump.py --target-mb 100 --out bench.json
+    python benchmarks/bench_analyze_dump.py --target-mb 150 --ranks 1,2 \
+        --out benchmarks/results/bench_analyze_dump_mpi.json
 """
 
 import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,14 +36,20 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 WORKERS = {
     "gnnff_reader": (
         "from gnnff.stability import LammpsDumpReader\n"
-        "n = sum(1 for _ in LammpsDumpReader(PATH))\n"),
+        "reader = LammpsDumpReader(PATH)\n"
+        "first = (comm.exscan(reader.count_frames(rank, size)) or 0) if comm else 0\n"
+        "n = sum(1 for _ in reader.frames(rank, size, first))\n"
+        "n = comm.reduce(n) if comm else n\n"),
     "gnnff_analysis": (
-        "from gnnff.stability import StabilityAnalysis\n"
-        "n = StabilityAnalysis(PATH).run().results.n_frames\n"),
+        "from gnnff.stability import StabilityAnalysis, StabilityOptions\n"
+        "report = StabilityAnalysis(PATH, options=StabilityOptions(rdf_every=RDF_EVERY))"
+        ".run(comm).results\n"
+        "n = report.n_frames if rank == 0 else 0\n"),
     "ase_iread": (
         "from ase.io import iread\n"
         "n = sum(1 for _ in iread(PATH, format='lammps-dump-text'))\n"),
 }
+MPI_WORKERS = ("gnnff_reader", "gnnff_analysis")
 
 
 def write_dump(path: str, n_cells: int, target_mb: float, seed: int = 0) -> dict:
@@ -65,26 +75,47 @@ def write_dump(path: str, n_cells: int, target_mb: float, seed: int = 0) -> dict
     return {"n_atoms": n_atoms, "n_frames": n_frames, "bytes": os.path.getsize(path)}
 
 
-def measure(worker: str, path: str, timeout: float) -> dict:
+def measure(worker: str, path: str, timeout: float, ranks: int = 1, rdf_every: int = 1) -> dict:
     python_dir = os.path.join(HERE, "..", "python")
-    code = (f"import sys, time, resource\nsys.path.insert(0, {python_dir!r})\n"
-            f"PATH = {path!r}\nt0 = time.perf_counter()\n" + WORKERS[worker] +
-            "dt = time.perf_counter() - t0\n"
-            "print(n, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    code = (
+        "import sys, time, resource, json\n"
+        f"sys.path.insert(0, {python_dir!r})\n"
+        f"PATH, RANKS, RDF_EVERY = {path!r}, {ranks}, {rdf_every}\n"
+        "if RANKS > 1:\n"
+        "    from mpi4py import MPI\n"
+        "    comm = MPI.COMM_WORLD\n"
+        "    rank, size = comm.Get_rank(), comm.Get_size()\n"
+        "    comm.Barrier()\n"
+        "else:\n"
+        "    comm, rank, size = None, 0, 1\n"
+        "t0 = time.perf_counter()\n" + WORKERS[worker] +
+        "comm.Barrier() if comm else None\n"
+        "dt = time.perf_counter() - t0\n"
+        "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "mine = [usage.ru_maxrss, usage.ru_utime + usage.ru_stime]\n"
+        "everyone = comm.gather(mine) if comm else [mine]\n"
+        "if rank == 0:\n"
+        "    print(json.dumps([n, dt, everyone]))\n")
+    command = [sys.executable, "-c", code]
+    if ranks > 1:
+        command = [os.path.join(os.path.dirname(sys.executable), "mpirun"), "-launcher", "fork",
+                   "-np", str(ranks)] + command
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish within {timeout} s"}
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1]}
-    frames, seconds, max_rss_kb = proc.stdout.split()
-    frames, seconds = int(frames), float(seconds)
+    frames, seconds, per_rank = json.loads(proc.stdout.strip().splitlines()[-1])
     size_mb = os.path.getsize(path) / 1e6
-    return {"frames": frames, "seconds": round(seconds, 3),
+    # CPU seconds of each rank (whole process, start-up included): on a shared machine the wall
+    # time depends on the other jobs; the CPU time a rank needs does not
+    return {"ranks": ranks, "frames": frames, "seconds": round(seconds, 3),
             "frames_per_s": round(frames / seconds, 3), "MB_per_s": round(size_mb / seconds, 2),
-            "peak_rss_MB": round(int(max_rss_kb) / 1024, 1),
+            "peak_rss_MB_per_rank": [round(r[0] / 1024, 1) for r in per_rank],
+            "cpu_s_per_rank": [round(r[1], 2) for r in per_rank],
             "wall_s_incl_startup": round(time.perf_counter() - start, 3)}
 
 
@@ -94,6 +125,12 @@ def main(argv=None) -> int:
                         help="fcc cells per edge (20 -> 32000 atoms)")
     parser.add_argument("--target-mb", type=float, default=1000.0, help="dump size (default 1 GB)")
     parser.add_argument("--workers", default=",".join(WORKERS), help="comma-separated subset")
+    parser.add_argument("--ranks", default="1", help="comma-separated rank counts for the "
+                        "gnnff workers, e.g. 1,2 (mpirun -launcher fork)")
+    parser.add_argument("--rdf-every", type=int, default=1, help="analysis: RDF on every N-th "
+                        "frame only")
+    parser.add_argument("--note", default="", help="free text stored in the JSON (e.g. the load "
+                        "of the machine)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
     parser.add_argument("--workdir", help="where the dump is written (default: a temp dir)")
     parser.add_argument("--out", default="bench_analyze_dump.json", help="JSON result file")
@@ -106,9 +143,25 @@ def main(argv=None) -> int:
     print(f"dump: {info}", flush=True)
     results = {}
     for worker in args.workers.split(","):
-        results[worker] = measure(worker, path, args.timeout)
-        print(f"{worker}: {results[worker]}", flush=True)
-    report = {"dump": info, "results": results, "python": platform.python_version(),
+        for ranks in [int(r) for r in args.ranks.split(",")]:
+            if ranks > 1 and worker not in MPI_WORKERS:
+                continue
+            key = worker if ranks == 1 else f"{worker}_{ranks}ranks"
+            results[key] = measure(worker, path, args.timeout, ranks, args.rdf_every)
+            print(f"{key}: {results[key]}", flush=True)
+    for key, result in list(results.items()):  # speed-up over the same worker on 1 rank
+        base = results.get(key.split("_")[0] + "_" + key.split("_")[1])
+        if "ranks" in key and base and "seconds" in base and "seconds" in result:
+            result["speedup_vs_1_rank"] = round(base["seconds"] / result["seconds"], 2)
+            # what the wall-time speed-up would be with one free core per rank
+            result["cpu_bound_speedup_vs_1_rank"] = round(
+                base["cpu_s_per_rank"][0] / max(result["cpu_s_per_rank"]), 2)
+    reader, analysis = results.get("gnnff_reader", {}), results.get("gnnff_analysis", {})
+    if "frames_per_s" in reader and "frames_per_s" in analysis:
+        results["analysis_over_reader_1_rank"] = round(
+            analysis["frames_per_s"] / reader["frames_per_s"], 3)
+    report = {"dump": info, "results": results, "rdf_every": args.rdf_every, "note": args.note,
+              "python": platform.python_version(),
               "machine": platform.machine(), "cpus": os.cpu_count(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     with open(args.out, "w") as handle:

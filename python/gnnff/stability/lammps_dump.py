@@ -26,7 +26,7 @@ from .readers import (READERS, DamagedFrameWarning, TrajectoryReader,  # noqa: F
                       TruncatedFrameWarning, open_text)
 
 MARKER = b"ITEM: TIMESTEP"
-BLOCK = 1 << 24  # bytes read at a time
+BLOCK = 1 << 22  # bytes read at a time (4 MB: the buffer stays a few MB above one frame)
 # per position kind: column names, whether scaled (fractional)
 _POSITION_KINDS = [
     (("xu", "yu", "zu"), False),

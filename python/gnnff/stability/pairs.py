@@ -14,24 +14,36 @@ def pair_distances(frame: Frame, cutoff: float):
     """Each unordered pair (i, j) with distance < cutoff once: rows i, j and distance d.
 
     Periodic images count as separate pairs, as in a radial distribution function; positions
-    may be unwrapped.
+    may be unwrapped. The list is kept with the frame: a later request with a smaller cutoff
+    (close contacts after the RDF) filters it instead of searching again.
     """
+    cached = frame.__dict__.get("_pairs")
+    if cached is not None and cached[0] >= cutoff:
+        cached_cutoff, i, j, d = cached
+        if cached_cutoff == cutoff:
+            return i, j, d
+        keep = d < cutoff
+        return i[keep], j[keep], d[keep]
     vesin = _import_vesin()
     box = frame.cell if frame.pbc.any() else np.zeros((3, 3))
     neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False, n_threads=N_THREADS)
+    # copy=False: views into vesin's buffers, copied once below (they die with `neighbours`)
     i, j, d = neighbours.compute(np.ascontiguousarray(frame.positions, dtype=np.float64), box,
-                                 [bool(p) for p in frame.pbc], "ijd")
-    return i.astype(np.int64), j.astype(np.int64), d
+                                 [bool(p) for p in frame.pbc], "ijd", copy=False)
+    i, j, d = i.astype(np.int64), j.astype(np.int64), d.copy()
+    del neighbours
+    frame.__dict__["_pairs"] = (float(cutoff), i, j, d)
+    return i, j, d
+
+
+def forget_pairs(frame: Frame) -> None:
+    """Drop the neighbour list kept with ``frame`` (once every criterion has seen it)."""
+    frame.__dict__.pop("_pairs", None)
 
 
 def distances_only(frame: Frame, cutoff: float) -> np.ndarray:
     """Distances of all unordered pairs closer than cutoff (as pair_distances, without i, j)."""
-    vesin = _import_vesin()
-    box = frame.cell if frame.pbc.any() else np.zeros((3, 3))
-    neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False, n_threads=N_THREADS)
-    (d,) = neighbours.compute(np.ascontiguousarray(frame.positions, dtype=np.float64), box,
-                              [bool(p) for p in frame.pbc], "d")
-    return d
+    return pair_distances(frame, cutoff)[2]
 
 
 def _import_vesin():

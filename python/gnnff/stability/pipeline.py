@@ -67,6 +67,7 @@ class StabilityAnalysis:
                 for criterion in frame_criteria:
                     if finite or criterion.accepts_nonfinite:
                         records[criterion.name].append(criterion.single_frame(frame))
+                pairs.forget_pairs(frame)  # before the next frame is read: one list in memory
         except (ValueError, OSError) as err:
             error = err
         agree(comm, error)
