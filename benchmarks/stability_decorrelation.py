@@ -322,6 +322,7 @@ def main(argv=None) -> int:
             payload["wall_s_this_call"] = time.perf_counter() - start
             common.write_json(Path(args.json), payload)
     payload["machine_after"] = common.machine_info()
+    payload["wall_s_this_call"] = time.perf_counter() - start
     common.write_json(Path(args.json), payload)
     for row in payload["summary"]:
         print(f"{row['variant']:<14} {row['composition']:<7} MAE {row['forces_mae_meV_per_A']} "

@@ -81,7 +81,11 @@ def pretrain(args, size, data_dirs, work: Path) -> dict:
                      "monitor": "val_forces_mae", "progress_bar": False},
     }
     n_train = sum(len(ase.io.read(f, ":")) for f in train_files)
-    return common.train(config, work / "pretrain" / "train", n_train, threads=args.threads)
+    key = {k: v for k, v in size.items() if k.startswith("pretrain") or k in ("data_size", "preset")}
+    return common.cached(work / "pretrain" / "training.json",
+                         dict(key, model=args.model, r_max=args.r_max, forces_weight=args.forces_weight),
+                         lambda: common.train(config, work / "pretrain" / "train", n_train,
+                                              threads=args.threads))
 
 
 def target_config(args, size, data_dir: Path, prefix: str, elements, seed: int,
@@ -116,29 +120,68 @@ def molecule_start(reference: Path, vacuum: float):
     return start
 
 
+MD_ONLY = ("md_steps", "dump_every", "md_timeout_s", "temperature_K", "timestep_fs", "vacuum_A")
+
+
+def experiment_settings(args, size) -> dict:
+    return dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
+                temperature_K=args.temperature, timestep_fs=args.timestep_fs,
+                vacuum_A=args.vacuum, nprocs=args.nprocs, data_seed=args.data_seed,
+                seeds=args.seeds)
+
+
+def unit_key(args, size, md: bool = False, **unit) -> dict:
+    """Settings that determine a cached unit (stability_common.cached): not the seed list or
+    MPI ranks; a training or evaluation not the MD settings either (MD can be lengthened later)."""
+    drop = ("seeds", "nprocs") + (() if md else MD_ONLY)
+    settings = {k: v for k, v in experiment_settings(args, size).items() if k not in drop}
+    return dict(settings, model=args.model, molecule=args.molecule, **unit)
+
+
 def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, init_from) -> dict:
+    """Train + export, evaluate, MD + analysis of one (variant, seed); each a cached unit in the
+    work folder, so an interrupted study resumes (``--no-md``: train and evaluate only)."""
     import ase.io
 
     run_dir = work / f"seed{seed}" / variant
-    config = target_config(args, size, data_dir, prefix, elements, seed, init_from)
-    n_train = len(ase.io.read(data_dir / f"{prefix}_train.extxyz", ":"))
-    training = common.train(config, run_dir / "train", n_train, threads=args.threads)
-    checkpoint = run_dir / "train" / "best.pt"
-    errors = common.evaluate(checkpoint, [data_dir / f"{prefix}_test.extxyz"], run_dir / "eval_test.json")
-    model_file = common.export(checkpoint, run_dir / "model.pt")
-    reference = reference_file(data_dir, prefix, args)
-    md_dir = run_dir / "md"
-    common.write_md_input(molecule_start(reference, args.vacuum), md_dir, model_file, elements,
-                          args.temperature, size["md_steps"], args.timestep_fs * 1e-3,
-                          size["dump_every"], seed=4928459 + seed, boundary="f f f")
-    md = common.run_md(md_dir, args.nprocs, size["md_timeout_s"])
-    stability = common.analyse(md_dir, reference, elements)
-    print(f"  {variant} seed {seed}: force MAE {errors['forces_mae']:.1f} meV/Å, stable "
-          f"{stability['stable_time_ps']:.3g} of {stability['total_time_ps']:.3g} ps "
-          f"(first failed: {stability['first_failed']})", flush=True)
-    return {"variant": variant, "seed": seed, "init_from": str(init_from) if init_from else None,
-            "training": training, "forces_mae_meV_per_A": errors["forces_mae"],
-            "energy_mae_meV_per_atom": errors["energy_mae"], "md": md, "stability": stability}
+    test_file = data_dir / f"{prefix}_test.extxyz"
+
+    def train_and_export() -> dict:
+        config = target_config(args, size, data_dir, prefix, elements, seed, init_from)
+        n_train = len(ase.io.read(data_dir / f"{prefix}_train.extxyz", ":"))
+        training = common.train(config, run_dir / "train", n_train, threads=args.threads)
+        common.export(run_dir / "train" / "best.pt", run_dir / "model.pt")
+        return training
+
+    def evaluate() -> dict:
+        errors = common.evaluate(run_dir / "train" / "best.pt", [test_file], run_dir / "eval_test.json")
+        rms = common.reference_force_rms(test_file)
+        return {"forces_mae_meV_per_A": errors["forces_mae"], "energy_mae_meV_per_atom": errors["energy_mae"],
+                "reference_force_rms_meV_per_A": rms, "forces_mae_over_rms": errors["forces_mae"] / rms}
+
+    def md() -> dict:
+        reference = reference_file(data_dir, prefix, args)
+        md_dir = run_dir / "md"
+        common.write_md_input(molecule_start(reference, args.vacuum), md_dir, run_dir / "model.pt",
+                              elements, args.temperature, size["md_steps"], args.timestep_fs * 1e-3,
+                              size["dump_every"], seed=4928459 + seed, boundary="f f f")
+        run = dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
+        return {"md": run, "stability": common.analyse(md_dir, reference, elements)}
+
+    key = unit_key(args, size, variant=variant, seed=seed)
+    result = {"variant": variant, "seed": seed, "init_from": str(init_from) if init_from else None,
+              "training": common.cached(run_dir / "training.json", key, train_and_export)}
+    result.update(common.cached(run_dir / "eval_test.result.json", key, evaluate))
+    line = (f"  {variant} seed {seed}: force MAE {result['forces_mae_meV_per_A']:.1f} meV/Å = "
+            f"{result['forces_mae_over_rms']:.3f} x the RMS force")
+    if not args.no_md:
+        result.update(common.cached(run_dir / "md.result.json",
+                                    unit_key(args, size, md=True, variant=variant, seed=seed), md))
+        st = result["stability"]
+        line += (f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
+                 f"(first failed: {st['first_failed']})")
+    print(line, flush=True)
+    return result
 
 
 def reference_file(data_dir: Path, prefix: str, args) -> Path:
@@ -168,12 +211,15 @@ def summarise(runs) -> list:
     for variant in ("finetuned", "scratch"):
         mine = [r for r in runs if r["variant"] == variant]
         if mine:
-            stable = [r["stability"]["stable_time_ps"] for r in mine]
+            ran = [r["stability"] for r in mine if r.get("stability")]  # none with --no-md
+            stable = [st["stable_time_ps"] for st in ran]
             rows.append({"variant": variant, "seeds": [r["seed"] for r in mine],
                          "forces_mae_meV_per_A": [r["forces_mae_meV_per_A"] for r in mine],
-                         "stable_time_ps": stable, "stable_time_ps_mean": statistics.mean(stable),
-                         "stable_through_end": [r["stability"]["stable_through_end"] for r in mine],
-                         "first_failed": [r["stability"]["first_failed"] for r in mine],
+                         "forces_mae_over_rms": [r.get("forces_mae_over_rms") for r in mine],
+                         "stable_time_ps": stable,
+                         "stable_time_ps_mean": statistics.mean(stable) if stable else None,
+                         "stable_through_end": [st["stable_through_end"] for st in ran],
+                         "first_failed": [st["first_failed"] for st in ran],
                          "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine]})
     return rows
 
@@ -193,7 +239,10 @@ def markdown_tables(payload: dict) -> str:
               f"{fmt(c['total_time_ps'])} | {', '.join(c['first_failed']) or 'none'} | "
               f"{fmt(c['max_bond_deviation_A'], '{:.3f}')} | - |"]
     for r in payload["runs"]:
-        t, st = r["training"], r["stability"]
+        t = r["training"]
+        st = r.get("stability") or {"first_failed": [], "failure_reason": [], "stable_time_ps": None,
+                                    "total_time_ps": None, "max_bond_deviation_A": None,
+                                    "rdf_error_stable": None}  # --no-md: not run
         why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
         lines.append(f"| {r['variant']} | {r['seed']} | {t['steps']} | {fmt(t['seconds_per_step'], '{:.3f}')} | "
                      f"{1e3 * t['best']['val_forces_mae']:.0f} / {r['forces_mae_meV_per_A']:.0f} | "
@@ -222,6 +271,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timestep-fs", type=float, default=0.5)
     parser.add_argument("--vacuum", type=float, default=10.0,
                         help="Å of box around the molecule (boundary f f f: no images)")
+    parser.add_argument("--no-md", action="store_true",
+                        help="train and evaluate only (the accuracy gates); no MD")
     common.add_run_arguments(parser, "stability_pretraining", reuse_help=(
         "take the pre-training and the runs (variant, seed) already in this "
         "earlier result JSON(s) of the same settings instead of redoing them"))
@@ -241,20 +292,18 @@ def main(argv=None) -> int:
         size["pretrain_data_seeds"] = tuple(args.pretrain_data_seeds)
     pre_dirs = [work / f"data_pretrain_{size['data_size']}_{s}" for s in size["pretrain_data_seeds"]]
     target_dir = work / f"data_{prefix}_{size['data_size']}_{args.data_seed}"
-    pre_cards = [common.generate_data("pretrain-molecules", size["data_size"], s, d, work / "logs")
+    pre_cards = [common.generate_data("pretrain-molecules", size["data_size"], s, d, work / "logs",
+                                      workers=args.datagen_workers)
                  for s, d in zip(size["pretrain_data_seeds"], pre_dirs)]
     target_card = common.generate_data(name, size["data_size"], args.data_seed, target_dir,
-                                       work / "logs")
+                                       work / "logs", workers=args.datagen_workers)
     elements = molecule_elements(target_dir / f"{prefix}_train.extxyz")
     payload = {
         "experiment": "stability_pretraining",
         "research": "Maheshwari et al. 2025, arXiv 2506.14850 (pre-training -> stable MD)",
         "command": " ".join(["python"] + sys.argv), "size": args.size, "model": args.model,
         "molecule": args.molecule,
-        "settings": dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
-                         temperature_K=args.temperature, timestep_fs=args.timestep_fs,
-                         vacuum_A=args.vacuum, nprocs=args.nprocs, data_seed=args.data_seed,
-                         seeds=args.seeds),
+        "settings": experiment_settings(args, size),
         "data": [{"name": card["name"], "size": card["size"], "seed": card["seed"],
                   "frames": {k: v.get("frames") for k, v in card["sets"].items()}}
                  for card in pre_cards + [target_card]],
@@ -277,6 +326,7 @@ def main(argv=None) -> int:
             payload["wall_s_this_call"] = time.perf_counter() - start
             common.write_json(Path(args.json), payload)
     payload["machine_after"] = common.machine_info()
+    payload["wall_s_this_call"] = time.perf_counter() - start
     common.write_json(Path(args.json), payload)
     for row in payload["summary"]:
         print(f"{row['variant']:<10} MAE {row['forces_mae_meV_per_A']} meV/Å, stable "
