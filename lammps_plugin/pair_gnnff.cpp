@@ -37,6 +37,8 @@ PairGNNFF::PairGNNFF(LAMMPS *lmp) : Pair(lmp)
 
 PairGNNFF::~PairGNNFF()
 {
+  // a /kk-style copy (copymode set) shares this object's arrays and must not free them
+  if (copymode) return;
   report_timing();
   if (allocated) {
     memory->destroy(setflag);
@@ -83,6 +85,27 @@ int PairGNNFF::node_local_rank()
   return rank;
 }
 
+std::unique_ptr<gnnff::Model> PairGNNFF::load_model(const std::string &path)
+{
+  // every rank loads its own copy; a file that only some ranks can read (node-local disks)
+  // must stop the run with that rank's message instead of hanging in error->all
+  std::unique_ptr<gnnff::Model> model;
+  std::string failure;
+  try {
+    const torch::Device device = gnnff::resolve_device(device_request_, node_local_rank());
+    model = std::make_unique<gnnff::Model>(gnnff::Model::load(path, device));
+  } catch (const std::exception &err) {
+    failure = gnnff::message_of(err);
+  }
+  int failed_here = failure.empty() ? 0 : 1, failed_ranks = 0;
+  MPI_Allreduce(&failed_here, &failed_ranks, 1, MPI_INT, MPI_SUM, world);
+  if (failed_ranks == comm->nprocs)
+    error->all(FLERR, "pair_style gnnff cannot use model: {}", failure);
+  if (failed_here) error->one(FLERR, "pair_style gnnff cannot use model: {}", failure);
+  if (failed_ranks > 0) MPI_Barrier(world);    // the failing rank aborts the run
+  return model;
+}
+
 /* pair_coeff * * model.pt El1 El2 ... (one name per LAMMPS type, NULL for other styles) */
 void PairGNNFF::coeff(int narg, char **arg)
 {
@@ -101,22 +124,8 @@ void PairGNNFF::coeff(int narg, char **arg)
                "handled by another style in pair_style hybrid)",
                nnames, ntypes, arg[2], ntypes);
 
-  // every rank loads its own copy; a file that only some ranks can read (node-local disks)
-  // must stop the run with that rank's message instead of hanging in error->all
-  torch::Device device(torch::kCPU);
-  std::string failure;
-  try {
-    device = gnnff::resolve_device(device_request_, node_local_rank());
-    model_ = std::make_unique<gnnff::Model>(gnnff::Model::load(arg[2], device));
-  } catch (const std::exception &err) {
-    failure = gnnff::message_of(err);
-  }
-  int failed_here = failure.empty() ? 0 : 1, failed_ranks = 0;
-  MPI_Allreduce(&failed_here, &failed_ranks, 1, MPI_INT, MPI_SUM, world);
-  if (failed_ranks == comm->nprocs)
-    error->all(FLERR, "pair_style gnnff cannot use model: {}", failure);
-  if (failed_here) error->one(FLERR, "pair_style gnnff cannot use model: {}", failure);
-  if (failed_ranks > 0) MPI_Barrier(world);    // the failing rank aborts the run
+  model_ = load_model(arg[2]);
+  const torch::Device device = model_->device();
   const auto &meta = model_->metadata();
   r_max_ = meta.r_max;
   interaction_range_ = meta.interaction_range;
@@ -168,7 +177,8 @@ void PairGNNFF::init_style()
                "sent back to their owners; use `newton on` (the default)");
   if (atom->tag_enable == 0)
     error->all(FLERR, "pair_style gnnff requires atom IDs; use `atom_modify id yes`");
-  if (!model_) error->all(FLERR, "pair_style gnnff needs `pair_coeff * * model.pt El1 ...`");
+  if (!allocated || !model_)
+    error->all(FLERR, "pair_style gnnff needs `pair_coeff * * model.pt El1 ...`");
 
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
@@ -198,6 +208,11 @@ void PairGNNFF::init_style()
 
 double PairGNNFF::init_one(int i, int j)
 {
+  if (setflag[i][j] == 0)
+    error->all(FLERR,
+               "pair_style gnnff: atom types {} and {} have no model (NULL in pair_coeff); use "
+               "pair_style hybrid to give NULL types another style",
+               i, j);
   // ghost atoms need their own neighbours within r_max for message passing (REQ_GHOST)
   cutghost[i][j] = cutghost[j][i] = r_max_;
   return r_max_;

@@ -1,7 +1,14 @@
 // pair_style gnnff: runs an exported gnnff TorchScript model (see docs/pair_style.md).
+//
+// compute() is three steps with protected seams, so that a /kk-style or GPU subclass can reuse
+// or replace one of them (as pair_allegro's preprocess()/call() split allows):
+//   graph_.build()  LAMMPS atoms + neighbour list -> model inputs (GNNFFGraph owns the buffers)
+//   call_model()    one model on the graph -> host float64 outputs (energy summed in float64)
+//   write_back()    forces, energies and virials into LAMMPS's arrays (3x3 -> Voigt once)
 #pragma once
 
 #include "pair.h"
+#include "pair_gnnff_graph.h"
 
 #include <memory>
 #include <string>
@@ -24,9 +31,25 @@ class PairGNNFF : public Pair {
   double init_one(int, int) override;
   void finish() override;
 
- private:
+ protected:
+  // One model's outputs for this step, on the host in float64 (views of step buffers).
+  struct HostOutput {
+    double energy = 0.0;          // eV, sum of the local atoms' energies, summed in float64
+    torch::Tensor forces;         // (N,3) eV/Å, local and ghost nodes
+    torch::Tensor atomic_energy;  // (N,) eV, only when per-atom energies are tallied
+    double virial[9] = {0.0};     // eV, 3x3 row-major, LAMMPS sign, summed in float64
+    torch::Tensor atom_virial;    // (N,3,3) eV, only when per-atom virials are tallied
+  };
+
   void allocate();
   int node_local_rank();
+  // load one model file on every rank on the requested device (collective; stops the run with
+  // the failing rank's message)
+  std::unique_ptr<gnnff::Model> load_model(const std::string &path);
+  // evaluate `model` on graph_ (built for this step); throws gnnff::Error / c10::Error
+  HostOutput call_model(gnnff::Model &model, bool want_energy_atom, bool want_virial,
+                        bool want_atom_virial);
+  void write_back(const HostOutput &out);
   void check_finite(const double *forces, int natoms, double energy);
   void report_timing();
 
@@ -38,15 +61,9 @@ class PairGNNFF : public Pair {
   double interaction_range_ = 0.0;
   double cutghost_set_by_us_ = -1.0;
 
-  // buffers kept across steps: vectors only grow, so steady-state MD allocates nothing here
-  std::vector<int> graph_of_atom_;  // LAMMPS index -> graph index, -1 if not in the graph
-  std::vector<int> atom_of_graph_;  // graph index -> LAMMPS index
-  std::vector<double> pos64_;
-  std::vector<float> pos32_;
-  std::vector<int64_t> type_buf_;
-  std::vector<int64_t> centre_, neighbour_, edge_buf_;
+  GNNFFGraph graph_;
 
-  // GNNFF_TIMING=1 prints where the time went when the pair style is deleted
+  // GNNFF_TIMING=1 logs where the time went at the end of each run (rank 0)
   bool timing_ = false;
   long ncalls_ = 0;
   double model_seconds_ = 0.0;

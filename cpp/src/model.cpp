@@ -1,11 +1,13 @@
 #include "gnnff/model.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/cuda.h>
 
 #include <cmath>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "gnnff/keys.h"
 
@@ -51,6 +53,15 @@ Metadata parse_metadata(const std::unordered_map<std::string, std::string>& extr
     throw Error("'" + path + "' declares an interaction range shorter than r_max; re-export it");
   std::istringstream names(extra.at(contract::META_TYPE_NAMES));
   for (std::string n; names >> n;) m.type_names.push_back(n);
+  if (m.type_names.empty())
+    throw Error("'" + path + "' lists no element names (gnnff/type_names is blank); re-export it "
+                "with `gnnff export` from a model built with type_names");
+  std::unordered_set<std::string> seen;
+  for (const auto& n : m.type_names)
+    if (!seen.insert(n).second)
+      throw Error("'" + path + "' lists element '" + n + "' twice in gnnff/type_names (" +
+                  join(m.type_names) + "); each atom type index needs its own name, re-export "
+                  "the model with unique type_names");
   m.dtype = extra.at(contract::META_DTYPE);
   if (m.dtype != "float32" && m.dtype != "float64")
     throw Error("'" + path + "' has dtype '" + m.dtype +
@@ -62,6 +73,26 @@ Metadata parse_metadata(const std::unordered_map<std::string, std::string>& extr
   m.model_name = extra.at(contract::META_MODEL_NAME);
   m.lineage = extra.at(contract::META_LINEAGE);
   return m;
+}
+
+// Why a file that torch::jit::load refused is not a model, when it is a torch.save archive
+// (pickled Python objects: a training checkpoint, or weights saved by hand); "" otherwise.
+std::string torch_save_explanation(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    if (!reader.hasRecord("data.pkl") || reader.hasRecord("constants.pkl")) return "";
+    auto record = reader.getRecord("data.pkl");
+    const char* bytes = static_cast<const char*>(std::get<0>(record).get());
+    const std::string pickle(bytes, std::get<1>(record));
+    if (pickle.find("model_state") != std::string::npos && pickle.find("model_config") !=
+        std::string::npos)
+      return "'" + path + "' is a gnnff training checkpoint, not an exported model; export it " +
+             "with `gnnff export " + path + " -o model.pt` and give model.pt to pair_coeff";
+    return "'" + path + "' was written by torch.save (pickled Python objects), not exported as " +
+           "TorchScript; export the model with `gnnff export CHECKPOINT -o model.pt`";
+  } catch (const std::exception&) {
+    return "";  // not a zip archive at all: the caller's generic message applies
+  }
 }
 
 }  // namespace
@@ -111,24 +142,26 @@ Model Model::load(const std::string& path, const torch::Device& device) {
   torch::jit::script::Module module;
   try {
     module = torch::jit::load(path, device, extra);
-  } catch (const c10::Error& err) {
-    throw Error("'" + path + "' is not a readable TorchScript file (" +
-                err.what_without_backtrace() + "); re-export it with `gnnff export`");
   } catch (const std::exception& err) {
-    throw Error("'" + path + "' is not a readable TorchScript file (" + err.what() +
+    const std::string explanation = torch_save_explanation(path);
+    if (!explanation.empty()) throw Error(explanation);
+    throw Error("'" + path + "' is not a readable TorchScript file (" + message_of(err) +
                 "); re-export it with `gnnff export`");
   }
   Metadata meta = parse_metadata(extra, path);
   module.eval();
-  // The model's parameters and buffers must match the declared dtype, else inputs mismatch.
-  for (const auto& p : module.parameters()) {
-    if (p.is_floating_point() && p.scalar_type() != (meta.dtype == "float64" ? torch::kFloat64
-                                                                              : torch::kFloat32))
-      throw Error("'" + path + "' declares dtype " + meta.dtype +
-                  " but its parameters are " + std::string(c10::toString(p.scalar_type())) +
-                  "; re-export it with `gnnff export`");
-    break;
-  }
+  // Every floating parameter and buffer must have the declared dtype: the inputs are made in
+  // that dtype, and a float32 buffer in a "float64" model silently computes in float32.
+  const auto declared = meta.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  auto check_dtype = [&](const std::string& name, const torch::Tensor& t, const char* what) {
+    if (t.is_floating_point() && t.scalar_type() != declared)
+      throw Error("'" + path + "' declares dtype " + meta.dtype + " but its " + what + " '" +
+                  name + "' is " + std::string(c10::toString(t.scalar_type())) +
+                  "; convert the whole model to one dtype (model.to(torch." + meta.dtype +
+                  ")) and re-export it with `gnnff export`");
+  };
+  for (const auto& p : module.named_parameters()) check_dtype(p.name, p.value, "parameter");
+  for (const auto& b : module.named_buffers()) check_dtype(b.name, b.value, "buffer");
   return Model(std::move(module), std::move(meta), device);
 }
 
@@ -167,7 +200,60 @@ Output Model::evaluate(const torch::Tensor& pos, const torch::Tensor& atom_type,
   out.forces = get(keys::FORCES, true);
   out.virial = get(keys::VIRIAL, true);
   if (want_atom_virial) out.atom_virial = get(keys::ATOM_VIRIAL, true);
+  const int64_t n = pos.size(0);
+  if (n != checked_nodes_ || (want_atom_virial && !checked_atom_virial_)) {
+    check_outputs(out, n, want_atom_virial);
+    if (n != checked_nodes_) checked_atom_virial_ = false;
+    checked_nodes_ = n;
+    checked_atom_virial_ = checked_atom_virial_ || want_atom_virial;
+  }
   return out;
+}
+
+namespace {
+
+std::string shape_text(c10::IntArrayRef sizes) {
+  std::string out = "(";
+  for (size_t k = 0; k < sizes.size(); ++k)
+    out += (k ? ", " : "") + std::to_string(sizes[k]);
+  return out + (sizes.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+void Model::check_outputs(const Output& out, int64_t num_nodes, bool want_atom_virial) const {
+  // expected shapes for one graph (no BATCH input): G = 1, N = local + ghost atoms
+  struct Expected {
+    const char* key;
+    const torch::Tensor* tensor;
+    std::vector<int64_t> shape;
+    const char* symbolic;
+  };
+  const int64_t n = num_nodes;
+  std::vector<Expected> expected = {
+      {keys::TOTAL_ENERGY, &out.total_energy, {1}, "(G,) with G = 1 graph"},
+      {keys::ATOMIC_ENERGY, &out.atomic_energy, {n}, "(N,) over local and ghost atoms"},
+      {keys::FORCES, &out.forces, {n, 3}, "(N, 3) over local and ghost atoms"},
+      {keys::VIRIAL, &out.virial, {1, 3, 3}, "(G, 3, 3) with G = 1 graph"},
+  };
+  if (want_atom_virial)
+    expected.push_back({keys::ATOM_VIRIAL, &out.atom_virial, {n, 3, 3},
+                        "(N, 3, 3) over local and ghost atoms"});
+  for (const auto& e : expected) {
+    const torch::Tensor& t = *e.tensor;
+    const std::string what = std::string("the model's output '") + e.key + "'";
+    const std::string fix = "; the model does not follow the gnnff model contract "
+                            "(docs/model_contract.md), fix and re-export it";
+    if (t.sizes() != c10::IntArrayRef(e.shape))
+      throw Error(what + " has shape " + shape_text(t.sizes()) + ", expected " +
+                  shape_text(e.shape) + " = " + e.symbolic + ", N = " + std::to_string(n) + fix);
+    if (t.scalar_type() != dtype_)
+      throw Error(what + " has dtype " + std::string(c10::toString(t.scalar_type())) +
+                  ", expected the model's declared dtype " + meta_.dtype + fix);
+    if (t.device() != device_)
+      throw Error(what + " is on device " + t.device().str() + ", expected " + device_.str() +
+                  " where the model and its inputs are" + fix);
+  }
 }
 
 }  // namespace gnnff

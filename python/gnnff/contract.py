@@ -88,6 +88,19 @@ def make_metadata(
     }
 
 
+def check_type_names(names: Sequence[str], source: str = "model") -> List[str]:
+    """Refuse a model's type_names that are empty or repeat a name (index = ATOM_TYPE value)."""
+    names = list(names)
+    if not names:
+        raise ValueError(f"{source} lists no element names (gnnff/type_names is blank); "
+                         "re-export it from a model built with type_names")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{source} repeats {repeated} in its type_names {names}; each atom type "
+                         "index needs its own name, re-export it with unique type_names")
+    return names
+
+
 def parse_metadata(extra_files: Dict[str, str], source: str = "model") -> Dict[str, object]:
     """Check and decode metadata read from a TorchScript file (inverse of make_metadata)."""
     missing = [k for k in REQUIRED_KEYS if not extra_files.get(k)]
@@ -105,7 +118,7 @@ def parse_metadata(extra_files: Dict[str, str], source: str = "model") -> Dict[s
         "contract_version": extra_files[META_CONTRACT_VERSION],
         "r_max": float(extra_files[META_R_MAX]),
         "interaction_range": float(extra_files[META_INTERACTION_RANGE]),
-        "type_names": extra_files[META_TYPE_NAMES].split(),
+        "type_names": check_type_names(extra_files[META_TYPE_NAMES].split(), source),
         "dtype": extra_files[META_DTYPE],
         "units": extra_files[META_UNITS],
         "model_name": extra_files[META_MODEL_NAME],

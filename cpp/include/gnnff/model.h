@@ -34,7 +34,8 @@ struct Metadata {
   std::string lineage;  // JSON text
 };
 
-// Views of the model outputs (tensors on the model's device, in the model's dtype).
+// Views of the model outputs (tensors on the model's device, in the model's dtype). Model::evaluate
+// checks these shapes, the dtype and the device on its first call and whenever N changes.
 struct Output {
   torch::Tensor total_energy;   // (1,)
   torch::Tensor atomic_energy;  // (N,)
@@ -65,12 +66,17 @@ class Model {
 
  private:
   Model(torch::jit::script::Module module, Metadata meta, torch::Device device);
+  // throws gnnff::Error naming the first output whose shape, dtype or device breaks the contract
+  void check_outputs(const Output& out, int64_t num_nodes, bool want_atom_virial) const;
+
   torch::jit::script::Module module_;
   Metadata meta_;
   torch::Device device_;
   torch::ScalarType dtype_;
   torch::Tensor num_local_;  // (1,) int64 on device, reused across calls
   torch::Tensor request_flag_;
+  int64_t checked_nodes_ = -1;         // N of the last checked call; -1 before the first
+  bool checked_atom_virial_ = false;   // atom_virial has been checked for checked_nodes_
 };
 
 }  // namespace gnnff

@@ -1,0 +1,155 @@
+// The graph adaptor of pair_style gnnff (see pair_gnnff_graph.h).
+#include "pair_gnnff_graph.h"
+
+#include "atom.h"
+#include "neigh_list.h"
+
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+void GNNFFGraph::reserve(torch::Tensor &buf, int64_t n, torch::ScalarType dtype,
+                         const torch::Device &device, bool pinned)
+{
+  if (buf.defined() && buf.numel() >= n && buf.device() == device) return;
+  const int64_t capacity = n + n / 4 + 16;
+  auto options = torch::TensorOptions().dtype(dtype).device(device);
+  if (pinned && device.is_cpu()) options = options.pinned_memory(true);
+  buf = torch::empty({capacity}, options);
+}
+
+void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vector<int> &type_map,
+                       bool has_null, double r_max, bool ghost_centres)
+{
+  double **x = atom->x;
+  const int *type = atom->type;
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  ready_[0] = ready_[1] = false;
+  types_edges_on_device_ = false;
+
+  // nodes: atoms of mapped types, locals first (LAMMPS stores locals first)
+  identity_ = !has_null;
+  nnodes_ = nall;
+  nlocal_nodes_ = nlocal;
+  if (has_null) {
+    if ((int) graph_of_atom_.size() < nall) graph_of_atom_.resize(nall);
+    if ((int) atom_of_graph_.size() < nall) atom_of_graph_.resize(nall);
+    nnodes_ = 0;
+    for (int i = 0; i < nall; i++) {
+      if (i == nlocal) nlocal_nodes_ = nnodes_;
+      if (type_map[type[i]] >= 0) {
+        graph_of_atom_[i] = nnodes_;
+        atom_of_graph_[nnodes_++] = i;
+      } else {
+        graph_of_atom_[i] = -1;
+      }
+    }
+    if (nall == nlocal) nlocal_nodes_ = nnodes_;
+  }
+  auto node_of = [&](int i) { return has_null ? graph_of_atom_[i] : i; };
+
+  // node types
+  reserve(host_types_, nnodes_, torch::kInt64, torch::kCPU);
+  int64_t *types = host_types_.data_ptr<int64_t>();
+  for (int g = 0; g < nnodes_; g++) types[g] = type_map[type[atom_of(g)]];
+
+  // edges, counted then written straight into the (2,E) int64 buffer. The neighbour list
+  // includes the skin, so the count pass applies the r_max test and the fill pass repeats it.
+  const double rsq_max = r_max * r_max;
+  const int ncentres = ghost_centres ? list->inum + list->gnum : list->inum;
+  if ((int) edges_of_centre_.size() < ncentres) edges_of_centre_.resize(ncentres);
+  int64_t total = 0;
+  for (int ii = 0; ii < ncentres; ii++) {
+    const int i = list->ilist[ii];
+    int64_t count = 0;
+    if (node_of(i) >= 0) {
+      const int *jlist = list->firstneigh[i];
+      const int jnum = list->numneigh[i];
+      for (int jj = 0; jj < jnum; jj++) {
+        const int j = jlist[jj] & NEIGHMASK;
+        if (node_of(j) < 0) continue;
+        const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+        count += (dx * dx + dy * dy + dz * dz < rsq_max);
+      }
+    }
+    edges_of_centre_[ii] = total;  // offset of this centre's first edge
+    total += count;
+  }
+  nedges_ = total;
+  reserve(host_edges_, 2 * nedges_, torch::kInt64, torch::kCPU);
+  int64_t *centre = host_edges_.data_ptr<int64_t>();
+  int64_t *neighbour = centre + nedges_;
+  for (int ii = 0; ii < ncentres; ii++) {
+    const int i = list->ilist[ii];
+    const int gi = node_of(i);
+    if (gi < 0) continue;
+    int64_t e = edges_of_centre_[ii];
+    const int *jlist = list->firstneigh[i];
+    const int jnum = list->numneigh[i];
+    for (int jj = 0; jj < jnum; jj++) {
+      const int j = jlist[jj] & NEIGHMASK;
+      const int gj = node_of(j);
+      if (gj < 0) continue;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz < rsq_max) {
+        centre[e] = gi;
+        neighbour[e] = gj;
+        e++;
+      }
+    }
+  }
+}
+
+const GNNFFGraph::Inputs &GNNFFGraph::inputs(double **x, torch::ScalarType dtype,
+                                             const torch::Device &device)
+{
+  const int slot = dtype == torch::kFloat64 ? 0 : 1;
+  if (ready_[slot] && inputs_[slot].pos.device() == device) return inputs_[slot];
+  const bool on_cpu = device.is_cpu();
+  Inputs &in = inputs_[slot];
+
+  // positions
+  if (slot == 0 && identity_ && on_cpu) {
+    // zero copy: atom->x is one contiguous nmax x 3 block; the model only reads it
+    in.pos = torch::from_blob(&x[0][0], {nnodes_, 3}, torch::kFloat64);
+  } else {
+    reserve(host_pos_[slot], 3 * (int64_t) nnodes_, dtype, torch::kCPU, !on_cpu);
+    if (slot == 0) {
+      double *p = host_pos_[0].data_ptr<double>();
+      for (int g = 0; g < nnodes_; g++) std::memcpy(p + 3 * g, x[atom_of(g)], 3 * sizeof(double));
+    } else {
+      float *p = host_pos_[1].data_ptr<float>();
+      for (int g = 0; g < nnodes_; g++)
+        for (int k = 0; k < 3; k++) p[3 * g + k] = (float) x[atom_of(g)][k];
+    }
+    torch::Tensor host = host_pos_[slot].narrow(0, 0, 3 * (int64_t) nnodes_);
+    if (on_cpu) {
+      in.pos = host.view({nnodes_, 3});
+    } else {
+      reserve(dev_pos_[slot], 3 * (int64_t) nnodes_, dtype, device);
+      torch::Tensor dev = dev_pos_[slot].narrow(0, 0, 3 * (int64_t) nnodes_);
+      dev.copy_(host, /*non_blocking=*/true);
+      in.pos = dev.view({nnodes_, 3});
+    }
+  }
+
+  // types and edges: shared by both dtype slots
+  torch::Tensor types = host_types_.narrow(0, 0, nnodes_);
+  torch::Tensor edges = host_edges_.narrow(0, 0, 2 * nedges_);
+  if (!on_cpu) {
+    if (!types_edges_on_device_) {
+      reserve(dev_types_, nnodes_, torch::kInt64, device);
+      reserve(dev_edges_, 2 * nedges_, torch::kInt64, device);
+      dev_types_.narrow(0, 0, nnodes_).copy_(types);
+      dev_edges_.narrow(0, 0, 2 * nedges_).copy_(edges);
+      types_edges_on_device_ = true;
+    }
+    types = dev_types_.narrow(0, 0, nnodes_);
+    edges = dev_edges_.narrow(0, 0, 2 * nedges_);
+  }
+  in.atom_type = types;
+  in.edge_index = edges.view({2, nedges_});
+  ready_[slot] = true;
+  return in;
+}
