@@ -3,6 +3,8 @@
 // of the LAMMPS plugin API (see the manual of the `plugin` command) is declared here.
 #include "lammps.h"
 
+#include "compute_gnnff_devi_atom.h"
+#include "fix_gnnff_watch.h"
 #include "pair_gnnff.h"
 
 extern "C" {
@@ -31,6 +33,16 @@ static Pair *gnnff_creator(LAMMPS *lmp)
   return new PairGNNFF(lmp);
 }
 
+static Compute *gnnff_devi_atom_creator(LAMMPS *lmp, int argc, char **argv)
+{
+  return new ComputeGNNFFDeviAtom(lmp, argc, argv);
+}
+
+static Fix *gnnff_watch_creator(LAMMPS *lmp, int argc, char **argv)
+{
+  return new FixGNNFFWatch(lmp, argc, argv);
+}
+
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
   lammpsplugin_t plugin;
@@ -44,5 +56,19 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.author = "gnnff developers";
   plugin.creator.v1 = (lammpsplugin_factory1 *) &gnnff_creator;
   plugin.handle = handle;
+  (*register_plugin)(&plugin, lmp);
+
+  // fix gnnff/watch: in-run stability check (docs/stability_metrics.md)
+  plugin.style = "fix";
+  plugin.name = "gnnff/watch";
+  plugin.info = "gnnff in-run stability check (close contacts, bonds, temperature, nan)";
+  plugin.creator.v2 = (lammpsplugin_factory2 *) &gnnff_watch_creator;
+  (*register_plugin)(&plugin, lmp);
+
+  // compute gnnff/devi/atom: per-atom committee force deviation of pair_style gnnff
+  plugin.style = "compute";
+  plugin.name = "gnnff/devi/atom";
+  plugin.info = "gnnff committee per-atom force deviation";
+  plugin.creator.v2 = (lammpsplugin_factory2 *) &gnnff_devi_atom_creator;
   (*register_plugin)(&plugin, lmp);
 }

@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(put a bare --json after the trajectory)")
     parser.add_argument("--plot", metavar="PNG", help="write a PNG of the metrics and the RDFs")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--write-watch-reference", metavar="FILE", help="write the reference "
+                        "input of the LAMMPS fix gnnff/watch (minimum distance per element "
+                        "pair, bonds and their lengths) from --reference, else from the "
+                        "trajectory, and exit (docs/stability_metrics.md)")
 
 
 def register(subparsers) -> None:
@@ -51,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from gnnff.stability import StabilityAnalysis, StabilityOptions
     from gnnff.stability.options import criterion_options_from_args
 
+    if getattr(args, "write_watch_reference", None):
+        return _write_watch_reference(args)
     criteria = None
     if args.criteria:
         criteria = [c.strip() for c in args.criteria.split(",") if c.strip()]
@@ -82,6 +88,21 @@ def run(args: argparse.Namespace) -> int:
         plot_report(report, args.plot)
         if args.json != "-":
             print(f"plot written to {args.plot}")
+    return 0
+
+
+def _write_watch_reference(args: argparse.Namespace) -> int:
+    from gnnff.stability.watch_reference import write_watch_reference
+
+    source = args.reference or args.trajectory
+    try:
+        ref = write_watch_reference(source, args.write_watch_reference, args.elements)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"watch reference written to {args.write_watch_reference}: species "
+          f"{' '.join(ref.species)}, {len(ref.min_distances)} minimum distances, "
+          f"{len(ref.bonds)} bonds (from {source})")
     return 0
 
 
