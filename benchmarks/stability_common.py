@@ -288,7 +288,8 @@ def reference_force_rms(path: Path) -> float:
     return float(1e3 * np.sqrt(np.mean(forces ** 2)))
 
 
-def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: float = 15.0) -> Dict:
+def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: float = 15.0,
+           redo_if_other: bool = False) -> Dict:
     """One work unit (a training, one MD run + analysis) computed once per work folder.
 
     The result is stored with ``key`` (the settings that determine it) in ``result_file``; a
@@ -296,12 +297,17 @@ def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: fl
     --workdir). While one process computes a unit it holds ``<result_file>.lock`` (its pid);
     another process that needs the same unit waits for it, so jobs may run side by side in one
     work folder; a lock whose process has died is taken over. An interrupted unit is redone.
+    ``redo_if_other``: a stored result of another key is recomputed instead (analyses, whose
+    key holds the analysis code's version).
     """
     result_file, key = Path(result_file), json.loads(json.dumps(key, default=str))
     lock = result_file.with_name(result_file.name + ".lock")
     while True:
         if result_file.exists():
             stored = json.loads(result_file.read_text())
+            if stored.get("key") != key and redo_if_other:
+                result_file.unlink(missing_ok=True)
+                continue
             if stored.get("key") != key:
                 raise ValueError(f"{result_file} holds a result of other settings:\n  stored "
                                  f"{stored.get('key')}\n  wanted {key}\nuse another --workdir")
@@ -323,6 +329,28 @@ def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: fl
         finally:
             lock.unlink(missing_ok=True)
         return result
+
+
+def analysis_version() -> str:
+    """sha1 of gnnff.stability's source: stored with each analysis, so that a change of the
+    criteria re-judges every stored trajectory (without rerunning its MD)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for source in sorted((REPO / "python" / "gnnff" / "stability").glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def md_then_analysis(md_dir: Path, key: Dict, run: Callable[[], Dict],
+                     judge: Callable[[], Dict]) -> Dict:
+    """An MD run (cached under ``key``) and its analysis (cached under ``key`` + the analysis
+    version, redone when gnnff.stability changes): {"md": ..., "stability": ...}."""
+    md_dir = Path(md_dir)
+    md = cached(md_dir.parent / f"{md_dir.name}.run.json", key, run)
+    stability = cached(md_dir.parent / f"{md_dir.name}.analysis.json",
+                       dict(key, analysis=analysis_version()), judge, redo_if_other=True)
+    return {"md": md, "stability": stability}
 
 
 def _lock_alive(lock: Path) -> bool:

@@ -125,9 +125,8 @@ def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str)
                 f"meV/Å = {cell['forces_mae_over_rms']:.3f} x the RMS force "
                 f"{cell['reference_force_rms_meV_per_A']:.0f} meV/Å")
         if not args.no_md:
-            cell = dict(cell, **common.cached(
-                run_dir / f"md_{composition}.result.json", dict(key, stage="md", **md_only(args, size)),
-                lambda: md_composition(args, size, data_dir, run_dir, seed, composition)))
+            cell = dict(cell, **md_composition(args, size, data_dir, run_dir, seed, composition,
+                                               dict(key, stage="md", **md_only(args, size))))
             st = cell["stability"]
             line += (f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
                      f"(first failed: {st['first_failed']})")
@@ -147,17 +146,22 @@ def evaluate_composition(run_dir: Path, data_dir: Path, composition: str) -> dic
             "energy_mae_meV_per_atom": errors["energy_mae"]}
 
 
-def md_composition(args, size, data_dir: Path, run_dir: Path, seed: int, composition: str) -> dict:
+def md_composition(args, size, data_dir: Path, run_dir: Path, seed: int, composition: str,
+                   key: dict) -> dict:
+    """MD of the model from the composition's reference start, then its analysis (both cached)."""
     import ase.io
 
     reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
     md_dir = run_dir / f"md_{composition}"
-    common.write_md_input(ase.io.read(reference, index=0), md_dir, run_dir / "model.pt", ELEMENTS,
-                          args.temperature, size["md_steps"], 0.001, size["dump_every"],
-                          seed=4928459 + seed)
-    md = dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
-    return {"md": md, "stability": common.analyse(md_dir, reference, ELEMENTS,
-                                                  rdf_window=args.rdf_window)}
+
+    def run() -> dict:
+        common.write_md_input(ase.io.read(reference, index=0), md_dir, run_dir / "model.pt",
+                              ELEMENTS, args.temperature, size["md_steps"], 0.001,
+                              size["dump_every"], seed=4928459 + seed)
+        return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
+
+    return common.md_then_analysis(md_dir, key, run, lambda: common.analyse(
+        md_dir, reference, ELEMENTS, rdf_window=args.rdf_window))
 
 
 def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
@@ -170,20 +174,21 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
     def control(composition: str) -> dict:
         reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
         md_dir = work / "reference_potential" / f"md_{composition}"
-        common.write_md_input(ase.io.read(reference, index=0), md_dir, md_dir / "unused.pt",
-                              ELEMENTS, args.temperature, size["md_steps"], 0.001,
-                              size["dump_every"], seed=4928459, native_pair=TERSOFF_PAIR)
-        md = dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
-        return {"md": md, "stability": common.analyse(md_dir, reference, ELEMENTS,
-                                                      rdf_window=args.rdf_window)}
+
+        def run() -> dict:
+            common.write_md_input(ase.io.read(reference, index=0), md_dir, md_dir / "unused.pt",
+                                  ELEMENTS, args.temperature, size["md_steps"], 0.001,
+                                  size["dump_every"], seed=4928459, native_pair=TERSOFF_PAIR)
+            return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
+
+        key = dict(md_only(args, size), data_size=size["data_size"], data_seed=args.data_seed,
+                   variant="reference_potential", composition=composition, stage="md")
+        return common.md_then_analysis(md_dir, key, run, lambda: common.analyse(
+            md_dir, reference, ELEMENTS, rdf_window=args.rdf_window))
 
     result = {}
     for composition in COMPOSITIONS:
-        result[composition] = common.cached(
-            work / "reference_potential" / f"md_{composition}.result.json",
-            dict(md_only(args, size), data_size=size["data_size"], data_seed=args.data_seed,
-                 variant="reference_potential", composition=composition, stage="md"),
-            lambda: control(composition))
+        result[composition] = control(composition)
         print(f"  Tersoff control {composition}: stable {result[composition]['stability']['stable_time_ps']:.3g} ps, "
               f"g(r) error {result[composition]['stability']['rdf_error_stable']}", flush=True)
     return result

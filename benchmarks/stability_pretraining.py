@@ -159,14 +159,13 @@ def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, ini
         return {"forces_mae_meV_per_A": errors["forces_mae"], "energy_mae_meV_per_atom": errors["energy_mae"],
                 "reference_force_rms_meV_per_A": rms, "forces_mae_over_rms": errors["forces_mae"] / rms}
 
+    reference, md_dir = reference_file(data_dir, prefix, args), run_dir / "md"
+
     def md() -> dict:
-        reference = reference_file(data_dir, prefix, args)
-        md_dir = run_dir / "md"
         common.write_md_input(molecule_start(reference, args.vacuum), md_dir, run_dir / "model.pt",
                               elements, args.temperature, size["md_steps"], args.timestep_fs * 1e-3,
                               size["dump_every"], seed=4928459 + seed, boundary="f f f")
-        run = dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
-        return {"md": run, "stability": common.analyse(md_dir, reference, elements)}
+        return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
 
     key = unit_key(args, size, variant=variant, seed=seed)
     result = {"variant": variant, "seed": seed, "init_from": str(init_from) if init_from else None,
@@ -175,8 +174,9 @@ def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, ini
     line = (f"  {variant} seed {seed}: force MAE {result['forces_mae_meV_per_A']:.1f} meV/Å = "
             f"{result['forces_mae_over_rms']:.3f} x the RMS force")
     if not args.no_md:
-        result.update(common.cached(run_dir / "md.result.json",
-                                    unit_key(args, size, md=True, variant=variant, seed=seed), md))
+        result.update(common.md_then_analysis(
+            md_dir, unit_key(args, size, md=True, variant=variant, seed=seed), md,
+            lambda: common.analyse(md_dir, reference, elements)))
         st = result["stability"]
         line += (f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
                  f"(first failed: {st['first_failed']})")

@@ -125,3 +125,16 @@ def test_holm_adjustment_by_hand():
     assert claims.holm([0.04, None, 0.01, 0.02]) == pytest.approx(
         {0: 0.04, 1: None, 2: 0.03, 3: 0.04})
     assert claims.holm([0.6, 0.5])[0] == 1.0  # capped at 1
+
+
+def test_an_analysis_is_redone_when_its_version_changes_and_the_md_is_not(tmp_path):
+    runs, judged = [], []
+    run = lambda: runs.append(1) or {"returncode": 0}  # noqa: E731
+    judge = lambda: judged.append(1) or {"stable_time_ps": float(len(judged))}  # noqa: E731
+    first = common.md_then_analysis(tmp_path / "md", {"steps": 10}, run, judge)
+    assert first == {"md": {"returncode": 0}, "stability": {"stable_time_ps": 1.0}}
+    stored = json.loads((tmp_path / "md.analysis.json").read_text())
+    stored["key"]["analysis"] = "older-criteria"  # as if gnnff.stability had changed since
+    (tmp_path / "md.analysis.json").write_text(json.dumps(stored))
+    again = common.md_then_analysis(tmp_path / "md", {"steps": 10}, run, judge)
+    assert again["stability"] == {"stable_time_ps": 2.0} and len(runs) == 1
