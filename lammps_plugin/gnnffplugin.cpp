@@ -3,7 +3,6 @@
 // of the LAMMPS plugin API (see the manual of the `plugin` command) is declared here.
 #include "lammps.h"
 
-#include "compute_gnnff_devi_atom.h"
 #include "fix_gnnff_watch.h"
 #include "pair_gnnff.h"
 
@@ -33,11 +32,6 @@ static Pair *gnnff_creator(LAMMPS *lmp)
   return new PairGNNFF(lmp);
 }
 
-static Compute *gnnff_devi_atom_creator(LAMMPS *lmp, int argc, char **argv)
-{
-  return new ComputeGNNFFDeviAtom(lmp, argc, argv);
-}
-
 static Fix *gnnff_watch_creator(LAMMPS *lmp, int argc, char **argv)
 {
   return new FixGNNFFWatch(lmp, argc, argv);
@@ -63,12 +57,5 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.name = "gnnff/watch";
   plugin.info = "gnnff in-run stability check (close contacts, bonds, temperature, nan)";
   plugin.creator.v2 = (lammpsplugin_factory2 *) &gnnff_watch_creator;
-  (*register_plugin)(&plugin, lmp);
-
-  // compute gnnff/devi/atom: per-atom committee force deviation of pair_style gnnff
-  plugin.style = "compute";
-  plugin.name = "gnnff/devi/atom";
-  plugin.info = "gnnff committee per-atom force deviation";
-  plugin.creator.v2 = (lammpsplugin_factory2 *) &gnnff_devi_atom_creator;
   (*register_plugin)(&plugin, lmp);
 }
