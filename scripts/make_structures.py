@@ -1,10 +1,11 @@
-"""How the shipped molecule geometries (``*.xyz`` beside this file) were made; run by hand once.
+"""How the shipped molecule geometries (python/gnnff/datagen/structures/*.xyz) were made; run
+by hand once. A maintainer's script, not part of the package (nothing imports it).
 
 Step 1 (needs rdkit, NOT a gnnff dependency; use a throw-away venv with ``pip install rdkit``):
-    python make_structures.py embed CONFDIR
+    python scripts/make_structures.py embed CONFDIR
   embeds 12 conformers per SMILES (ETKDG, fixed random seed) and optimises each with MMFF94.
-Step 2 (gnnff venv, needs tblite + ase):
-    python make_structures.py relax CONFDIR OUTDIR
+Step 2 (gnnff venv, needs tblite + ase: ``pip install .[xtb]``):
+    python scripts/make_structures.py relax CONFDIR python/gnnff/datagen/structures
   relaxes every conformer with GFN2-xTB (BFGS, fmax 0.005 eV/Å) and keeps the lowest-energy
   one per molecule, so that e.g. salicylic acid has its intramolecular hydrogen bond.
 """

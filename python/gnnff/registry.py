@@ -6,15 +6,15 @@ fails before any work starts. Used for models (gnnff.models.registry) and loss t
 (gnnff.training.loss_terms).
 """
 
-import difflib
 import importlib
 import inspect
 from typing import Callable, Dict, List, Sequence
 
+from gnnff.suggest import did_you_mean
+
 
 def _closest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(word, options)
 
 
 class Registry:

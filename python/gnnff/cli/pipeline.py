@@ -20,8 +20,24 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from gnnff.workflow.pipeline import PipelineOptions, run_pipeline
+    import logging
+    import sys
 
-    return run_pipeline(PipelineOptions(
-        out=args.out, model=args.model, max_epochs=args.max_epochs, decorrelation=args.decorrelation,
-        md_steps=args.md_steps, temperature=args.temperature, nprocs=args.nprocs, seed=args.seed))
+    from gnnff.workflow.pipeline import PipelineError, PipelineOptions, run_pipeline
+
+    # the library logs its progress; here it becomes this command's output
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("gnnff.workflow")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        return run_pipeline(PipelineOptions(
+            out=args.out, model=args.model, max_epochs=args.max_epochs, decorrelation=args.decorrelation,
+            md_steps=args.md_steps, temperature=args.temperature, nprocs=args.nprocs, seed=args.seed))
+    except (PipelineError, ValueError) as err:
+        sys.stdout.flush()
+        print(f"error: gnnff pipeline: {err}", file=sys.stderr)
+        return getattr(err, "status", 2)
+    finally:
+        logger.removeHandler(handler)

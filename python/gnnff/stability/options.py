@@ -14,11 +14,11 @@ Importing this module imports no criterion (the registry imports them on first u
 
 import argparse
 import dataclasses
-import difflib
 import typing
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..registry import Registry
+from ..suggest import did_you_mean
 
 CRITERIA = Registry("stability criterion", [
     f"gnnff.stability.{module}"
@@ -95,9 +95,7 @@ class StabilityOptions:
         specs = {s.key: s for s in option_specs()}
         for key in criterion_options:
             if key not in specs:
-                close = difflib.get_close_matches(key, list(specs), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown stability option {key!r}{hint}; options: "
+                raise ValueError(f"unknown stability option {key!r}{did_you_mean(key, specs)}; options: "
                                  f"{sorted(specs)}")
         self._values = {k: criterion_options.get(k, s.default) for k, s in specs.items()}
 

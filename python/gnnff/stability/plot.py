@@ -6,8 +6,9 @@ from .report import StabilityReport
 
 
 def plot_report(report: StabilityReport, path) -> None:
-    import matplotlib
+    from ..optional import import_optional
 
+    matplotlib = import_optional("matplotlib", "--plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

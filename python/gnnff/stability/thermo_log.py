@@ -81,7 +81,9 @@ def read_thermo_log(path) -> ThermoLog:
         raise FileNotFoundError(f"log file {path!r} does not exist; check --log")
     with open_text(path) as handle:
         text = handle.read()
-    from lammps.formats import LogFile  # deferred: only needed with --log
+    from ..optional import import_optional
+
+    LogFile = import_optional("lammps.formats", "reading a LAMMPS log (--log)").LogFile  # only with --log
 
     if re.search(r"^ *Step ", text, re.M) and text.rfind("Loop time of") < _last_header(text):
         text_for_parser = text + "\nLoop time of 0 on 1 procs for 0 steps with 0 atoms\n"

@@ -7,10 +7,11 @@ checked by the model builder's signature, ``loss`` keys by the loss-term registr
 """
 
 import copy
-import difflib
 from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
+
+from gnnff.suggest import did_you_mean
 
 DEFAULTS: Dict[str, Any] = {
     "model": {},
@@ -67,8 +68,7 @@ FREE_SECTIONS = ("model", "loss", "init_from")
 
 
 def _closest(key: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(key, valid)
 
 
 def parse_override(text: str) -> (List[str], Any):

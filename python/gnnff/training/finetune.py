@@ -18,15 +18,15 @@ the element sets and energy references usually differ:
 Returns the lineage stored in the new checkpoint and exported model, and the optimizer groups.
 """
 
-import difflib
 import fnmatch
-import hashlib
 import os
 from typing import Any, Dict, List, Tuple
 
 import torch
 
+from gnnff.digest import file_sha256
 from gnnff.model_io import build_model, load_checkpoint
+from gnnff.suggest import did_you_mean
 from gnnff.models.base import energy_model_of, head_modules
 
 OPTIONS = ("checkpoint", "use_ema", "freeze", "backbone_lr_factor", "head")
@@ -57,7 +57,7 @@ def apply_init_from(model: torch.nn.Module, init_from_cfg: Dict[str, Any], type_
     groups = _param_groups(model, float(cfg.get("backbone_lr_factor", 1.0)), cfg.get("head") or default_head(model))
     lineage = {
         "init_from": os.path.abspath(path),
-        "checkpoint_sha256": _sha256(path),
+        "checkpoint_sha256": file_sha256(path),
         "checkpoint_epoch": state.get("epoch"),
         "checkpoint_step": state.get("step"),
         "weights": "ema" if used_ema else "model",
@@ -80,9 +80,7 @@ def _check_options(cfg: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError("init_from needs a checkpoint: `init_from: {checkpoint: runs/pretrain/best.pt}`")
     for key in cfg:
         if key not in OPTIONS:
-            close = difflib.get_close_matches(key, OPTIONS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"init_from has no option {key!r}{hint}; options: {list(OPTIONS)}")
+            raise ValueError(f"init_from has no option {key!r}{did_you_mean(key, OPTIONS)}; options: {list(OPTIONS)}")
     factor = float(cfg.get("backbone_lr_factor", 1.0))
     if not factor >= 0.0:
         raise ValueError(f"init_from.backbone_lr_factor must be >= 0 (0 freezes the backbone), got {factor}")
@@ -189,11 +187,3 @@ def _param_groups(model, factor: float, head_patterns: List[str]) -> List[Dict[s
         for p in backbone:
             p.requires_grad_(False)
     return groups
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,6 +1,5 @@
 """Building what a training run needs from its config: data splits, optimizer, scheduler."""
 
-import hashlib
 import logging
 import os
 from typing import Any, Dict, List, Tuple
@@ -10,6 +9,7 @@ import torch
 from gnnff.data.dataset import AtomicDataset
 from gnnff.data.readers import read_structures
 from gnnff.data.splits import split_indices
+from gnnff.digest import file_sha256
 
 LOG = logging.getLogger("gnnff.training")
 
@@ -18,14 +18,6 @@ def _paths(value) -> List[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-def file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read(data_cfg: Dict[str, Any], paths: List[str]):
@@ -77,7 +69,7 @@ def load_splits(config: Dict[str, Any], type_names, r_max: float, dtype: torch.d
             items, type_names, r_max, dtype=dtype, source=f"{name} split", need_energy=need_energy, need_forces=need_forces
         )
     lineage = {
-        "files": {name: [{"path": os.path.abspath(p), "sha256": file_digest(p)} for p in _paths(data_cfg[name])] for name in ("train", "val", "test")},
+        "files": {name: [{"path": os.path.abspath(p), "sha256": file_sha256(p)} for p in _paths(data_cfg[name])] for name in ("train", "val", "test")},
         "split_seed": seed,
         "split_sizes": {name: len(ds) for name, ds in datasets.items()},
         "split_indices": {name: [int(i) for i in idx] for name, idx in indices.items()},

@@ -11,7 +11,6 @@ continues exactly where the killed run was.
 """
 
 import contextlib
-import difflib
 import logging
 import os
 import sys
@@ -26,6 +25,7 @@ from gnnff import __version__, contract, keys
 from gnnff.data.dataset import HAS_STRESS, collate, to_device
 from gnnff.data.statistics import energy_reference
 from gnnff.model_io import build_model
+from gnnff.suggest import did_you_mean
 from gnnff.models import features
 from gnnff.training import checkpoint as ckpt
 from gnnff.training.distributed import all_reduce_sum, barrier, init_distributed
@@ -116,9 +116,8 @@ class Trainer:
             known += [f"{split}_loss"] + [f"{split}_loss_{name}" for name in self.terms]
             known += [f"{split}_{q}_{m}" for q in ("energy", "forces", "stress") for m in ("mae", "rmse")]
         if monitor not in known and not any(type(t).batch_logs is not LossTermBase.batch_logs for t in self.terms.values()):
-            close = difflib.get_close_matches(monitor, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"training.monitor {monitor!r} is not a logged column{hint}; choose one of {known}")
+            raise ValueError(f"training.monitor {monitor!r} is not a logged column{did_you_mean(monitor, known)}; "
+                             f"choose one of {known}")
 
     def _set_energy_reference(self) -> None:
         dcfg = self.config["data"]

@@ -1,10 +1,14 @@
 """``gnnff pipeline``: the whole product on built-in data, as the commands a user would type.
 
 Each step runs the public command (``gnnff data generate``, ``gnnff train``, ``gnnff export``,
-``mpirun -np N lmp``, ``gnnff analyze``) in a subprocess with this Python, prints the command and
-its output, and stops at the first failing step with its exit status.
+``mpirun -np N lmp``, ``gnnff analyze``) in a subprocess with this Python, whose output goes to
+this terminal. Progress (each step, each command) is logged on the ``gnnff.workflow`` logger;
+the first failing step raises :class:`PipelineError`. Printing and the exit status are the
+CLI's business (gnnff.cli.pipeline).
 """
 
+import inspect
+import logging
 import os
 import shlex
 import shutil
@@ -18,6 +22,7 @@ import yaml
 
 from gnnff.workflow.md_deck import render_deck
 
+LOG = logging.getLogger("gnnff.workflow")
 SI_MASS = 28.0855  # g/mol, LAMMPS metal units
 SW_CUTOFF = 3.77118  # Å, a * sigma of Si.sw: the reference potential's range
 
@@ -34,9 +39,20 @@ class PipelineOptions:
     seed: int = 0
 
 
+class PipelineError(RuntimeError):
+    """A step of the pipeline failed; ``status`` is its exit status (1 when it did not start)."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
 def training_config(opts: PipelineOptions, data_dir: Path, run_dir: Path) -> dict:
+    from gnnff.models.registry import model_builder
+
     model = {"name": opts.model, "type_names": ["Si"], "r_max": SW_CUTOFF}
-    if opts.model != "pair_mlp":
+    # the demo trains in minutes: models with size presets take their smallest one
+    if "preset" in inspect.signature(model_builder(opts.model)).parameters:
         model["preset"] = "small"
     loss = {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}}
     if opts.decorrelation:
@@ -57,10 +73,10 @@ def training_config(opts: PipelineOptions, data_dir: Path, run_dir: Path) -> dic
 
 
 def _run(cmd: List[str], cwd: Optional[Path] = None, env: Optional[dict] = None) -> None:
-    print(f"\n$ {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
+    LOG.info("\n$ %s", " ".join(shlex.quote(c) for c in cmd))
     status = subprocess.call(cmd, cwd=cwd, env=env)
     if status != 0:
-        raise SystemExit(f"gnnff pipeline: step failed with exit status {status}: {' '.join(cmd)}")
+        raise PipelineError(f"step failed with exit status {status}: {' '.join(cmd)}", status)
 
 
 def find_tool(name: str) -> str:
@@ -68,7 +84,7 @@ def find_tool(name: str) -> str:
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise SystemExit(f"gnnff pipeline: `{name}` not found; run `bash scripts/setup.sh` first")
+        raise PipelineError(f"`{name}` not found; run `bash scripts/setup.sh` first")
     return found
 
 
@@ -94,29 +110,29 @@ def run_pipeline(opts: PipelineOptions) -> int:
     out.mkdir(parents=True, exist_ok=True)
     gnnff = [sys.executable, "-m", "gnnff.cli"]
 
-    print("== 1/5 reference data: Si with Stillinger-Weber (LAMMPS), --size small", flush=True)
+    LOG.info("== 1/5 reference data: Si with Stillinger-Weber (LAMMPS), --size small")
     _run(gnnff + ["data", "generate", "si", "--size", "small", "--seed", str(opts.seed),
                   "-o", str(data_dir), "--overwrite"])
 
-    print(f"\n== 2/5 train a {opts.model} model", flush=True)
+    LOG.info("\n== 2/5 train a %s model", opts.model)
     config_file = out / "train.yaml"
     config_file.write_text(yaml.safe_dump(training_config(opts, data_dir, run_dir), sort_keys=False))
     _run(gnnff + ["train", str(config_file)])
     _run(gnnff + ["eval", str(run_dir / "best.pt"), str(data_dir / "si_test.extxyz")])
 
-    print("\n== 3/5 export to TorchScript for pair_style gnnff", flush=True)
+    LOG.info("\n== 3/5 export to TorchScript for pair_style gnnff")
     _run(gnnff + ["export", str(run_dir / "best.pt"), "-o", str(model_file)])
 
-    print(f"\n== 4/5 LAMMPS MD: {opts.md_steps} steps NVT at {opts.temperature:g} K on "
-          f"{opts.nprocs} MPI ranks", flush=True)
+    LOG.info("\n== 4/5 LAMMPS MD: %d steps NVT at %g K on %d MPI ranks", opts.md_steps, opts.temperature,
+             opts.nprocs)
     deck = write_md_input(opts, data_dir, md_dir, model_file)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     _run([find_tool("mpirun"), "-np", str(opts.nprocs), find_tool("lmp"), "-in", deck.name,
           "-log", "log.lammps"], cwd=md_dir, env=env)
 
-    print("\n== 5/5 stability of the trajectory", flush=True)
+    LOG.info("\n== 5/5 stability of the trajectory")
     _run(gnnff + ["analyze", str(md_dir / "traj.dump"), "--log", str(md_dir / "log.lammps"),
                   "--reference", str(data_dir / "si_reference_crystal_900K.extxyz"),
                   "--json", str(out / "stability.json"), "--plot", str(out / "stability.png")])
-    print(f"\nAll outputs are in {out}")
+    LOG.info("\nAll outputs are in %s", out)
     return 0
