@@ -171,6 +171,10 @@ def main(argv=None) -> int:
                                    ("pretraining", args.pretraining, pretraining_claims)):
         if source:
             claims = build(json.loads(Path(source).read_text()), n_boot=args.n_boot)
+            claims["result_file"] = str(Path(source).resolve().relative_to(REPO)) \
+                if Path(source).resolve().is_relative_to(REPO) else str(source)
+            claims["status"] = ("gates met: the comparison counts" if claims["gates"]["all_pass"]
+                                else "gates NOT met: no claim either way (docs/experiments.md)")
             update_claims(Path(args.claims), section, claims)
             figure = plot_claims(section, claims, Path(args.figures) / f"km_{section}.png")
             print(f"{section}: {claims['n_seeds']} paired seeds, gates {claims['gates']['all_pass']}; "

@@ -46,7 +46,7 @@ def plot_claims(section: str, claims: Dict, path: Path) -> Path:
     panels = claims.get("compositions") or claims.get("molecules")
     scatter = section == "decorrelation"
     n = len(panels) + int(scatter)
-    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(max(4.4 * n, 7.5), 3.6), squeeze=False)
     base_label, method_label = LABELS[section]
     for ax, (name, entry) in zip(axes[0], panels.items()):
         end = entry["censored_at_ps"]

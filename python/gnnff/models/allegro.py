@@ -26,6 +26,7 @@ import torch
 from e3nn import o3
 
 from gnnff import keys
+from gnnff.models.base import EnergyModel
 from gnnff.models.common import (
     PolynomialCutoff,
     RadialEmbedding,
@@ -101,8 +102,10 @@ def weighted_sh(w: torch.Tensor, sh: torch.Tensor, sh_slices: List[List[int]]) -
     return torch.cat(parts, dim=1)
 
 
-class AllegroEnergy(ExactConstantsMixin, torch.nn.Module):
+class AllegroEnergy(ExactConstantsMixin, EnergyModel):
     """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
+
+    HEAD_MODULES = ("type_embedding", "readout")  # fine-tuning: trained at the full learning rate
 
     def __init__(self, n_types: int, r_max: float, l_max: int, n_layers: int, num_channels: int,
                  latent_dim: int, n_bessel: int, mlp_hidden: int, type_embedding_dim: int,
@@ -135,10 +138,7 @@ class AllegroEnergy(ExactConstantsMixin, torch.nn.Module):
         feature_irreps.append(f"{latent_dim}x0e")
         self.layers = torch.nn.ModuleList(layers)
         self.readout = ScalarMLP([latent_dim, mlp_hidden, 1])
-        self.edge_feature_irreps: List[str] = feature_irreps
-        # keys precomputed: TorchScript cannot call keys.edge_feature_key (it reads a global)
-        self.edge_feature_keys: List[str] = [keys.edge_feature_key(k) for k in range(n_layers + 1)]
-        self.record_edge_features: bool = False
+        self.declare_edge_features(feature_irreps)
         self.keep_constants_exact()
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -21,6 +21,7 @@ import torch
 from e3nn import o3
 
 from gnnff import keys
+from gnnff.models.base import EnergyModel
 from gnnff.models.common import (
     PolynomialCutoff,
     RadialEmbedding,
@@ -105,8 +106,10 @@ class InteractionBlock(torch.nn.Module):
         return new
 
 
-class NequIPEnergy(ExactConstantsMixin, torch.nn.Module):
+class NequIPEnergy(ExactConstantsMixin, EnergyModel):
     """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
+
+    HEAD_MODULES = ("type_embedding", "readout_hidden", "readout")  # fine-tuning: trained at the full learning rate
 
     def __init__(self, n_types: int, r_max: float, l_max: int, n_layers: int, num_features: int,
                  n_bessel: int, radial_hidden: int, type_embedding_dim: int, parity: bool,
@@ -132,10 +135,7 @@ class NequIPEnergy(ExactConstantsMixin, torch.nn.Module):
         self.blocks = torch.nn.ModuleList(blocks)
         self.readout_hidden = o3.Linear(irreps, o3.Irreps(f"{max(num_features // 2, 1)}x0e"))
         self.readout = o3.Linear(self.readout_hidden.irreps_out, o3.Irreps("1x0e"))
-        self.edge_feature_irreps: List[str] = [str(b.irreps_message) for b in blocks]
-        # keys precomputed: TorchScript cannot call keys.edge_feature_key (it reads a global)
-        self.edge_feature_keys: List[str] = [keys.edge_feature_key(k) for k in range(n_layers)]
-        self.record_edge_features: bool = False
+        self.declare_edge_features([str(b.irreps_message) for b in blocks])
         self.keep_constants_exact()
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
