@@ -129,3 +129,16 @@ def test_oc20_without_reference_file_is_explained(tmp_path):
 def test_missing_file_is_explained(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         read_structures(str(tmp_path / "nothing.extxyz"))
+
+
+def test_formats_are_the_registered_readers_and_misspellings_are_named(tmp_path):
+    from gnnff.data.readers import _READERS, available_formats
+
+    builtin = [n for n in available_formats() if _READERS.builder(n).__module__ == "gnnff.data.readers"]
+    assert builtin == ["ase_db", "extxyz", "md17", "oc20", "rmd17"]  # tests may register more
+    ase.io.write(tmp_path / "d.extxyz", _labelled(True, 1))
+    with pytest.raises(ValueError, match=r"unknown data format 'extyz' \(did you mean 'extxyz'\?\)"):
+        read_structures(str(tmp_path / "d.extxyz"), fmt="extyz")
+    (tmp_path / "d.cif").write_text("data_x\n")
+    with pytest.raises(ValueError, match="cannot guess the format.*'extxyz'"):
+        read_structures(str(tmp_path / "d.cif"))

@@ -3,17 +3,18 @@ controls showing the battery catches broken models."""
 
 import pytest
 import torch
-from battery import (
+
+from gnnff import keys
+from gnnff.models.registry import build_model
+from gnnff.testing import (
     EnergyModelBattery,
     check_cutoff_smoothness,
+    check_e3nn_equivariance,
     check_export,
     check_forces_finite_difference,
     check_per_type_parameters,
     check_rotation_reflection,
 )
-
-from gnnff import keys
-from gnnff.models.registry import build_model
 
 TYPES = ["Si", "C"]
 R_MAX = 3.5
@@ -109,6 +110,8 @@ def test_battery_catches_broken_models():
     model.energy_model = _NotRotationInvariant(model.energy_model)
     with pytest.raises(AssertionError, match="after rotation"):
         check_rotation_reflection(model, torch.float64)
+    with pytest.raises(AssertionError, match="energy not equivariant"):  # e3nn's check catches it too
+        check_e3nn_equivariance(model, torch.float64)
     model = small()
     model.energy_model = _HardCutoff(model.energy_model)
     with pytest.raises(AssertionError, match="energy jumps"):

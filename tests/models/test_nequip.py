@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from battery import EnergyModelBattery, check_export, check_per_type_parameters
 
 from gnnff.models.registry import build_model
+from gnnff.testing import EnergyModelBattery, check_export, check_per_type_parameters
 
 TYPES = ["Si", "C"]
 R_MAX = 3.5

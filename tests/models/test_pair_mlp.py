@@ -7,8 +7,9 @@ import os
 import pytest
 import torch
 
-from gnnff import keys
 from gnnff.models.registry import build_model
+from gnnff.testing import EnergyModelBattery
+from model_zoo import small  # noqa: I001  (tests/models helper)
 
 LEGACY = os.path.join(os.path.dirname(__file__), "..", "data", "legacy", "pair_mlp_state_v0.pt")
 # float64: the old and new code must do the same arithmetic (a float32-rounded frequency would
@@ -47,3 +48,19 @@ def test_saved_state_dict_loads_and_gives_the_saved_results(legacy, structure, d
         scale = float(expected.abs().max())
         error = float((got - expected).abs().max())
         assert error <= RTOL[dtype] * scale, f"{key}: {error:.3e} > {RTOL[dtype]:.0e} x {scale:.3e}"
+
+
+class TestPairMLPBattery(EnergyModelBattery):
+    def make_model(self, dtype):
+        return small("pair_mlp")
+
+
+class TestPairMLPRadialOnlyBattery(EnergyModelBattery):
+    """angular=False: only the two-body part (a different forward path)."""
+
+    def make_model(self, dtype):
+        return small("pair_mlp", angular=False, num_layers=1)
+
+    # the default model runs every check; here the ones the angular term could have masked
+    test_permutation = test_separability = test_batching = test_ghost_atoms = None
+    test_virial_finite_strain = test_e3nn_equivariance = None

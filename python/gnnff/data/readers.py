@@ -1,6 +1,8 @@
 """Read reference data into ``ase.Atoms`` with energy (eV), forces (eV/Å) and stress (eV/Å^3).
 
-Formats (``fmt``; "auto" guesses from the file name and, for .npz, from the array names):
+Formats (``fmt``; "auto" guesses from the file name and, where several readers take that suffix,
+from each reader's ``sniff``). Each is a reader registered below with ``register_reader``;
+``available_formats()`` lists them, and a misspelt name gets the closest one:
 
 * ``extxyz``: ASE's extended XYZ; labels under ``energy_key``/``forces_key``/``stress_key``
   (default: ASE's own ``energy``/``forces``/``stress``). Units taken as eV, Å (ASE convention).
@@ -12,41 +14,68 @@ Formats (``fmt``; "auto" guesses from the file name and, for .npz, from the arra
   per line; same stem) holds reference energies; with ``oc20_reference="subtract"`` (default)
   the labelled energy becomes E - E_ref (the adsorption energy the OC20 S2EF task trains on).
 
-Every conversion is logged (logger ``gnnff.data``) and recorded in ``atoms.info["gnnff_units"]``.
-Conversion factors come from ``ase.units`` (1 kcal/mol = 0.0433641 eV).
+A reader is ``read(path, **options) -> List[Atoms]`` whose keyword arguments are the options it
+uses (of ``read_structures``'s: index, energy_key, forces_key, stress_key, oc20_reference); it
+labels frames with ``labelled`` (eV, eV/Å, eV/Å^3), so conversions are logged (logger
+``gnnff.data``) and recorded in ``atoms.info["gnnff_units"]``. Conversion factors come from
+``ase.units`` (1 kcal/mol = 0.0433641 eV). Adding one: docs/extending.md.
 """
 
+import inspect
 import logging
 import os
-from typing import List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from gnnff.registry import Registry
+
 LOG = logging.getLogger("gnnff.data")
 KCAL_PER_MOL = units.kcal / units.mol  # eV
-FORMATS = ("auto", "extxyz", "ase_db", "md17", "rmd17", "oc20")
+_READERS = Registry("data format", ["gnnff.data.readers"])
 _NPZ_KEYS = {"md17": ("R", "z", "E", "F"), "rmd17": ("coords", "nuclear_charges", "energies", "forces")}
+_XYZ_SUFFIXES = (".xyz", ".extxyz", ".xyz.xz", ".extxyz.xz", ".xyz.gz", ".extxyz.gz")
+
+
+def register_reader(name: str, suffixes: Sequence[str], description: str,
+                    sniff: Optional[Callable[[str], bool]] = None):
+    """Decorator: make ``read(path, **options) -> List[Atoms]`` available as ``data.format: NAME``.
+
+    ``suffixes`` (lower case, with the dot) are the file names format "auto" offers it;
+    ``sniff(path) -> bool`` tells it apart from other readers of the same suffix (a reader with
+    a sniff that says yes wins over one without); ``description`` names it in error messages.
+    """
+
+    def decorate(read):
+        read.suffixes = tuple(suffixes)
+        read.description = description
+        read.sniff = sniff
+        return _READERS.register(name)(read)
+
+    return decorate
+
+
+def available_formats() -> List[str]:
+    return _READERS.names()
 
 
 def detect_format(path: str) -> str:
+    """The registered format of ``path``, from its suffix and the readers' sniffs."""
     lower = path.lower()
-    if lower.endswith(".npz"):
-        with np.load(path) as npz:
-            names = set(npz.files)
-        for fmt, required in _NPZ_KEYS.items():
-            if set(required) <= names:
-                return fmt
-        raise ValueError(
-            f"{path}: .npz with arrays {sorted(names)} is neither MD17 (R, z, E, F) nor revised "
-            "MD17 (coords, nuclear_charges, energies, forces); convert it to extxyz"
-        )
-    if lower.endswith((".db", ".json")):
-        return "ase_db"
-    if lower.endswith((".xyz", ".extxyz", ".xyz.xz", ".extxyz.xz", ".xyz.gz", ".extxyz.gz")):
-        return "oc20" if _oc20_reference_file(path) else "extxyz"
-    raise ValueError(f"{path}: cannot guess the format from the name; give one of {FORMATS[1:]}")
+    candidates = [n for n in _READERS.names() if lower.endswith(_READERS.builder(n).suffixes)]
+    if not candidates:
+        raise ValueError(f"{path}: cannot guess the format from the name; give one of {available_formats()}")
+    sniffers = [n for n in candidates if _READERS.builder(n).sniff is not None]
+    recognised = [n for n in sniffers if _READERS.builder(n).sniff(path)]
+    if len(recognised) > 1:
+        raise ValueError(f"{path} could be any of {recognised}; name its format")
+    fallback = [n for n in candidates if n not in sniffers]
+    if recognised or fallback:
+        return (recognised or fallback)[0]
+    described = " nor ".join(_READERS.builder(n).description for n in candidates)
+    raise ValueError(f"{path} is neither {described}; convert it to extxyz")
 
 
 def read_structures(
@@ -64,29 +93,46 @@ def read_structures(
         for p in path:
             out.extend(read_structures(p, fmt, index, energy_key, forces_key, stress_key, oc20_reference))
         return out
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown data format {fmt!r}; use one of {FORMATS}")
+    if fmt != "auto":
+        _READERS.builder(fmt)  # an unknown name fails before the file is looked at
     if not os.path.exists(path):
         raise ValueError(f"data file {path!r} does not exist; check the data: section of the config")
     if fmt == "auto":
         fmt = detect_format(path)
-    if fmt in _NPZ_KEYS:
-        structures = _read_md17(path, fmt)
-    elif fmt == "ase_db":
-        structures = _read_ase_db(path)
-    else:
-        structures = _read_extxyz(path, index, energy_key, forces_key, stress_key)
-        if fmt == "oc20":
-            _apply_oc20_reference(path, structures, oc20_reference)
+    read = _READERS.builder(fmt)
+    options = dict(index=index, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key,
+                   oc20_reference=oc20_reference)
+    accepted = inspect.signature(read).parameters
+    structures = read(path, **{k: v for k, v in options.items() if k in accepted})
     for i, atoms in enumerate(structures):
         atoms.info["gnnff_source"] = f"{path}[{i}]"
     return structures
 
 
-def _labelled(atoms: Atoms, energy, forces, stress, note: str) -> Atoms:
+def labelled(atoms: Atoms, energy, forces, stress, note: str) -> Atoms:
+    """``atoms`` carrying the labels (eV, eV/Å, eV/Å^3) and a note of the units conversion."""
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
     atoms.info["gnnff_units"] = note
     return atoms
+
+
+def _npz_sniff(fmt: str) -> Callable[[str], bool]:
+    def sniff(path: str) -> bool:
+        with np.load(path) as npz:
+            return set(_NPZ_KEYS[fmt]) <= set(npz.files)
+
+    return sniff
+
+
+@register_reader("md17", (".npz",), "MD17 (R, z, E, F)", sniff=_npz_sniff("md17"))
+def read_md17(path: str) -> List[Atoms]:
+    return _read_md17(path, "md17")
+
+
+@register_reader("rmd17", (".npz",), "revised MD17 (coords, nuclear_charges, energies, forces)",
+                 sniff=_npz_sniff("rmd17"))
+def read_rmd17(path: str) -> List[Atoms]:
+    return _read_md17(path, "rmd17")
 
 
 def _read_md17(path: str, fmt: str) -> List[Atoms]:
@@ -105,12 +151,13 @@ def _read_md17(path: str, fmt: str) -> List[Atoms]:
             f"{f_key} {forces.shape}, {e_key} {energies.shape}); expected (M,N,3), (M,N,3), (M,)"
         )
     return [
-        _labelled(Atoms(numbers=numbers, positions=coords[m], pbc=False), energies[m] * KCAL_PER_MOL, forces[m] * KCAL_PER_MOL, None, note)
+        labelled(Atoms(numbers=numbers, positions=coords[m], pbc=False), energies[m] * KCAL_PER_MOL, forces[m] * KCAL_PER_MOL, None, note)
         for m in range(len(coords))
     ]
 
 
-def _read_ase_db(path: str) -> List[Atoms]:
+@register_reader("ase_db", (".db", ".json"), "an ASE database")
+def read_ase_db(path: str) -> List[Atoms]:
     import ase.db
 
     out = []
@@ -120,11 +167,13 @@ def _read_ase_db(path: str) -> List[Atoms]:
             energy = row.get("energy")
             forces = row.get("forces")
             stress = row.get("stress")
-            out.append(_labelled(atoms, energy, forces, stress, "ase_db: eV, Å (no conversion)"))
+            out.append(labelled(atoms, energy, forces, stress, "ase_db: eV, Å (no conversion)"))
     return out
 
 
-def _read_extxyz(path, index, energy_key, forces_key, stress_key) -> List[Atoms]:
+@register_reader("extxyz", _XYZ_SUFFIXES, "extended XYZ")
+def read_extxyz(path: str, index: str = ":", energy_key: str = "energy", forces_key: str = "forces",
+                stress_key: str = "stress") -> List[Atoms]:
     import ase.io
 
     frames = ase.io.read(path, index=index, format="extxyz")
@@ -144,8 +193,19 @@ def _read_extxyz(path, index, energy_key, forces_key, stress_key) -> List[Atoms]
             clean.set_tags(atoms.get_tags())
         if atoms.constraints:
             clean.set_constraint(atoms.constraints)
-        out.append(_labelled(clean, energy, forces, stress, "extxyz: eV, Å (no conversion)"))
+        out.append(labelled(clean, energy, forces, stress, "extxyz: eV, Å (no conversion)"))
     return out
+
+
+@register_reader("oc20", _XYZ_SUFFIXES, "OC20 S2EF extxyz with its reference-energy .txt",
+                 sniff=lambda path: _oc20_reference_file(path) is not None)
+def read_oc20(path: str, index: str = ":", energy_key: str = "energy", forces_key: str = "forces",
+              stress_key: str = "stress", oc20_reference: str = "subtract") -> List[Atoms]:
+    if oc20_reference not in ("subtract", "keep"):  # checked before reading a large file
+        raise ValueError(f"oc20_reference must be 'subtract' or 'keep', got {oc20_reference!r}")
+    structures = read_extxyz(path, index, energy_key, forces_key, stress_key)
+    _apply_oc20_reference(path, structures, oc20_reference)
+    return structures
 
 
 def _oc20_reference_file(path: str) -> Optional[str]:

@@ -43,7 +43,7 @@ class Run:
 class DatasetPlan:
     name: str
     description: str
-    engine: str  # "lammps" | "xtb"
+    engine: str  # a registered engine (gnnff.datagen.engines): "lammps", "xtb"
     engine_params: Dict
     timestep_fs: float
     interval_steps: int

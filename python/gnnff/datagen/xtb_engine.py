@@ -14,6 +14,8 @@ from typing import Dict, Iterator, Optional
 import numpy as np
 from ase import Atoms, units
 
+from gnnff.datagen.engines import register_engine
+
 XTB_DEFAULTS = {"method": "GFN2-xTB", "accuracy": 0.1, "electronic_temperature": 300.0}
 
 
@@ -99,3 +101,26 @@ def run_md(
         frame["info"]["step"] = (k + 1) * interval_steps
         frame["info"]["time_ps"] = (k + 1) * interval_steps * timestep_fs * 1e-3
         yield frame
+
+
+@register_engine("xtb")
+class XtbEngine:
+    """GFN2-xTB through tblite; ``engine_params`` overrides XTB_DEFAULTS (method, accuracy,
+    electronic_temperature in K)."""
+
+    def run(self, task) -> Iterator[Dict]:
+        return run_md(task.atoms, task.temperature_K, task.seed, task.n_frames, task.interval_steps,
+                      task.n_equil_steps, task.timestep_fs, friction_per_fs=task.friction_per_fs,
+                      params=task.engine_params)
+
+    def card(self, params: Dict) -> Dict:
+        settings = dict(XTB_DEFAULTS, **params)
+        return {"name": "tblite", "interface": "tblite.ase.TBLite", "version": tblite_version(),
+                "method": settings["method"], "scf_accuracy": settings["accuracy"],
+                "electronic_temperature_K": settings["electronic_temperature"],
+                "charge": 0, "spin": "closed-shell singlet"}
+
+    def integrator(self, plan) -> str:
+        return (f"ASE Langevin, friction {plan.friction_per_fs} 1/fs, centre of mass "
+                "fixed (FixCom), Maxwell-Boltzmann velocities at 2T from the minimum")
+

@@ -22,6 +22,7 @@ from typing import Dict, List, Union
 import torch
 
 from gnnff import keys
+from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.registry import register_model
 from gnnff.models.wrapper import ForceModel
 
@@ -52,13 +53,13 @@ def _scatter_to_atoms(values: torch.Tensor, index: torch.Tensor, num_atoms: int)
     return out.index_add(0, index, values)
 
 
-class LennardJonesEnergy(torch.nn.Module):
-    """phi(r) = 4 eps [(s/r)^12 - (s/r)^6] - offset for r < cutoff, evaluated like lj/cut."""
+class LennardJonesEnergy(EnergyModel):
+    """phi(r) = 4 eps [(s/r)^12 - (s/r)^6] - offset for r < cutoff, evaluated like lj/cut.
+
+    No learned parameters: no head (HEAD_MODULES empty) and no edge features."""
 
     def __init__(self, epsilon: torch.Tensor, sigma: torch.Tensor, cutoff: float, shift: bool):
         super().__init__()
-        self.edge_feature_irreps: List[str] = []
-        self.record_edge_features: bool = False
         self.register_buffer("lj3", 4.0 * epsilon * sigma**12)
         self.register_buffer("lj4", 4.0 * epsilon * sigma**6)
         self.cutsq = float(cutoff) ** 2
@@ -198,14 +199,13 @@ def read_sw_parameters(path: str, type_names: List[str]) -> Dict[str, torch.Tens
     return out
 
 
-class StillingerWeberEnergy(torch.nn.Module):
+class StillingerWeberEnergy(EnergyModel):
     """LAMMPS pair sw. Pair parameters [ti, tj] come from the file entry (ti, tj, tj), triplet
-    parameters [ti, tj, tk] from (ti, tj, tk), exactly as pair_sw.cpp looks them up."""
+    parameters [ti, tj, tk] from (ti, tj, tk), exactly as pair_sw.cpp looks them up.
+    No learned parameters: no head and no edge features."""
 
     def __init__(self, p: Dict[str, torch.Tensor]):
         super().__init__()
-        self.edge_feature_irreps: List[str] = []
-        self.record_edge_features: bool = False
         for name in ("cutsq", "cut", "sigma", "sigma_gamma", "c5", "c6", "powerp", "powerq"):
             self.register_buffer(name, p[name])
         self.register_buffer("lambda_epsilon", p["lambda_epsilon"])
@@ -258,7 +258,7 @@ def stillinger_weber(
     return model.to(_dtype(dtype))
 
 
-class ToyMessagePassingEnergy(torch.nn.Module):
+class ToyMessagePassingEnergy(EnergyModel):
     """Two message-passing layers on Gaussian radial bases times a smooth envelope.
 
     h0_i = embed(t_i);  h1_i = tanh(h0_i + sum_j (R1(r_ij)) * h0_j)
@@ -267,9 +267,11 @@ class ToyMessagePassingEnergy(torch.nn.Module):
     r < r_max, so energy and forces are continuous at r_max. e_i depends on atoms up to 2 r_max.
     """
 
+    HEAD_MODULES = ("readout",)
+
     def __init__(self, n_types: int, r_max: float, n_basis: int, n_features: int, seed: int):
         super().__init__()
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = seeded_generator(seed)
 
         def draw(*shape: int) -> torch.nn.Parameter:
             scale = 1.0 / math.sqrt(shape[0])
@@ -285,10 +287,7 @@ class ToyMessagePassingEnergy(torch.nn.Module):
         self.radial_2 = draw(n_basis, n_features)
         self.mix = draw(n_features, n_features)
         self.readout = draw(n_features)
-        self.edge_feature_irreps: List[str] = [f"{n_features}x0e", f"{n_features}x0e"]
-        self.record_edge_features: bool = False
-        # computed here: keys.edge_feature_key reads a module global, which TorchScript refuses
-        self.edge_feature_keys: List[str] = [keys.edge_feature_key(i) for i in range(2)]
+        self.declare_edge_features([f"{n_features}x0e", f"{n_features}x0e"])
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         vec = data[keys.EDGE_VECTORS]

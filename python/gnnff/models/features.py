@@ -1,10 +1,11 @@
 """The edge-feature interface through which training-loss terms read a model's internals.
 
-Every energy model declares ``edge_feature_irreps: List[str]`` (one e3nn irreps string per layer
-it exposes) and a ``record_edge_features: bool`` attribute, False by default. While it is True the
-model writes ``data[keys.edge_feature_key(i)]`` of shape (E, Irreps(edge_feature_irreps[i]).dim)
-for each layer i. While it is False nothing extra is computed or kept, so inference and export
-pay nothing for the interface.
+Every energy model (gnnff.models.base.EnergyModel) declares ``edge_feature_irreps: List[str]``
+(one e3nn irreps string per layer it exposes, set by ``declare_edge_features``) and a
+``record_edge_features: bool`` attribute, False by default. While it is True the model writes
+``data[keys.edge_feature_key(i)]`` of shape (E, Irreps(edge_feature_irreps[i]).dim) for each
+layer i. While it is False nothing extra is computed or kept, so inference and export pay
+nothing for the interface. These functions take a ForceModel (or the energy model itself).
 """
 
 from typing import Dict, List, Tuple
@@ -12,12 +13,9 @@ from typing import Dict, List, Tuple
 import torch
 
 from gnnff import keys
+from gnnff.models.base import energy_model_of
 
-
-def energy_model_of(model: torch.nn.Module) -> torch.nn.Module:
-    """The energy model inside a ForceModel (or DDP-wrapped ForceModel), or the model itself."""
-    inner = getattr(model, "module", model)  # DistributedDataParallel
-    return getattr(inner, "energy_model", inner)
+__all__ = ["collect", "edge_feature_irreps", "energy_model_of", "set_recording"]
 
 
 def edge_feature_irreps(model: torch.nn.Module) -> List[str]:
@@ -26,7 +24,7 @@ def edge_feature_irreps(model: torch.nn.Module) -> List[str]:
     if irreps is None:
         raise ValueError(
             f"{type(energy_model).__name__} does not expose edge features: give it "
-            "`edge_feature_irreps` and `record_edge_features` (see gnnff/models/features.py)"
+            "`edge_feature_irreps` and `record_edge_features` (subclass gnnff.models.base.EnergyModel)"
         )
     return list(irreps)
 

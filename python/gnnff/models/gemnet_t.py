@@ -30,6 +30,7 @@ from typing import Dict, List, Optional
 import torch
 
 from gnnff import keys
+from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.common.type_embedding import TypeEmbedding
 from gnnff.models.gemnet.basis import EnvelopedBessel, LegendreBasis
 from gnnff.models.gemnet.graph_ops import reverse_edges, triplet_partners
@@ -67,7 +68,9 @@ PRESETS: Dict[str, Dict[str, float]] = {
 PRESETS["paper"] = PRESETS["md17"]
 
 
-class GemNetTEnergy(torch.nn.Module):
+class GemNetTEnergy(EnergyModel):
+    HEAD_MODULES = ("type_embedding", "out_block_0", "out_blocks")  # fine-tuning: full learning rate
+
     def __init__(
         self,
         n_types: int,
@@ -87,6 +90,7 @@ class GemNetTEnergy(torch.nn.Module):
         num_atom: int,
         envelope_exponent: int,
         avg_num_neighbors: float,
+        generator: Optional[torch.Generator] = None,
     ):
         super().__init__()
         if num_blocks < 1:
@@ -96,30 +100,29 @@ class GemNetTEnergy(torch.nn.Module):
         self.radial_basis = EnvelopedBessel(r_max, num_radial, envelope_exponent)
         self.sph_basis = LegendreBasis(num_spherical)
         # radial half of the circular basis, one projection per l (GemNet's efficient down-projection)
-        self.cbf_down = torch.nn.Parameter(he_orthogonal_(torch.empty(num_spherical, num_radial, emb_size_cbf)))
-        self.mlp_rbf3 = Dense(num_radial, emb_size_rbf, False)
-        self.mlp_rbf_h = Dense(num_radial, emb_size_rbf, False)
-        self.mlp_rbf_out = Dense(num_radial, emb_size_rbf, False)
-        self.type_embedding = TypeEmbedding(n_types, emb_size_atom)
+        self.cbf_down = torch.nn.Parameter(he_orthogonal_(torch.empty(num_spherical, num_radial, emb_size_cbf), generator))
+        self.mlp_rbf3 = Dense(num_radial, emb_size_rbf, False, generator)
+        self.mlp_rbf_h = Dense(num_radial, emb_size_rbf, False, generator)
+        self.mlp_rbf_out = Dense(num_radial, emb_size_rbf, False, generator)
+        self.type_embedding = TypeEmbedding(n_types, emb_size_atom, generator)
         with torch.no_grad():  # GemNet's atom embedding init: U(-sqrt 3, sqrt 3), unit variance
-            self.type_embedding.weight.uniform_(-math.sqrt(3.0), math.sqrt(3.0))
-        self.edge_embedding = EdgeEmbedding(emb_size_atom, num_radial, emb_size_edge)
-        self.out_block_0 = OutputBlock(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale)
+            self.type_embedding.weight.uniform_(-math.sqrt(3.0), math.sqrt(3.0), generator=generator)
+        self.edge_embedding = EdgeEmbedding(emb_size_atom, num_radial, emb_size_edge, generator)
+        self.out_block_0 = OutputBlock(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator)
         self.int_blocks = torch.nn.ModuleList(
             [
                 InteractionBlock(
                     emb_size_atom, emb_size_edge, emb_size_trip, emb_size_rbf, emb_size_cbf, emb_size_bil_trip,
-                    num_before_skip, num_after_skip, num_concat, num_atom, neighbor_scale,
+                    num_before_skip, num_after_skip, num_concat, num_atom, neighbor_scale, generator,
                 )
                 for _ in range(num_blocks)
             ]
         )
         self.out_blocks = torch.nn.ModuleList(
-            [OutputBlock(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale) for _ in range(num_blocks)]
+            [OutputBlock(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator)
+             for _ in range(num_blocks)]
         )
-        self.edge_feature_irreps: List[str] = [f"{emb_size_edge}x0e"] * num_blocks
-        self.record_edge_features: bool = False
-        self._feature_keys: List[str] = [keys.edge_feature_key(k) for k in range(num_blocks)]
+        self.declare_edge_features([f"{emb_size_edge}x0e"] * num_blocks)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         vec = data[keys.EDGE_VECTORS]
@@ -150,7 +153,7 @@ class GemNetTEnergy(torch.nn.Module):
             h = hm[0]
             m = hm[1]
             if self.record_edge_features:
-                data[self._feature_keys[k]] = m
+                data[self.edge_feature_keys[k]] = m
             energy = energy + out_block(m, rbf_out, centre, num_atoms)
         data[keys.ATOMIC_ENERGY_RAW] = energy
         return data
@@ -203,11 +206,6 @@ def gemnet_t(
     if not avg > 0:
         raise ValueError(f"avg_num_neighbors must be positive, got {avg}")
     sizes = {k: int(v) for k, v in config.items()}
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(int(seed))
-    try:
-        energy = GemNetTEnergy(len(type_names), r_cut, avg_num_neighbors=avg, **sizes)
-    finally:
-        torch.random.set_rng_state(generator_state)
+    energy = GemNetTEnergy(len(type_names), r_cut, avg_num_neighbors=avg, generator=seeded_generator(seed), **sizes)
     interaction_range = (2 * sizes["num_blocks"] + 1) * r_cut
     return ForceModel(energy, list(type_names), r_max=r_cut, interaction_range=interaction_range, model_name=MODEL_NAME)

@@ -24,17 +24,21 @@ Edge-feature interface: the hidden edge activations h_1..h_L, each ``"{hidden}x0
 Units: Å in, eV out (before the per-type scale/shift applied by ForceModel).
 """
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
 from gnnff import keys
+from gnnff.models.base import EnergyModel, seeded_generator
+from gnnff.models.common.init import embedding, linear
 from gnnff.models.common.radial import BesselBasis, PolynomialCutoff
 from gnnff.models.registry import register_model
 from gnnff.models.wrapper import ForceModel
 
 
-class PairMLPEnergy(torch.nn.Module):
+class PairMLPEnergy(EnergyModel):
+    HEAD_MODULES = ("type_embedding", "edge_energy", "atom_mlp")
+
     def __init__(
         self,
         n_types: int,
@@ -46,6 +50,7 @@ class PairMLPEnergy(torch.nn.Module):
         angular: bool = True,
         num_channels: int = 8,
         cutoff_p: int = 6,
+        generator: Optional[torch.Generator] = None,
     ):
         super().__init__()
         if num_layers < 1:
@@ -53,26 +58,24 @@ class PairMLPEnergy(torch.nn.Module):
         # fixed wavenumbers k pi / r_max (1/Å) in float64: the arithmetic pair_mlp always had
         self.basis = BesselBasis(r_max, num_basis, trainable=False)
         self.cutoff = PolynomialCutoff(r_max, cutoff_p)
-        self.type_embedding = torch.nn.Embedding(n_types, embed_dim)
+        # weights drawn from ``generator`` in this order (the order seeds have always meant)
+        self.type_embedding = embedding(n_types, embed_dim, generator)
         layers = []
         width = num_basis + 2 * embed_dim
         for _ in range(num_layers):
-            layers.append(torch.nn.Linear(width, hidden))
+            layers.append(linear(width, hidden, True, generator))
             width = hidden
         self.edge_layers = torch.nn.ModuleList(layers)
-        self.edge_energy = torch.nn.Linear(hidden, 1, bias=False)
+        self.edge_energy = linear(hidden, 1, False, generator)
         self.angular = bool(angular)
         self.num_channels = int(num_channels) if angular else 0
-        self.channel_weights = torch.nn.Linear(hidden, max(self.num_channels, 1), bias=False)
+        self.channel_weights = linear(hidden, max(self.num_channels, 1), False, generator)
         self.atom_mlp = torch.nn.Sequential(
-            torch.nn.Linear(3 * max(self.num_channels, 1) + embed_dim, hidden),
+            linear(3 * max(self.num_channels, 1) + embed_dim, hidden, True, generator),
             torch.nn.SiLU(),
-            torch.nn.Linear(hidden, 1),
+            linear(hidden, 1, True, generator),
         )
-        # edge-feature interface (gnnff.models.features)
-        self.edge_feature_irreps: List[str] = [f"{hidden}x0e" for _ in range(num_layers)]
-        self.record_edge_features: bool = False
-        self._feature_keys: List[str] = [keys.edge_feature_key(i) for i in range(num_layers)]
+        self.declare_edge_features([f"{hidden}x0e" for _ in range(num_layers)])
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         vec = data[keys.EDGE_VECTORS]
@@ -87,7 +90,7 @@ class PairMLPEnergy(torch.nn.Module):
         for i, layer in enumerate(self.edge_layers):
             h = torch.nn.functional.silu(layer(h))
             if self.record_edge_features:
-                data[self._feature_keys[i]] = h
+                data[self.edge_feature_keys[i]] = h
         edge_energy = 0.5 * fc * self.edge_energy(h).squeeze(-1)
         atomic = torch.zeros(num_atoms, dtype=vec.dtype, device=vec.device).index_add(0, centre, edge_energy)
         if self.angular:
@@ -131,10 +134,6 @@ def pair_mlp(
     """
     if not r_max > 0:
         raise ValueError(f"r_max must be positive (Å), got {r_max}")
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(int(seed))
-    try:
-        energy = PairMLPEnergy(len(type_names), r_max, num_basis, hidden, num_layers, embed_dim, angular, num_channels, cutoff_p)
-    finally:
-        torch.random.set_rng_state(generator_state)
+    energy = PairMLPEnergy(len(type_names), r_max, num_basis, hidden, num_layers, embed_dim, angular, num_channels,
+                           cutoff_p, generator=seeded_generator(seed))
     return ForceModel(energy, list(type_names), r_max=r_max, interaction_range=r_max, model_name="pair_mlp")
