@@ -90,7 +90,6 @@ def test_atoms_pushed_together_fail_at_the_known_frame(tmp_path, triclinic):
     frames, cell, symbols = cu_frames(triclinic=triclinic)
     d_nn = 3.61 / np.sqrt(2)
     for k in range(9, len(frames)):
-        lattice = frames[0]
         # move atom 0 towards its nearest neighbour through the periodic boundary if needed
         delta = frames[k] - frames[k][0]
         frac = np.linalg.solve(cell.T, delta.T).T

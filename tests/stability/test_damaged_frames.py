@@ -3,7 +3,6 @@ headline says that the analysis covers less than the file (issue 12, item 3)."""
 
 import numpy as np
 import pytest
-
 from gnnff.stability import DamagedFrameWarning, LammpsDumpReader, TrajectoryWarning
 from stability_testlib import write_dump
 from test_criteria import analyse, cu_frames

@@ -7,10 +7,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
-from gnnff.stability import (CRITERIA, READERS, AnalysisContext, Criterion, CriterionResult,
-                             Frame, StabilityAnalysis, StabilityOptions, TrajectoryReader,
-                             open_trajectory, option, register_criterion)
+from gnnff.stability import (
+    CRITERIA,
+    READERS,
+    AnalysisContext,
+    Criterion,
+    CriterionResult,
+    Frame,
+    StabilityAnalysis,
+    StabilityOptions,
+    TrajectoryReader,
+    open_trajectory,
+    option,
+    register_criterion,
+)
 from stability_testlib import write_dump
 from test_criteria import cu_frames
 

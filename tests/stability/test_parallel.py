@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from gnnff.stability import LammpsDumpReader, TrajectoryWarning, open_trajectory
 from stability_testlib import write_dump
 from test_criteria import cu_frames, ethanol_frames

@@ -3,14 +3,11 @@ handle gz, any column order, unsorted ids, lost atoms and truncated files."""
 
 import gzip
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 from ase.io import iread
-
 from gnnff.stability import LammpsDumpReader, TruncatedFrameWarning, open_trajectory
-
 from stability_testlib import run_lammps, write_dump
 
 SW_RUN = """

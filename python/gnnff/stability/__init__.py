@@ -16,19 +16,52 @@ from .lammps_dump import LammpsDumpReader
 from .options import CRITERIA, StabilityOptions, option, register_criterion
 from .pipeline import StabilityAnalysis, resolve_timestep
 from .rdf import RDFDrift, radial_distribution
-from .readers import (READERS, DamagedFrameWarning, TrajectoryReader, TrajectoryWarning,
-                      TruncatedFrameWarning, open_trajectory)
+from .readers import (
+                      READERS,
+                      DamagedFrameWarning,
+                      TrajectoryReader,
+                      TrajectoryWarning,
+                      TruncatedFrameWarning,
+                      open_trajectory,
+)
 from .report import StabilityReport
 from .sanity import LostAtoms, NonFinite
 from .thermo_criteria import EnergyDrift, TemperatureBlowup
 from .thermo_log import ThermoLog, ThermoRow, read_thermo_log
 
 __all__ = [
-    "AnalysisContext", "Criterion", "ThermoRow", "option", "register_criterion",
-    "BondLengthDeviation", "CRITERIA", "CloseContacts", "CriterionResult", "DamagedFrameWarning",
-    "EnergyDrift", "READERS", "TrajectoryReader", "TrajectoryWarning",
-    "ExtxyzReader", "Frame", "FrameAnalysis", "LammpsDumpReader", "LostAtoms", "NonFinite",
-    "RDFDrift", "StabilityAnalysis", "StabilityOptions", "StabilityReport", "TemperatureBlowup",
-    "ThermoLog", "TruncatedFrameWarning", "bond_lengths", "bonds_from_frame", "minimum_image",
-    "open_trajectory", "radial_distribution", "read_thermo_log", "resolve_timestep",
+                      "CRITERIA",
+                      "READERS",
+                      "AnalysisContext",
+                      "BondLengthDeviation",
+                      "CloseContacts",
+                      "Criterion",
+                      "CriterionResult",
+                      "DamagedFrameWarning",
+                      "EnergyDrift",
+                      "ExtxyzReader",
+                      "Frame",
+                      "FrameAnalysis",
+                      "LammpsDumpReader",
+                      "LostAtoms",
+                      "NonFinite",
+                      "RDFDrift",
+                      "StabilityAnalysis",
+                      "StabilityOptions",
+                      "StabilityReport",
+                      "TemperatureBlowup",
+                      "ThermoLog",
+                      "ThermoRow",
+                      "TrajectoryReader",
+                      "TrajectoryWarning",
+                      "TruncatedFrameWarning",
+                      "bond_lengths",
+                      "bonds_from_frame",
+                      "minimum_image",
+                      "open_trajectory",
+                      "option",
+                      "radial_distribution",
+                      "read_thermo_log",
+                      "register_criterion",
+                      "resolve_timestep",
 ]

@@ -22,8 +22,13 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from .frame import Frame
-from .readers import (READERS, DamagedFrameWarning, TrajectoryReader,  # noqa: F401 (re-export)
-                      TruncatedFrameWarning, open_text)
+from .readers import (  # noqa: F401 (re-export)
+    READERS,
+    DamagedFrameWarning,
+    TrajectoryReader,
+    TruncatedFrameWarning,
+    open_text,
+)
 
 MARKER = b"ITEM: TIMESTEP"
 BLOCK = 1 << 22  # bytes read at a time (4 MB: the buffer stays a few MB above one frame)
@@ -82,9 +87,15 @@ class LammpsDumpReader(TrajectoryReader):
         size = os.path.getsize(self.path)
         return size * part // n_parts, size * (part + 1) // n_parts
 
+    def _total_frames(self) -> int:
+        """Frame slots of a gzip stream (one decompression, remembered)."""
+        if self.__dict__.get("_total") is None:
+            self._total = _count_markers(gzip.open(self.path, "rb"), 0, None)
+        return self._total
+
     def count_frames(self, part: int = 0, n_parts: int = 1) -> int:
         if self._compressed:
-            total = _count_markers(gzip.open(self.path, "rb"), 0, None)
+            total = self._total_frames()
             return total * (part + 1) // n_parts - total * part // n_parts
         start, stop = self._byte_range(part, n_parts)
         with open(self.path, "rb") as handle:
@@ -107,7 +118,7 @@ class LammpsDumpReader(TrajectoryReader):
     def frames(self, part: int = 0, n_parts: int = 1, first_index: int = 0) -> Iterator[Frame]:
         if self._compressed and n_parts > 1:
             # every part walks the stream; only the frames of its own share are parsed
-            total = self.count_frames(0, 1)
+            total = self._total_frames()
             lo, hi = total * part // n_parts, total * (part + 1) // n_parts
         else:
             lo, hi = 0, None

@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from . import pairs
 from .base import AnalysisContext, Criterion, CriterionResult
 from .options import CRITERIA, StabilityOptions, criterion_classes
 from .parallel import agree, world
 from .readers import open_trajectory
 from .report import StabilityReport
 from .thermo_log import DEFAULT_TIMESTEP, TIME_UNIT_PS, ThermoLog, read_thermo_log
-from . import pairs
 
 __all__ = ["CRITERIA", "StabilityAnalysis", "StabilityOptions", "resolve_timestep"]
 
