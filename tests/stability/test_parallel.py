@@ -134,3 +134,23 @@ def test_serial_run_does_not_import_mpi4py(tmp_path):
     env["PYTHONPATH"] = os.path.join(ROOT, "python")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_an_error_in_one_rank_stops_every_rank_with_one_message(tmp_path):
+    """A LAMMPS type without an element only in the last frame: only the last rank meets it."""
+    frames, cell, symbols = cu_frames(n_frames=6)
+    path = tmp_path / "cu.dump"
+    write_dump(path, frames, symbols, cell, columns=("id", "type", "x", "y", "z"))
+    text = path.read_text()
+    last = text.rindex("ITEM: ATOMS")
+    line_start = text.index("\n", last) + 1
+    line_end = text.index("\n", line_start)
+    fields = text[line_start:line_end].split()
+    fields[1] = "2"  # this atom's type has no element in --elements Cu
+    path.write_text(text[:line_start] + " ".join(fields) + text[line_end:])
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS="1")
+    proc = subprocess.run([MPIRUN, "-launcher", "fork", "-np", "2", sys.executable, SCRIPT,
+                           str(path), "--elements", "Cu"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.count("error: ") == 1 and "one element per LAMMPS type" in proc.stderr

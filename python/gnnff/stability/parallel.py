@@ -44,8 +44,9 @@ def world():
 
 def agree(comm, error: Optional[BaseException]) -> None:
     """Collective: raise on every rank if any rank failed, so that none waits forever in a later
-    collective. Ranks re-raise their own error; the others raise the first one's type and text
-    (ValueError/OSError, so the command line reports it as a user error)."""
+    collective. Ranks re-raise their own error; the others raise the first failed rank's text
+    as OSError (for file errors) or ValueError, which the command line turns into exit status 2
+    (rank 0 prints the message)."""
     if comm is None:
         if error is not None:
             raise error

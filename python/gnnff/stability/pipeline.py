@@ -39,10 +39,12 @@ class StabilityAnalysis:
         rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
         self.results: Optional[StabilityReport] = None
         self.rank = rank
+        # every rank agrees after each step that can fail (agree), so that no rank is left
+        # waiting in a collective that a failed rank never reaches
         error, setup = None, None
         try:
             setup = self._setup()
-        except (ValueError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 (re-raised on every rank by agree)
             error = err
         agree(comm, error)
         reader, first, thermo, dt, criteria = setup
@@ -51,11 +53,14 @@ class StabilityAnalysis:
         frame_criteria = [c for c in criteria if c.source == "frames"]
         records: Dict[str, list] = {c.name: [] for c in frame_criteria}
         frames_read: List[tuple] = []  # (step, finite) of each frame analysed, in order
-        error = None
+        error, count = None, 0
         try:
-            first_index = 0
-            if size > 1:
-                first_index = comm.exscan(reader.count_frames(rank, size)) or 0
+            count = reader.count_frames(rank, size) if size > 1 else 0
+        except Exception as err:  # noqa: BLE001
+            error = err
+        agree(comm, error)
+        first_index = (comm.exscan(count) or 0) if size > 1 else 0
+        try:
             frames = reader.frames(rank, size, first_index)
             if self.options.progress and rank == 0:
                 from tqdm import tqdm
@@ -68,7 +73,7 @@ class StabilityAnalysis:
                     if finite or criterion.accepts_nonfinite:
                         records[criterion.name].append(criterion.single_frame(frame))
                 pairs.forget_pairs(frame)  # before the next frame is read: one list in memory
-        except (ValueError, OSError) as err:
+        except Exception as err:  # noqa: BLE001
             error = err
         agree(comm, error)
         part = (records, frames_read, list(reader.warnings), list(reader.problems))
