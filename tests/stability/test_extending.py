@@ -110,6 +110,8 @@ def test_a_registered_criterion_gets_flags_options_and_a_report_row(registered, 
     assert "max_speed" in report.results.format_table()
     with pytest.raises(ValueError, match="did you mean 'max_speed_limit'"):
         StabilityOptions(max_speed_limt=1.0)
+    alone = MaxSpeed(MaxSpeedOptions(limit=0.3)).run(open_trajectory(path))  # without the pipeline
+    assert alone.results.values == speed.values and alone.results.first_failure_step == 0
 
 
 def test_a_registered_reader_is_sniffed_and_listed(registered, tmp_path):

@@ -154,3 +154,14 @@ def test_an_error_in_one_rank_stops_every_rank_with_one_message(tmp_path):
                           env=env, timeout=120)
     assert proc.returncode != 0
     assert proc.stderr.count("error: ") == 1 and "one element per LAMMPS type" in proc.stderr
+
+
+def test_under_a_launcher_without_mpi4py_the_analysis_is_serial(monkeypatch):
+    from gnnff.stability import parallel
+
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # makes `import mpi4py` fail
+    with pytest.warns(RuntimeWarning, match="mpi4py is not installed"):
+        assert parallel.world() is None
+    monkeypatch.setenv("PMI_SIZE", "1")
+    assert parallel.world() is None  # mpirun -np 1: serial, MPI never initialised
