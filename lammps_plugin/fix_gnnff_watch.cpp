@@ -399,7 +399,8 @@ void FixGNNFFWatch::check()
   if (values_[NONFINITE] > 0) failed |= FAIL_NONFINITE;
   // as in gnnff.stability, geometric criteria skip states holding nan/inf
   bool finite = values_[NONFINITE] == 0;
-  values_[MIN_RATIO] = (use_close_ && finite) ? close_contacts(details[0]) : (use_close_ ? nan : 1.0);
+  values_[MIN_RATIO] =
+      (use_close_ && finite) ? close_contacts(details[0]) : (use_close_ ? nan : 1.0);
   if (values_[MIN_RATIO] < close_fraction_) failed |= FAIL_CLOSE;
   values_[BOND_DEVIATION] =
       (use_bonds_ && finite) ? bond_deviation(details[1]) : (use_bonds_ ? nan : 0.0);
@@ -478,7 +479,8 @@ double FixGNNFFWatch::close_contacts(std::string &detail)
       double d = std::sqrt(dx * dx + dy * dy + dz * dz);
       double ratio = d / dref_type_[type[i] * nt1 + type[j]];
       tagint a = std::min(tag[i], tag[j]), b = std::max(tag[i], tag[j]);
-      if (ratio < best || (ratio == best && ratio < 1.0 && (a < best_a || (a == best_a && b < best_b)))) {
+      bool tie_first = ratio == best && (a < best_a || (a == best_a && b < best_b));
+      if (ratio < best || (tie_first && ratio < 1.0)) {
         best = ratio;
         best_d = d;
         best_a = a;
