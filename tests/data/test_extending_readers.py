@@ -7,8 +7,12 @@ from typing import List
 import numpy as np
 import pytest
 from ase import Atoms
-
-from gnnff.data.readers import available_formats, labelled, read_structures, register_reader
+from gnnff.data.readers import (
+    available_formats,
+    labelled,
+    read_structures,
+    register_reader,
+)
 
 
 # ---- the reader of docs/extending.md --------------------------------------------------------

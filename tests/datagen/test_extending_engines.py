@@ -10,7 +10,6 @@ import pytest
 from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
 from gnnff.datagen import catalog, generate
 from gnnff.datagen.engines import available_engines, engine, register_engine
 

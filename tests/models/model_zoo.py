@@ -5,7 +5,6 @@ tests/models/test_interface.py fails until it does."""
 import os
 
 import torch
-
 from gnnff.models.registry import build_model
 
 TYPES = ["Si", "C"]

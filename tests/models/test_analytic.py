@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 import torch
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
-
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.models.registry import build_model
 from gnnff.testing import EnergyModelBattery
-from model_zoo import small  # noqa: I001  (tests/models helper)
+from model_zoo import small
 
 NKTV2P_METAL = 1.6021765e6  # LAMMPS update.cpp, units metal: bar per eV/Å^3
 

@@ -7,7 +7,6 @@ from typing import Dict, List, Optional
 import ase.io
 import pytest
 import torch
-
 from gnnff import keys
 from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.common.init import embedding, linear
@@ -98,10 +97,9 @@ def test_registered_model_and_loss_term_train_by_name(tmp_path):
     import sys
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "training"))
-    from training_helpers import emt_structures, small_config
-
     from gnnff.training.config import resolve_config
     from gnnff.training.trainer import Trainer
+    from training_helpers import emt_structures, small_config
 
     assert "max_force_error" in available_loss_terms()
     ase.io.write(tmp_path / "d.extxyz", emt_structures(4, seed=3))

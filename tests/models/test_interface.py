@@ -3,7 +3,6 @@ edge-feature keys, the head fine-tuning trains at full rate, and seeding through
 
 import pytest
 import torch
-
 from gnnff import keys
 from gnnff.models import available_models
 from gnnff.models.base import EnergyModel, head_modules, seeded_generator
@@ -11,7 +10,7 @@ from gnnff.models.gemnet_t import GemNetTEnergy
 from gnnff.models.pair_mlp import PairMLPEnergy
 from gnnff.models.registry import model_builder
 from gnnff.training.finetune import _matches, default_head
-from model_zoo import NAMES, small  # noqa: I001  (tests/models helper)
+from model_zoo import NAMES, small
 
 # finetune.DEFAULT_HEAD before models named their heads: patterns over other modules' internals.
 # Each model's HEAD_MODULES must select exactly the parameters these selected.

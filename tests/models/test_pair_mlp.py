@@ -6,10 +6,9 @@ import os
 
 import pytest
 import torch
-
 from gnnff.models.registry import build_model
 from gnnff.testing import EnergyModelBattery
-from model_zoo import small  # noqa: I001  (tests/models helper)
+from model_zoo import small
 
 LEGACY = os.path.join(os.path.dirname(__file__), "..", "data", "legacy", "pair_mlp_state_v0.pt")
 # float64: the old and new code must do the same arithmetic (a float32-rounded frequency would

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-
 from gnnff.models.common.radial import BesselBasis, PolynomialCutoff
 
 R_MAX = 3.7

@@ -14,8 +14,16 @@ Needs pytest (the ``test`` extra) for ``EnergyModelBattery``.
 """
 
 from gnnff.testing.battery import ALL_CHECKS, EnergyModelBattery, run_all
-from gnnff.testing.contract import check_export, check_per_type_parameters, check_torchscript, load_exported_file
-from gnnff.testing.derivatives import check_forces_finite_difference, check_virial_finite_strain
+from gnnff.testing.contract import (
+    check_export,
+    check_per_type_parameters,
+    check_torchscript,
+    load_exported_file,
+)
+from gnnff.testing.derivatives import (
+    check_forces_finite_difference,
+    check_virial_finite_strain,
+)
 from gnnff.testing.helpers import (
     FD_RTOL,
     FD_STEP,
@@ -29,7 +37,12 @@ from gnnff.testing.helpers import (
     random_rotation,
     wigner_d,
 )
-from gnnff.testing.locality import check_batching, check_cutoff_smoothness, check_ghost_atoms, check_separability
+from gnnff.testing.locality import (
+    check_batching,
+    check_cutoff_smoothness,
+    check_ghost_atoms,
+    check_separability,
+)
 from gnnff.testing.symmetry import (
     check_e3nn_equivariance,
     check_edge_feature_interface,

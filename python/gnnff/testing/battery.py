@@ -10,9 +10,17 @@ import pytest
 import torch
 
 from gnnff.testing.contract import check_torchscript
-from gnnff.testing.derivatives import check_forces_finite_difference, check_virial_finite_strain
+from gnnff.testing.derivatives import (
+    check_forces_finite_difference,
+    check_virial_finite_strain,
+)
 from gnnff.testing.helpers import Factory
-from gnnff.testing.locality import check_batching, check_cutoff_smoothness, check_ghost_atoms, check_separability
+from gnnff.testing.locality import (
+    check_batching,
+    check_cutoff_smoothness,
+    check_ghost_atoms,
+    check_separability,
+)
 from gnnff.testing.symmetry import (
     check_e3nn_equivariance,
     check_edge_feature_interface,
