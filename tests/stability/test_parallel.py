@@ -52,11 +52,13 @@ def assert_same(serial, parallel, path="result"):
         assert serial == parallel, path
 
 
-@pytest.fixture
-def damaged_cu_with_log(tmp_path):
+@pytest.fixture(scope="module")
+def damaged_cu_with_log(tmp_path_factory):
     """19 frame slots: atom 0 pushed onto atom 1 from frame 9 (close_contacts fails at 0.9 ps),
     the frame at step 300 lacks 10 atom lines, the last frame is cut short; an NVE log whose
-    energy drift fails at step 500 and temperature at step 700."""
+    energy drift fails at step 500 and temperature at step 700. Returns the arguments and the
+    serial JSON (computed once for the three rank counts)."""
+    tmp_path = tmp_path_factory.mktemp("damaged_cu")
     path = tmp_path / "cu.dump"
     pushed_together_dump(path, n_frames=19, from_frame=9)
     drop_atom_lines(path, 300, 10)
@@ -64,14 +66,14 @@ def damaged_cu_with_log(tmp_path):
     path.write_text(text[: text.rindex("ITEM: ATOMS") + 700])
     log = tmp_path / "log.lammps"
     write_log(log)
-    return path, log
+    args = [path, "--log", log, "--timestep", "0.001", "--rdf-window", "3", "--rdf-every", "2"]
+    serial, _ = analyse_json(args, None, tmp_path)
+    return args, serial
 
 
 @pytest.mark.parametrize("ranks", [1, 2, 4])
 def test_mpirun_gives_the_serial_json(tmp_path, damaged_cu_with_log, ranks):
-    path, log = damaged_cu_with_log
-    args = [path, "--log", log, "--timestep", "0.001", "--rdf-window", "3", "--rdf-every", "2"]
-    serial, _ = analyse_json(args, None, tmp_path)
+    args, serial = damaged_cu_with_log
     parallel, proc = analyse_json(args, ranks, tmp_path)
     # the known answers, so that agreement is not agreement on something wrong
     assert serial["n_frames"] == 17 and serial["complete_file"] is False
