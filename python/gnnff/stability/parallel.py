@@ -61,3 +61,17 @@ def agree(comm, error: Optional[BaseException]) -> None:
     name, message = failed[0]
     raise (OSError if name in ("FileNotFoundError", "OSError", "PermissionError")
            else ValueError)(message)
+
+
+def threads_per_rank(comm) -> int:
+    """Threads for each rank's neighbour search: the cores this rank may run on, shared with
+    the other ranks on the same node when the launcher did not bind ranks to cores."""
+    from mpi4py import MPI
+
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()  # ranks on this node
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = os.cpu_count() or 1
+    if allowed is not None and allowed < cores:  # bound by the launcher: these cores are ours
+        return max(1, allowed)
+    return max(1, cores // local)
+

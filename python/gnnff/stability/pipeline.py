@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 from . import pairs
 from .base import AnalysisContext, Criterion, CriterionResult
 from .options import CRITERIA, StabilityOptions, criterion_classes
-from .parallel import agree, world
+from .parallel import agree, threads_per_rank, world
 from .readers import open_trajectory
 from .report import StabilityReport
 from .thermo_log import DEFAULT_TIMESTEP, TIME_UNIT_PS, ThermoLog, read_thermo_log
@@ -49,7 +49,8 @@ class StabilityAnalysis:
         agree(comm, error)
         reader, first, thermo, dt, criteria = setup
         if size > 1 and "OMP_NUM_THREADS" not in os.environ:
-            pairs.N_THREADS = 1  # one core per rank: no oversubscription by vesin's threads
+            # vesin would start one thread per core in every rank: share the cores instead
+            pairs.N_THREADS = threads_per_rank(comm)
         frame_criteria = [c for c in criteria if c.source == "frames"]
         records: Dict[str, list] = {c.name: [] for c in frame_criteria}
         frames_read: List[tuple] = []  # (step, finite) of each frame analysed, in order
