@@ -173,6 +173,10 @@ def main(argv=None) -> int:
             claims = build(json.loads(Path(source).read_text()), n_boot=args.n_boot)
             claims["result_file"] = str(Path(source).resolve().relative_to(REPO)) \
                 if Path(source).resolve().is_relative_to(REPO) else str(source)
+            runs = json.loads(Path(source).read_text())["runs"]
+            # one code version is what the protocol means; several would show here
+            claims["model_code_versions"] = sorted({str(r["training"].get("code_version"))
+                                                    for r in runs})
             claims["status"] = ("gates met: the comparison counts" if claims["gates"]["all_pass"]
                                 else "gates NOT met: no claim either way (docs/experiments.md)")
             update_claims(Path(args.claims), section, claims)

@@ -143,7 +143,8 @@ def train(config: Dict, run_dir: Path, n_train: int, threads: Optional[int] = No
     steps = int(rows[-1]["step"])
     monitor = config.get("training", {}).get("monitor", "val_loss")
     best = min(rows, key=lambda r: r[monitor])
-    return {"config_file": str(config_file), "wall_s": result.wall_s, "epochs": len(rows),
+    return {"config_file": str(config_file), "code_version": model_code_version(),
+            "wall_s": result.wall_s, "epochs": len(rows),
             "steps": steps, "train_seconds": train_seconds,
             "seconds_per_step": train_seconds / steps if steps else None,
             "best_epoch": int(best["epoch"]), "final": rows[-1], "best": best,
@@ -331,15 +332,27 @@ def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: fl
         return result
 
 
-def analysis_version() -> str:
-    """sha1 of gnnff.stability's source: stored with each analysis, so that a change of the
-    criteria re-judges every stored trajectory (without rerunning its MD)."""
+def source_version(*packages: str) -> str:
+    """sha1 of the Python sources of gnnff sub-packages (e.g. "stability", "models")."""
     import hashlib
 
     digest = hashlib.sha1()
-    for source in sorted((REPO / "python" / "gnnff" / "stability").glob("*.py")):
-        digest.update(source.name.encode() + source.read_bytes())
+    for package in packages:
+        for source in sorted((REPO / "python" / "gnnff" / package).rglob("*.py")):
+            digest.update(str(source.relative_to(REPO)).encode() + source.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def analysis_version() -> str:
+    """Stored with each analysis, so that a change of the criteria re-judges every stored
+    trajectory (without rerunning its MD)."""
+    return source_version("stability")
+
+
+def model_code_version() -> str:
+    """Recorded (not keyed) with each training: a study whose models came from different
+    model/trainer code shows it in its results."""
+    return source_version("models", "training")
 
 
 def md_then_analysis(md_dir: Path, key: Dict, run: Callable[[], Dict],
