@@ -4,6 +4,7 @@
 #include "lammps.h"
 
 #include "fix_gnnff_watch.h"
+#include "compute_gnnff_devi_atom.h"
 #include "pair_gnnff.h"
 
 extern "C" {
@@ -37,6 +38,11 @@ static Fix *gnnff_watch_creator(LAMMPS *lmp, int argc, char **argv)
   return new FixGNNFFWatch(lmp, argc, argv);
 }
 
+static Compute *gnnff_devi_atom_creator(LAMMPS *lmp, int argc, char **argv)
+{
+  return new ComputeGNNFFDeviAtom(lmp, argc, argv);
+}
+
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
   lammpsplugin_t plugin;
@@ -57,5 +63,12 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.name = "gnnff/watch";
   plugin.info = "gnnff in-run stability check (close contacts, bonds, temperature, nan)";
   plugin.creator.v2 = (lammpsplugin_factory2 *) &gnnff_watch_creator;
+  (*register_plugin)(&plugin, lmp);
+
+  // compute gnnff/devi/atom: per-atom committee force deviation of pair_style gnnff
+  plugin.style = "compute";
+  plugin.name = "gnnff/devi/atom";
+  plugin.info = "gnnff committee per-atom force deviation";
+  plugin.creator.v2 = (lammpsplugin_factory2 *) &gnnff_devi_atom_creator;
   (*register_plugin)(&plugin, lmp);
 }

@@ -40,6 +40,10 @@ PairGNNFF::~PairGNNFF()
   // a /kk-style copy (copymode set) shares this object's arrays and must not free them
   if (copymode) return;
   report_timing();
+  if (devi_fp_) fclose(devi_fp_);
+  memory->destroy(member_f_);
+  memory->destroy(devi_f_);
+  delete[] pvector;
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -58,20 +62,45 @@ void PairGNNFF::allocate()
     for (int j = 0; j <= n; j++) setflag[i][j] = 0;
 }
 
-/* pair_style gnnff [device auto|cpu|cuda|cuda:N] */
+/* pair_style gnnff [device auto|cpu|cuda|cuda:N] [committee m2.pt ...] [model_devi FILE N] */
 void PairGNNFF::settings(int narg, char **arg)
 {
+  auto usage = [&](const char *what) {
+    error->all(FLERR,
+               "Illegal pair_style gnnff argument {}; use `pair_style gnnff` or `pair_style "
+               "gnnff [device auto|cpu|cuda|cuda:N] [committee model2.pt ...] [model_devi FILE "
+               "N]`",
+               what);
+  };
+  committee_files_.clear();
+  devi_path_.clear();
+  devi_every_ = 1;
   int iarg = 0;
   while (iarg < narg) {
     if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
       device_request_ = arg[iarg + 1];
       iarg += 2;
+    } else if (strcmp(arg[iarg], "committee") == 0) {
+      iarg++;
+      while (iarg < narg && strcmp(arg[iarg], "device") != 0 &&
+             strcmp(arg[iarg], "model_devi") != 0)
+        committee_files_.emplace_back(arg[iarg++]);
+      if (committee_files_.empty()) usage("'committee' without model files");
+    } else if (strcmp(arg[iarg], "model_devi") == 0 && iarg + 2 < narg) {
+      devi_path_ = arg[iarg + 1];
+      devi_every_ = utils::inumeric(FLERR, arg[iarg + 2], false, lmp);
+      if (devi_every_ < 1) usage("'model_devi FILE N' with N < 1");
+      iarg += 3;
     } else {
-      error->all(FLERR,
-                 "Illegal pair_style gnnff argument '{}'; use `pair_style gnnff` or "
-                 "`pair_style gnnff device auto|cpu|cuda|cuda:N`",
-                 arg[iarg]);
+      usage(fmt::format("'{}'", arg[iarg]).c_str());
     }
+  }
+  if (!devi_path_.empty() && committee_files_.empty())
+    usage("'model_devi' without 'committee model2.pt ...'");
+  // `compute pair gnnff` exposes the six global deviations (max/min/avg virial, force)
+  if (!committee_files_.empty() && !pvector) {
+    nextra = 6;
+    pvector = new double[nextra]();
   }
 }
 
@@ -129,6 +158,7 @@ void PairGNNFF::coeff(int narg, char **arg)
   const auto &meta = model_->metadata();
   r_max_ = meta.r_max;
   interaction_range_ = meta.interaction_range;
+  if (!committee_files_.empty()) load_committee(arg[2]);
 
   std::string known;
   for (const auto &n : meta.type_names) known += " " + n;

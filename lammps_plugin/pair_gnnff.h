@@ -30,6 +30,9 @@ class PairGNNFF : public Pair {
   void init_style() override;
   double init_one(int, int) override;
   void finish() override;
+  void *extract(const char *, int &) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
 
  protected:
   // One model's outputs for this step, on the host in float64 (views of step buffers).
@@ -62,6 +65,25 @@ class PairGNNFF : public Pair {
   double cutghost_set_by_us_ = -1.0;
 
   GNNFFGraph graph_;
+
+  // Committee (`pair_style gnnff committee m2.pt ...`, pair_gnnff_committee.cpp): more models
+  // evaluated on the same graph; model_ drives the dynamics. Deviation as DeePMD-kit defines it.
+  void load_committee(const std::string &driver_file);
+  bool committee_step() const;
+  // evaluate the committee this step; `driver` = model_'s outputs (virial required)
+  void compute_deviation(const HostOutput &driver);
+  void write_model_devi();
+  std::vector<std::string> committee_files_;
+  std::vector<std::unique_ptr<gnnff::Model>> committee_;
+  std::string devi_path_;            // model_devi FILE ('' = no file)
+  int devi_every_ = 1;               // committee evaluated (and FILE written) every N steps
+  FILE *devi_fp_ = nullptr;
+  double **member_f_ = nullptr;      // [nmax][3 * members]: each member's forces, for reverse comm
+  int member_f_nmax_ = 0;
+  double *devi_f_ = nullptr;         // [nmax] per-atom force deviation (eV/A), local atoms
+  int devi_f_nmax_ = 0;
+  double devi_global_[6] = {0, 0, 0, 0, 0, 0};  // max/min/avg virial (eV/atom), max/min/avg force
+  double devi_step_ = -1.0;          // step of the last committee evaluation
 
   // GNNFF_TIMING=1 logs where the time went at the end of each run (rank 0)
   bool timing_ = false;

@@ -150,24 +150,29 @@ void PairGNNFF::compute(int eflag, int vflag)
   // of ghost atoms too, so that ghost features entering local energies are complete.
   const bool message_passing = interaction_range_ > r_max_;
   graph_.build(atom, list, type_map_, has_null_, r_max_, message_passing);
-  // a rank without local atoms contributes no energy, hence no forces
-  if (graph_.num_local_nodes() == 0) return;
+  // the committee's deviation needs the driving model's global virial too
+  const bool committee = committee_step();
 
+  // a rank without local atoms contributes no energy, hence no forces; it still takes part
+  // in the committee's collective reverse communication and reductions
   HostOutput out;
-  double model_dt = 0.0;
-  try {
-    const auto t_model = std::chrono::steady_clock::now();
-    out = call_model(*model_, eflag_atom != 0, vflag_global != 0, vflag_atom != 0);
-    model_dt = seconds_since(t_model);
-  } catch (const std::exception &err) {
-    error->one(FLERR, "pair_style gnnff: evaluating the model failed at step {}: {}",
-               update->ntimestep, gnnff::message_of(err));
-  }
-  model_seconds_ += model_dt;
-  ncalls_++;
-  edges_total_ += (double) graph_.num_edges();
+  if (graph_.num_local_nodes() > 0) {
+    double model_dt = 0.0;
+    try {
+      const auto t_model = std::chrono::steady_clock::now();
+      out = call_model(*model_, eflag_atom != 0, vflag_global != 0 || committee, vflag_atom != 0);
+      model_dt = seconds_since(t_model);
+    } catch (const std::exception &err) {
+      error->one(FLERR, "pair_style gnnff: evaluating the model failed at step {}: {}",
+                 update->ntimestep, gnnff::message_of(err));
+    }
+    model_seconds_ += model_dt;
+    ncalls_++;
+    edges_total_ += (double) graph_.num_edges();
 
-  check_finite(out.forces.data_ptr<double>(), graph_.num_nodes(), out.energy);
-  write_back(out);
-  glue_seconds_ += seconds_since(t_start) - model_dt;
+    check_finite(out.forces.data_ptr<double>(), graph_.num_nodes(), out.energy);
+    write_back(out);
+    glue_seconds_ += seconds_since(t_start) - model_dt;
+  }
+  if (committee) compute_deviation(out);
 }

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "export": "export",
     "analyze": "analyze",
     "pipeline": "pipeline",
+    "committee": "committee",
 }
 
 
