@@ -37,11 +37,12 @@ run 0
 def test_float32_energy_and_virial_do_not_depend_on_rank_count(run_lammps, tmp_path,
                                                                 export_analytic):
     # 4000 atoms of a float32 LJ model. Summed by the model in float32, the total's rounding
-    # depends on how atoms are split over ranks: ~8e-7 relative between 1 and 2 ranks here
+    # depends on how atoms are split over ranks: 5.8e-7 relative between 1 and 2 ranks here
     # (0.75 eV on 4096 Si atoms in issue 12). Summed in float64, only each atom's own float32
     # energy can differ between decompositions (neighbours summed in another order), by about
     # one rounding unit eps32 |E_i| at random: the bound allows 10 eps32 max|E_i| sqrt(N),
-    # 1.5e-8 relative here, 50x below the float32-sum error.
+    # 5.3e-6 eV here (2.4e-8 relative), 25x below the float32-sum error of 1.3e-4 eV measured
+    # before the fix, 50x above the 1.1e-7 eV measured after it (docs/pair_style.md).
     export_analytic("lennard_jones", tmp_path / "lj32.pt", type_names=["Ar"], epsilon=0.0104,
                     sigma=3.4, cutoff=6.0, dtype="float32")
     runs = {n: run_lammps(FCC, tmp_path, nprocs=n).thermo()[0] for n in (1, 2, 4)}
