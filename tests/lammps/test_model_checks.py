@@ -2,6 +2,7 @@
 models' energies in float64 (issue 12, items 1, 5 and 6), in real lmp runs.
 """
 
+import re
 from typing import Dict
 
 import numpy as np
@@ -91,3 +92,22 @@ def test_training_checkpoint_in_pair_coeff(run_lammps, tmp_path):
     r = run_lammps(deck(pair_coeff="* * best.pt Ar"), tmp_path, expect_error=True)
     assert_lammps_error(r, r"best\.pt' is a gnnff training checkpoint, not an exported model; "
                            r"export it with `gnnff export best\.pt -o model\.pt`")
+
+
+def test_null_type_outside_hybrid_is_refused(run_lammps, tmp_path, export_analytic):
+    # a NULL type outside pair_style hybrid would feel no force at all. This LAMMPS stops in
+    # Pair::init ("All pair coeffs are not set"); init_one repeats the setflag check, as
+    # LAMMPS's own styles do, for versions that do not
+    export_analytic("lennard_jones", tmp_path / "lj.pt", type_names=["Ar"], cutoff=6.0)
+    r = run_lammps(deck(pair_coeff="* * lj.pt Ar NULL", ntypes=2), tmp_path, expect_error=True)
+    assert_lammps_error(r, r"All pair coeffs are not set|atom types 1 and 2 have no model")
+
+
+def test_timing_goes_to_the_log_file(run_lammps, tmp_path, export_analytic, monkeypatch):
+    export_analytic("lennard_jones", tmp_path / "lj.pt", type_names=["Ar"], cutoff=6.0)
+    monkeypatch.setenv("GNNFF_TIMING", "1")
+    r = run_lammps(deck(pair_coeff="* * lj.pt Ar", run=3), tmp_path)
+    with open(r.log) as f:
+        log = f.read()
+    assert re.search(r"gnnff timing: rank 0 made 4 model calls: [0-9.]+ s in the TorchScript "
+                     r"call", log), log[-2000:]
