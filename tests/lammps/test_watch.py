@@ -115,6 +115,19 @@ def test_reference_file_holds_the_analysis_references(si_reference, tmp_path):
         ref.min_distances[("Si", "Si")], rel=1e-11)
 
 
+def test_cli_writes_the_same_reference_file(si_reference, tmp_path):
+    """`gnnff analyze TRAJ --write-watch-reference FILE` = the Python API's file."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "..",
+                                                   "python"))
+    out = tmp_path / "cli.ref"
+    proc = subprocess.run([sys.executable, "-m", "gnnff.cli", "analyze", si_reference["dump"],
+                           "--write-watch-reference", str(out)], env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "watch reference written to" in proc.stdout
+    assert out.read_text() == open(si_reference["file"]).read()
+
+
 def collapse_deck(reference, action):
     return (SI_BOX + BAD_LJ + "velocity all create 1500 4928 loop geom\nfix 1 all nve\n"
             + f"fix watch all gnnff/watch {CHECK} reference {reference} elements Si {action}\n"
