@@ -6,6 +6,10 @@ the target in fewer optimiser steps than training from scratch with the same bud
 Data (tests/finetune/emt_data.py): ASE's EMT labels. Broad set: random clusters of Ag, Al, Cu, Ni;
 target: rattled copies of one Cu4Ni3 fcc fragment (a different, smaller element set, so the
 embeddings are remapped and energy shifts re-fitted).
+
+Margins checked against the CPU code path (ATEN_CPU_CAPABILITY=default, i.e. scalar kernels, and
+avx2, AMD EPYC): fine-tuned reaches 0.24 eV/Å at step 9, from scratch at step 36 on both (the
+per-epoch errors agree to 1e-3 eV/Å), against the bound 2 x 9 <= 36.
 """
 
 import json

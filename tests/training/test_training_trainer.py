@@ -12,7 +12,9 @@ from gnnff.training.config import resolve_config
 from gnnff.training.trainer import Trainer
 from training_helpers import max_weight_difference, small_config
 
-FORCE_MAE_REDUCTION = 3.0  # validation force MAE must fall at least this many times
+# validation force MAE must fall at least this many times; measured 5.8x, 6.2x, 8.4x for
+# training.seed 0, 1, 2, the same to 1e-6 with ATEN_CPU_CAPABILITY=default and avx2 (float64)
+FORCE_MAE_REDUCTION = 3.0
 
 
 def test_small_model_learns_emt_forces(emt_file, tmp_path):
