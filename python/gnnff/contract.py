@@ -31,6 +31,14 @@ REQUIRED_KEYS = (
     META_LINEAGE,
 )
 
+# optional: the layer-wise extension (docs/model_contract.md, *Layer-wise extension*). A file
+# without these keys has no layer-wise form and still loads; one with them has the
+# layerwise_* methods of gnnff.models.layerwise.LayerwiseForceModel.
+LAYERWISE_VERSION = "1"
+META_LAYERWISE = "gnnff/layerwise"  # LAYERWISE_VERSION when the file has the layer-wise methods
+META_LAYER_FEATURE_DIMS = "gnnff/layer_feature_dims"  # space-separated D_0 .. D_L (node features)
+OPTIONAL_KEYS = (META_LAYERWISE, META_LAYER_FEATURE_DIMS)
+
 # the one map between dtype names (configs, checkpoints, model metadata) and torch dtypes
 DTYPES = ("float32", "float64")
 
@@ -101,6 +109,28 @@ def check_type_names(names: Sequence[str], source: str = "model") -> List[str]:
     return names
 
 
+def layerwise_metadata(feature_dims: Sequence[int]) -> Dict[str, str]:
+    """The optional keys of a file with the layer-wise methods; feature_dims = D_0 .. D_L."""
+    dims = [int(d) for d in feature_dims]
+    if len(dims) < 2 or min(dims) < 1:
+        raise ValueError(f"layer-wise feature dims need D_0 .. D_L (L >= 1), all >= 1, got {dims}")
+    return {META_LAYERWISE: LAYERWISE_VERSION, META_LAYER_FEATURE_DIMS: " ".join(map(str, dims))}
+
+
+def parse_layerwise(extra_files: Dict[str, str], source: str = "model") -> List[int]:
+    """D_0 .. D_L of a file with the layer-wise extension, [] for a file without it."""
+    version = extra_files.get(META_LAYERWISE) or ""
+    if not version:
+        return []
+    if version != LAYERWISE_VERSION:
+        raise ValueError(f"{source} has layer-wise extension version {version}, this gnnff reads "
+                         f"version {LAYERWISE_VERSION}; re-export it with this gnnff")
+    try:
+        return [int(d) for d in (extra_files.get(META_LAYER_FEATURE_DIMS) or "").split()]
+    except ValueError as err:
+        raise ValueError(f"{source} has an unreadable {META_LAYER_FEATURE_DIMS}; re-export it") from err
+
+
 def parse_metadata(extra_files: Dict[str, str], source: str = "model") -> Dict[str, object]:
     """Check and decode metadata read from a TorchScript file (inverse of make_metadata)."""
     missing = [k for k in REQUIRED_KEYS if not extra_files.get(k)]
@@ -123,4 +153,5 @@ def parse_metadata(extra_files: Dict[str, str], source: str = "model") -> Dict[s
         "units": extra_files[META_UNITS],
         "model_name": extra_files[META_MODEL_NAME],
         "lineage": extra_files[META_LINEAGE],
+        "layer_feature_dims": parse_layerwise(extra_files, source),  # [] = no layer-wise form
     }

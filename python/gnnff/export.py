@@ -14,12 +14,17 @@ from gnnff import contract
 from gnnff.atomic_file import atomic_path
 from gnnff.model_io import model_dtype
 from gnnff.models import features
+from gnnff.models.layerwise import layerwise_form
 
 __all__ = ["export_model", "load_exported", "model_dtype"]
 
 
-def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = None) -> Dict[str, str]:
-    """Script ``model`` (a ForceModel) and save it to ``path`` with its metadata; return them."""
+def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = None,
+                 layerwise: bool = True) -> Dict[str, str]:
+    """Script ``model`` (a ForceModel) and save it to ``path`` with its metadata; return them.
+
+    ``layerwise``: a model with a layer-wise form (NequIP) is saved with the layer-wise methods
+    and metadata (docs/model_contract.md), which `pair_style gnnff comm layer` needs."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write {path!r}: folder {folder!r} does not exist; create it first")
@@ -37,7 +42,9 @@ def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = No
         features.set_recording(model, False)
     except ValueError:
         pass  # analytic reference models expose no features
-    scripted = torch.jit.script(model)
+    to_script, extra = layerwise_form(model) if layerwise else (model, {})
+    metadata.update(extra)
+    scripted = torch.jit.script(to_script)
     # write atomically: a half-written model file must never replace a good one
     with atomic_path(path, "export", suffix=".pt") as tmp:
         torch.jit.save(scripted, tmp, _extra_files=metadata)
@@ -49,7 +56,7 @@ def load_exported(path: str, device: str = "cpu") -> Tuple[torch.jit.ScriptModul
     """Load an exported model and its decoded metadata; clear errors for files that are not."""
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist; export one with `gnnff export`")
-    extra = {k: "" for k in contract.REQUIRED_KEYS}
+    extra = {k: "" for k in contract.REQUIRED_KEYS + contract.OPTIONAL_KEYS}
     try:
         module = torch.jit.load(path, map_location=device, _extra_files=extra)
     except Exception as err:  # torch raises RuntimeError subclasses for corrupt archives

@@ -48,7 +48,7 @@ def test_keys_namespace_equals_gnnff_keys():
 def test_contract_namespace_equals_gnnff_contract():
     spaces, required = header_namespaces()
     expected = python_string_constants(
-        contract, lambda k: k.startswith("META_") or k in ("CONTRACT_VERSION", "UNITS")
+        contract, lambda k: k.startswith("META_") or k in ("CONTRACT_VERSION", "UNITS", "LAYERWISE_VERSION")
     )
     assert spaces["contract"] == expected
     assert [spaces["contract"][name] for name in required] == list(contract.REQUIRED_KEYS)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk
-
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.models.layerwise import LayerwiseForceModel

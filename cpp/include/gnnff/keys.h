@@ -61,6 +61,11 @@ inline constexpr const char* META_UNITS = "gnnff/units";
 inline constexpr const char* META_MODEL_NAME = "gnnff/model_name";
 inline constexpr const char* META_LINEAGE = "gnnff/lineage";
 
+// optional: the layer-wise extension (per-layer feature exchange, `pair_style gnnff comm layer`)
+inline constexpr const char* LAYERWISE_VERSION = "1";
+inline constexpr const char* META_LAYERWISE = "gnnff/layerwise";
+inline constexpr const char* META_LAYER_FEATURE_DIMS = "gnnff/layer_feature_dims";  // D_0 .. D_L
+
 inline constexpr const char* REQUIRED_KEYS[] = {
     META_CONTRACT_VERSION, META_R_MAX,     META_INTERACTION_RANGE, META_TYPE_NAMES,
     META_DTYPE,            META_UNITS,     META_MODEL_NAME,        META_LINEAGE,

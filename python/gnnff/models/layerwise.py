@@ -21,10 +21,11 @@ with these stages as TorchScript-exported methods, so one exported file serves b
 nequip.py is not changed.
 """
 
-from typing import List
+from typing import Dict, List, Tuple
 
 import torch
 
+from gnnff import contract
 from gnnff.models.nequip import NequIPEnergy
 from gnnff.models.wrapper import ForceModel
 
@@ -107,3 +108,12 @@ class LayerwiseForceModel(ForceModel):
 def supports_layerwise(model: torch.nn.Module) -> bool:
     """True for a ForceModel whose energy model has a layer-wise form (NequIP)."""
     return isinstance(getattr(model, "energy_model", None), NequIPEnergy)
+
+
+def layerwise_form(model: torch.nn.Module) -> Tuple[torch.nn.Module, Dict[str, str]]:
+    """(module to script, extra metadata) for export: a LayerwiseForceModel and the optional
+    layer-wise keys when the model has a layer-wise form, else the model itself and {}."""
+    if not supports_layerwise(model):
+        return model, {}
+    layerwise = LayerwiseForceModel(model)
+    return layerwise, contract.layerwise_metadata(layerwise.layer_feature_dims)
