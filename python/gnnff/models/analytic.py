@@ -21,18 +21,14 @@ from typing import Dict, List, Union
 
 import torch
 
-from gnnff import keys
+from gnnff import contract, keys
 from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.registry import register_model
 from gnnff.models.wrapper import ForceModel
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
 
 def _dtype(name: str) -> torch.dtype:
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {name!r}")
-    return _DTYPES[name]
+    return contract.torch_dtype(name)  # the one dtype map; refuses anything but float32/float64
 
 
 def _pair_matrix(value, n_types: int, what: str) -> torch.Tensor:
