@@ -9,6 +9,7 @@ import numpy as np
 import gnnff
 from gnnff.datagen import catalog, engines, geometries, writer
 from gnnff.datagen.tasks import TrajectoryTask, run_tasks, task_seed
+from gnnff.digest import file_sha256
 
 DATACARD = "datacard.json"
 STRESS_CONVENTION = (
@@ -69,7 +70,7 @@ def _set_card(path: str, tasks: List[TrajectoryTask], results: List[List[Dict]])
     trajectories = [_trajectory_card(t, r) for t, r in zip(tasks, results)]
     compositions = sorted({json.dumps(c["composition"], sort_keys=True) for c in trajectories})
     return {
-        "file": os.path.basename(path), "sha256": writer.sha256(path),
+        "file": os.path.basename(path), "sha256": file_sha256(path),
         "frames": sum(len(r) for r in results),
         "atoms_per_frame": sorted({c["atoms"] for c in trajectories}),
         "compositions": [json.loads(c) for c in compositions],

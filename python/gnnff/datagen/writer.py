@@ -6,7 +6,6 @@ the comment keys ``energy`` (eV) and ``stress`` (eV/Å^3, 3x3, ASE sign) and the
 column ``forces`` (eV/Å).
 """
 
-import hashlib
 import json
 import os
 from typing import Dict, List
@@ -39,11 +38,6 @@ def write_frames(path: str, frames: List[Dict]) -> None:
     tmp = path + ".part"
     ase.io.write(tmp, [frame_to_atoms(f) for f in frames], format="extxyz")
     os.replace(tmp, path)
-
-
-def sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _jsonable(value):
