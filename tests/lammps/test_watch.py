@@ -256,8 +256,16 @@ def n2_reference(tmp_path_factory, lammps_ready):
             "data": str(work / "n2.data")}
 
 
-def heated_n2_deck(n2_reference, action="action warn"):
-    return (N2_SETUP.format(data=n2_reference["data"])
+# pair cutoff 1.2 Å + skin 0.1 Å: the ghost shell (1.3 Å) holds intact bonds (1.1 Å) only, so a
+# bond stretched past 1.6 Å (failing) is measured through the owner's position (remote path)
+SHORT_GHOSTS = ("pair_style zero 4.0", "pair_style zero 1.2\nneighbor 0.1 bin")
+
+
+def heated_n2_deck(n2_reference, action="action warn", short_ghosts=False):
+    setup = N2_SETUP.format(data=n2_reference["data"])
+    if short_ghosts:
+        setup = setup.replace(*SHORT_GHOSTS)
+    return (setup
             + "fix 1 all nvt temp 300 15000 0.05\n"
             + f"fix watch all gnnff/watch {CHECK} reference {n2_reference['file']} elements N "
             + action + "\n"
@@ -265,8 +273,10 @@ def heated_n2_deck(n2_reference, action="action warn"):
             + "run 3000\n")
 
 
-def test_bond_and_temperature_failures_match_analysis(run_lammps, n2_reference, tmp_path):
-    out = run_lammps(heated_n2_deck(n2_reference), tmp_path).output
+@pytest.mark.parametrize("short_ghosts", [False, True])
+def test_bond_and_temperature_failures_match_analysis(run_lammps, n2_reference, tmp_path,
+                                                      short_ghosts):
+    out = run_lammps(heated_n2_deck(n2_reference, short_ghosts=short_ghosts), tmp_path).output
     fix = verdicts(out)
     report = analyse(str(tmp_path), n2_reference["dump"])
     assert {"bonds", "temperature"} <= set(fix), out[-2000:]
@@ -276,15 +286,23 @@ def test_bond_and_temperature_failures_match_analysis(run_lammps, n2_reference, 
     bond = report.criterion("bonds")
     ids = re.findall(r"N(\d+)", bond.failure_reason)
     assert fix["bonds"][1].startswith(f"bond {ids[0]}-{ids[1]} is ")
+    length = float(re.search(r"is (\S+) Å", fix["bonds"][1]).group(1))
+    assert length == pytest.approx(bond.values[bond.steps.index(fix["bonds"][0])]
+                                   + float(re.search(r"from (\S+) Å", fix["bonds"][1]).group(1)),
+                                   abs=2e-4)
+    if short_ghosts:
+        assert length > 1.3  # beyond the ghost shell: measured through the remote path
 
 
 def test_bond_verdict_same_on_1_2_4_ranks(run_lammps, n2_reference, tmp_path):
-    """Molecules cross the rank boundaries; bonds then have a ghost or remote partner."""
+    """Molecules cross the rank boundaries; bonds then have a ghost or (short ghost shell,
+    broken bond) a remote partner."""
     lines = {}
     for nprocs in (1, 2, 4):
         work = tmp_path / f"np{nprocs}"
         work.mkdir()
-        deck = heated_n2_deck(n2_reference, "temperature no close_contacts no write_data l.data")
+        deck = heated_n2_deck(n2_reference, "temperature no close_contacts no write_data l.data",
+                              short_ghosts=True)
         lines[nprocs] = verdict_lines(run_lammps(deck, work, nprocs=nprocs, timeout=300).output)
         assert any("FAILED bonds" in line for line in lines[nprocs])
     assert lines[1] == lines[2] == lines[4]
