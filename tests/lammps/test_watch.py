@@ -205,6 +205,25 @@ def test_stable_run_is_never_stopped(run_lammps, si_reference, tmp_path):
     assert table["f_watch[1]"].min() > 0.8  # the closest pair stays near d_ref
 
 
+def test_stable_gnnff_run_is_never_stopped(run_lammps, si_reference, tmp_path):
+    """The reference potential through pair_style gnnff (gnnff's analytic SW model): 2 ps at
+    300 K, checked every 10 steps, with the default action (stop): the run reaches its end."""
+    from gnnff.export import export_model
+    from gnnff.models.registry import build_model
+
+    export_model(build_model("stillinger_weber", potential_file=_potential("Si.sw"),
+                             type_names=["Si"]), str(tmp_path / "sw.pt"))
+    deck = (SI_BOX + "pair_style gnnff\npair_coeff * * sw.pt Si\n"
+            "velocity all create 300 4928 loop geom\nfix 1 all nve\n"
+            f"fix watch all gnnff/watch {CHECK} reference {si_reference['file']} elements Si\n"
+            "thermo_style custom step temp f_watch[1] f_watch[3] f_watch[6]\nthermo 500\n"
+            "run 2000\n")
+    run = run_lammps(deck, tmp_path, timeout=300)
+    assert not verdict_lines(run.output)
+    table = run.thermo()[-1]
+    assert table["Step"][-1] == 2000 and np.all(table["f_watch[6]"] == 0)
+
+
 # ---- molecules: bonds and temperature ---------------------------------------------------
 
 
