@@ -36,6 +36,8 @@ from gnnff.models.common import (
     scatter_sum,
     spherical_harmonics_irreps,
 )
+from gnnff.models.common.channel_layout import ChannelLinear, channel_major_to_irreps, irrep_dims
+from gnnff.models.common.fused_tp import ChannelwiseTensorProduct
 from gnnff.models.common.precision import ExactConstantsMixin
 from gnnff.models.common.presets import resolve_preset
 from gnnff.models.registry import register_model
@@ -79,7 +81,11 @@ class AllegroLayer(torch.nn.Module):
         self.n_sh = len(sh_irreps)
         self.env_weights = torch.nn.Linear(latent_dim, mul * self.n_sh)
         env_irreps = o3.Irreps([(mul, ir) for _, ir in sh_irreps])
-        self.tp = _channelwise_tp(irreps_v, env_irreps, [(0, 1)] if last else targets, mul)
+        # the e3nn product defines the paths, normalisation and initial weights; the fused copy
+        # computes it on channel-layout features (same parameter names: checkpoints load)
+        self.tp = ChannelwiseTensorProduct(
+            _channelwise_tp(irreps_v, env_irreps, [(0, 1)] if last else targets, mul))
+        self.v_dims: List[int] = irrep_dims(irreps_v)  # component dims of V entering this layer
         self.n_scalars = self.tp.irreps_out[0].mul if self.tp.irreps_out[0].ir == o3.Irrep("0e") else 0
         if self.n_scalars == 0:
             raise ValueError("the Allegro tensor product produced no scalars; raise l_max or channels")
@@ -90,16 +96,13 @@ class AllegroLayer(torch.nn.Module):
         else:
             # only irreps the product can reach (an unreachable one would be identically zero)
             self.irreps_v_out = self.tp.irreps_out
-            self.linear = o3.Linear(self.tp.irreps_out, self.irreps_v_out)
+            self.linear = ChannelLinear(o3.Linear(self.tp.irreps_out, self.irreps_v_out))
 
 
-def weighted_sh(w: torch.Tensor, sh: torch.Tensor, sh_slices: List[List[int]]) -> torch.Tensor:
-    """Channel weights (E, mul, n_l) times Y -> (E, dim) laid out as e3nn irreps 'mul x Y'."""
-    parts: List[torch.Tensor] = []
-    for k, start_stop in enumerate(sh_slices):
-        y = sh[:, start_stop[0] : start_stop[1]]  # (E, 2l+1)
-        parts.append((w[:, :, k].unsqueeze(-1) * y.unsqueeze(1)).reshape(sh.shape[0], -1))
-    return torch.cat(parts, dim=1)
+def weighted_sh(w: torch.Tensor, sh_t: torch.Tensor, sh_block: torch.Tensor, mul: int) -> torch.Tensor:
+    """Channel weights w (E, mul * n_l) times Y -> 'mul x Y' in channel-major layout (mul, D, E)
+    (channel_layout.py); sh_t = Y transposed (D, E), sh_block[k] = the l-block of component k."""
+    return w.t().reshape(mul, -1, w.shape[0]).index_select(1, sh_block) * sh_t
 
 
 class AllegroEnergy(ExactConstantsMixin, EnergyModel):
@@ -122,7 +125,8 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         self.initial_weights = torch.nn.Linear(latent_dim, num_channels * len(self.sh_irreps))
         self.mul = num_channels
         self.n_sh = len(self.sh_irreps)
-        self.sh_slices: List[List[int]] = [[sl.start, sl.stop] for sl in self.sh_irreps.slices()]
+        sh_block = [k for k, (_, ir) in enumerate(self.sh_irreps) for _ in range(ir.dim)]
+        self.register_buffer("sh_block", torch.tensor(sh_block), persistent=False)
         self.inv_sqrt_nn = 1.0 / math.sqrt(avg_num_neighbors)
         self.inv_nn = 1.0 / avg_num_neighbors
         targets = allowed_irreps(l_max, parity)
@@ -152,15 +156,19 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         sh = self.sh(edge_vectors)
         emb = self.type_embedding(atom_type)
         x = self.two_body(torch.cat([emb[centre], emb[edge_index[1]], self.radial(r)], dim=-1)) * u
-        w0 = self.initial_weights(x).view(-1, self.mul, self.n_sh)
-        v = weighted_sh(w0, sh, self.sh_slices)
+        # equivariant features in channel-major layout (mul, D, E): edges innermost (channel_layout.py)
+        sh_t = sh.t().contiguous()
+        v = weighted_sh(self.initial_weights(x), sh_t, self.sh_block, self.mul)
         for k, layer in enumerate(self.layers):
             if self.record_edge_features:
-                data[self.edge_feature_keys[k]] = torch.cat([x, v], dim=-1)
-            w = layer.env_weights(x).view(-1, self.mul, self.n_sh)
-            env = scatter_sum(weighted_sh(w, sh, self.sh_slices), centre, num_atoms) * self.inv_sqrt_nn
-            t = layer.tp(v, env[centre])
-            scalars = t[:, : layer.n_scalars]
+                data[self.edge_feature_keys[k]] = torch.cat([x, channel_major_to_irreps(v, layer.v_dims)], dim=-1)
+            ws = weighted_sh(layer.env_weights(x), sh_t, self.sh_block, self.mul)
+            n_rows = ws.shape[0] * ws.shape[1]
+            # environment of each centre atom (mul * D, N), then back onto the edges (mul, D, E)
+            env = torch.zeros(n_rows, num_atoms, dtype=ws.dtype, device=ws.device)
+            env = env.index_add(1, centre, ws.view(n_rows, -1)) * self.inv_sqrt_nn
+            t = layer.tp(v, env.index_select(1, centre).view(ws.shape))
+            scalars = t[:, 0, :].t()  # the mul x 0e block comes first (checked in AllegroLayer)
             x = (x + layer.latent_mlp(torch.cat([x, scalars], dim=-1)) * u) * 0.7071067811865476
             v = layer.linear(t)
         if self.record_edge_features:

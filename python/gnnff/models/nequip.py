@@ -31,6 +31,8 @@ from gnnff.models.common import (
     scatter_sum,
     spherical_harmonics_irreps,
 )
+from gnnff.models.common.channel_layout import common_mul, component_rows, component_rows_to_irreps, irrep_dims
+from gnnff.models.common.fused_tp import ShTensorProduct
 from gnnff.models.common.gate import EquivariantGate
 from gnnff.models.common.precision import ExactConstantsMixin
 from gnnff.models.common.presets import resolve_preset
@@ -55,6 +57,23 @@ def _hidden_irreps(mul: int, l_max: int, parity: bool) -> o3.Irreps:
     return o3.Irreps([(mul, o3.Irrep(l, p)) for l, p in allowed_irreps(l_max, parity)])
 
 
+def convolution_tp(irreps_in: o3.Irreps, sh_irreps: o3.Irreps, irreps_gate_in: o3.Irreps) -> o3.TensorProduct:
+    """The e3nn 'uvu' product h_j (x) Y(r_ij) with per-edge weights, one path per output irrep
+    (sorted), every output the gate can take. InteractionBlock runs its fused copy
+    (fused_tp.ShTensorProduct); this e3nn object is the reference that tests compare it with."""
+    mid, instructions = [], []
+    for i1, (mul, ir1) in enumerate(irreps_in):
+        for i2, (_, ir2) in enumerate(sh_irreps):
+            for ir_out in ir1 * ir2:
+                if ir_out in irreps_gate_in:
+                    instructions.append((i1, i2, len(mid), "uvu", True))
+                    mid.append((mul, ir_out))
+    irreps_mid, perm, _ = o3.Irreps(mid).sort()
+    instructions = [(a, b, perm[c], m, t) for a, b, c, m, t in instructions]
+    return o3.TensorProduct(irreps_in, sh_irreps, irreps_mid, instructions,
+                            shared_weights=False, internal_weights=False)
+
+
 class InteractionBlock(torch.nn.Module):
     """One NequIP convolution + gated nonlinearity (see module doc)."""
 
@@ -71,19 +90,15 @@ class InteractionBlock(torch.nn.Module):
         self.gate = EquivariantGate(scalars, gated)
         irreps_gate_in = self.gate.irreps_in
         self.linear_in = o3.Linear(irreps_in, irreps_in)
-        mid, instructions = [], []
-        for i1, (mul, ir1) in enumerate(irreps_in):
-            for i2, (_, ir2) in enumerate(sh_irreps):
-                for ir_out in ir1 * ir2:
-                    if ir_out in irreps_gate_in:
-                        instructions.append((i1, i2, len(mid), "uvu", True))
-                        mid.append((mul, ir_out))
-        irreps_mid = o3.Irreps(mid)
-        irreps_mid, perm, _ = irreps_mid.sort()
-        instructions = [(a, b, perm[c], m, t) for a, b, c, m, t in instructions]
-        self.tp = o3.TensorProduct(irreps_in, sh_irreps, irreps_mid, instructions,
-                                   shared_weights=False, internal_weights=False)
-        self.radial = ScalarMLP([n_bessel, radial_hidden, radial_hidden, self.tp.weight_numel], bias=False)
+        # the e3nn product defines paths and normalisation; the fused copy computes it with the
+        # harmonics contracted first (fused_tp.py), on channel-layout features
+        tp = convolution_tp(irreps_in, sh_irreps, irreps_gate_in)
+        irreps_mid = tp.irreps_out
+        self.tp = ShTensorProduct(tp)
+        self.mul = common_mul(irreps_in, "NequIP features")
+        self.in_dims: List[int] = irrep_dims(irreps_in)
+        self.message_dims: List[int] = irrep_dims(irreps_mid)
+        self.radial = ScalarMLP([n_bessel, radial_hidden, radial_hidden, tp.weight_numel], bias=False)
         self.linear_out = o3.Linear(irreps_mid, irreps_gate_in)
         self.self_connection = o3.FullyConnectedTensorProduct(irreps_in, emb_irreps, irreps_gate_in)
         self.irreps_in = irreps_in
@@ -94,12 +109,16 @@ class InteractionBlock(torch.nn.Module):
 
     def message(self, h: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, u: torch.Tensor,
                 neighbour: torch.Tensor) -> torch.Tensor:
+        """Per-edge messages (E, D_message, mul) (channel_layout.component_rows layout)."""
         weights = self.radial(radial) * u
-        return self.tp(self.linear_in(h)[neighbour], sh, weights)
+        # layout change on atoms (N rows), before the gather onto edges (E rows)
+        x = component_rows(self.linear_in(h), self.mul, self.in_dims)
+        return self.tp(x.index_select(0, neighbour), sh, weights)
 
     def update(self, h: torch.Tensor, message: torch.Tensor, centre: torch.Tensor,
                emb: torch.Tensor) -> torch.Tensor:
         aggregated = scatter_sum(message, centre, h.shape[0]) * self.inv_sqrt_nn
+        aggregated = component_rows_to_irreps(aggregated, self.message_dims)
         new = self.gate(self.linear_out(aggregated) + self.self_connection(h, emb))
         if self.residual:
             return h + new
@@ -152,7 +171,7 @@ class NequIPEnergy(ExactConstantsMixin, EnergyModel):
         for k, block in enumerate(self.blocks):
             message = block.message(h, sh, radial, u, neighbour)
             if self.record_edge_features:
-                data[self.edge_feature_keys[k]] = message
+                data[self.edge_feature_keys[k]] = component_rows_to_irreps(message, block.message_dims)
             h = block.update(h, message, centre, emb)
         data[keys.ATOMIC_ENERGY_RAW] = self.readout(self.readout_hidden(h)).squeeze(-1)
         return data
