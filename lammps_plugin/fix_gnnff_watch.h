@@ -40,6 +40,7 @@ class FixGNNFFWatch : public Fix {
   double close_contacts(std::string &detail);
   double bond_deviation(std::string &detail);
   double temperature(std::string &detail);
+  tagint hottest_atom();
   double nonfinite(std::string &detail);
   double devi_f(std::string &detail);
   void save_state();

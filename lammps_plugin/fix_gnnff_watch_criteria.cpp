@@ -175,8 +175,35 @@ double FixGNNFFWatch::temperature(std::string &detail)
     limit = temp_factor_ * ref;
   }
   if (t > limit || !std::isfinite(t))
-    detail = fmt::format("T = {:.2f} K > {:.2f} K{}", t, limit, how);
+    detail = fmt::format("T = {:.2f} K > {:.2f} K{}, hottest atom {}", t, limit, how,
+                         hottest_atom());
   return t;
+}
+
+// ID of the group atom with the largest kinetic energy (smallest ID on ties): where the
+// energy of a blow-up went
+tagint FixGNNFFWatch::hottest_atom()
+{
+  double **v = atom->v;
+  double *rmass = atom->rmass, *mass = atom->mass;
+  int *type = atom->type, *mask = atom->mask;
+  tagint *tag = atom->tag;
+  double best = -1.0;
+  tagint best_id = MAXTAGINT;
+  for (int i = 0; i < atom->nlocal; i++) {
+    if (!(mask[i] & groupbit)) continue;
+    double m = rmass ? rmass[i] : mass[type[i]];
+    double ke = m * (v[i][0] * v[i][0] + v[i][1] * v[i][1] + v[i][2] * v[i][2]);
+    if (ke > best || (ke == best && tag[i] < best_id)) {
+      best = ke;
+      best_id = tag[i];
+    }
+  }
+  double global;
+  MPI_Allreduce(&best, &global, 1, MPI_DOUBLE, MPI_MAX, world);
+  tagint mine = best == global ? best_id : MAXTAGINT, id;
+  MPI_Allreduce(&mine, &id, 1, MPI_LMP_TAGINT, MPI_MIN, world);
+  return id;
 }
 
 // atoms of the group with nan/inf in x, v or f; the verdict lists the smallest IDs

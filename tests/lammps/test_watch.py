@@ -311,6 +311,13 @@ def test_bond_and_temperature_failures_match_analysis(run_lammps, n2_reference, 
                                    abs=2e-4)
     if short_ghosts:
         assert length > 1.3  # beyond the ghost shell: measured through the remote path
+    # the temperature verdict names the atom with the largest kinetic energy (one mass here)
+    from gnnff.stability import open_trajectory
+
+    step = fix["temperature"][0]
+    frame = next(f for f in open_trajectory(str(tmp_path / "traj.dump")) if f.step == step)
+    hottest = frame.ids[np.argmax((frame.velocities ** 2).sum(axis=1))]
+    assert fix["temperature"][1].endswith(f", hottest atom {hottest}")
 
 
 def test_bond_verdict_same_on_1_2_4_ranks(run_lammps, n2_reference, tmp_path):
