@@ -189,6 +189,9 @@ def test_same_verdict_on_1_2_4_ranks(run_lammps, si_reference, tmp_path):
                          nprocs=nprocs).output
         lines[nprocs] = verdict_lines(out)
         assert lines[nprocs], out[-2000:]
+        # the saved state migrated with the atoms between ranks: still the dump's frame
+        step = verdicts(out)["close_contacts"][0]
+        assert_data_file_is_frame(run_lammps, work, step - CHECK)
     assert lines[1] == lines[2] == lines[4]
 
 
