@@ -1,14 +1,29 @@
-"""A real effect on small data with a fixed seed: training pair_mlp on Lennard-Jones data (labels
-from ASE) with the decorrelation term lowers the validation edge-feature correlation against the
-same training without it, at a comparable validation force MAE.
+"""A real effect on small data: training pair_mlp on Lennard-Jones data (labels from ASE) with the
+decorrelation term lowers the validation edge-feature correlation against the same training
+without it, at a comparable validation force MAE.
 
-1. Through the trainer (`gnnff train`'s Trainer, config `loss: {decorrelation: ...}`): the baseline
-   run has no decorrelation term at all; its final model is measured afterwards with the same
-   measure. Margins: val correlation < 0.8x baseline, val force MAE <= 1.25x baseline
-   (measured: 0.95 -> 0.64, i.e. 0.67x; MAE 0.576 -> 0.511 eV/Å, i.e. 0.89x).
+1. Through the trainer (`gnnff train`'s Trainer, config `loss: {decorrelation: ...}`), for seeds
+   0, 1, 2 (model initialisation and data order): the baseline runs have no decorrelation term;
+   their final models are measured afterwards with the measure the trainer logs (checked equal on
+   the decorrelated runs). Claims, on the ratio of the 3-seed means: val correlation < 0.8x
+   baseline and lower for every seed; val force MAE <= 1.15x baseline; and the baseline learned.
+   Why several seeds and a cosine schedule: one 320-step run at a constant lr is chaotic; the
+   same seed gave MAE 0.463 -> 0.646 (1.40x) on an AMD EPYC and 0.576 -> 0.511 on an Intel CPU,
+   and over seeds 0-7 the last-epoch MAE ratio spanned 0.29-1.17 (ATEN_CPU_CAPABILITY=default).
+   With the lr annealed to 1e-4 the end point is the converged model: per seed the two CPU code
+   paths (ATEN_CPU_CAPABILITY=default, i.e. scalar kernels, and avx2; AMD EPYC, measured on a
+   loaded 2-core machine with measure_effect_spread.py) now differ by <= 2 % in MAE and agree to
+   0.005 in the correlation ratio. Measured for seeds 0-2: correlation ratio 0.754 / 0.755,
+   MAE ratio 0.977 / 0.976 (default / avx2). Spread of the same statistic over all 20 triples of
+   seeds 0-5: correlation 0.63-0.84 (2 triples above 0.8), MAE 0.94-1.05; per seed the
+   correlation ratio is 0.51-0.86, always < 1. The 0.8 bound is thus a claim about these seeds'
+   mean (margin 0.045), the "every seed lower" and MAE claims hold for any seed measured.
 2. A trainer-independent cross-check with an explicit loop (slow): < 0.75x and <= 1.2x
-   (measured: ~0.57x and ~0.43x).
+   (measured: 0.573x and 0.41x with ATEN_CPU_CAPABILITY=default, 0.570x and 0.43x with avx2;
+   full-batch steps, so one run is not chaotic here).
 """
+
+import os
 
 import ase.io
 import pytest
@@ -24,8 +39,10 @@ from gnnff.training.loss_terms import build_loss_term
 STEPS = 300
 CORRELATION_RATIO_MAX = 0.75
 MAE_RATIO_MAX = 1.2
+TRAINER_SEEDS = (0, 1, 2)
+TRAINER_EPOCHS = 80
 TRAINER_CORRELATION_RATIO_MAX = 0.8
-TRAINER_MAE_RATIO_MAX = 1.25
+TRAINER_MAE_RATIO_MAX = 1.15
 
 
 @pytest.fixture
@@ -62,7 +79,32 @@ def _train(with_decorrelation: bool, train, val, seed=0):
     return mae, logs, term.coefficient
 
 
-def _trainer_run(tmp_path, name, decorrelation):
+DEC_CONFIG = {"schedule": "adaptive", "target_fraction": 0.05, "reference_weight": 10.0}
+
+
+def validation_correlation(model, dataset, batch_size=4):
+    """Sum over layers of the edge-feature correlation, averaged over validation batches of
+    ``batch_size`` structures: the measure the trainer logs as val_decorrelation_unweighted,
+    applied the same way to a model trained without the term."""
+    from gnnff.data import collate as trainer_collate
+
+    was_training = model.training
+    model.eval()
+    features.set_recording(model, True)
+    per_batch = []
+    for start in range(0, len(dataset), batch_size):
+        pred = model(trainer_collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]))
+        per_batch.append(sum(
+            float(correlation.layer_correlation(pred[keys.edge_feature_key(i)].detach(), irreps))
+            for i, irreps in enumerate(features.edge_feature_irreps(model))
+        ))  # fmt: skip
+    model.train(was_training)
+    return sum(per_batch) / len(per_batch)
+
+
+def trainer_run(folder, name, decorrelation, seed=0, epochs=80, measure_every_epoch=False):
+    """Train pair_mlp on LJ data through the Trainer; return the last history row, and the
+    validation force MAE and correlation (same measure for both runs), per epoch if asked."""
     from gnnff.training.config import resolve_config
     from gnnff.training.trainer import Trainer
 
@@ -70,51 +112,55 @@ def _trainer_run(tmp_path, name, decorrelation):
     if decorrelation is not None:
         loss["decorrelation"] = decorrelation
     config = resolve_config({
-        "model": {"name": "pair_mlp", "type_names": ["Ar"], "r_max": 4.0, "hidden": 16, "num_layers": 2, "angular": False},
-        "data": {"train": str(tmp_path / "train.extxyz"), "val": str(tmp_path / "val.extxyz")},
+        "model": {"name": "pair_mlp", "type_names": ["Ar"], "r_max": 4.0, "hidden": 16, "num_layers": 2, "angular": False,
+                  "seed": seed},
+        "data": {"train": os.path.join(folder, "train.extxyz"), "val": os.path.join(folder, "val.extxyz")},
         "loss": loss,
         "optimizer": {"name": "adam", "lr": 5e-3},
-        "scheduler": {"name": "none"},
-        "training": {"max_epochs": 80, "batch_size": 4, "seed": 0, "dtype": "float64", "ema_decay": None,
+        # cosine to lr/50: the last epochs take small steps, so the final validation error is
+        # the converged model's, not one sample of the constant-lr oscillation (measured: with a
+        # constant lr the val MAE of the last epoch jumps by up to 2x from one epoch to the next)
+        "scheduler": {"name": "cosine", "min_lr": 1e-4},
+        "training": {"max_epochs": epochs, "batch_size": 4, "seed": seed, "dtype": "float64", "ema_decay": None,
                      "progress_bar": False, "patience": 10000},
-        "output": {"dir": str(tmp_path / name), "overwrite": True},
+        "output": {"dir": os.path.join(folder, f"{name}_{seed}"), "overwrite": True},
     })  # fmt: skip
-    trainer = Trainer(config, resume=None, callbacks=[])
+    curves = {"mae": [], "corr": []}
+
+    def measure(trainer, event):
+        if event == "epoch" and (measure_every_epoch or trainer.epoch == epochs):
+            curves["mae"].append(trainer.history[-1]["val_forces_mae"])
+            curves["corr"].append(validation_correlation(trainer.model, trainer.datasets["val"]))
+
+    trainer = Trainer(config, resume=None, callbacks=[measure])
     summary = trainer.run()
-    return trainer, summary["history"][-1]
+    return dict(curves, last=summary["history"][-1])
 
 
 @pytest.mark.skipif("pair_mlp" not in available_models(), reason="pair_mlp is not registered")
 def test_trainer_with_decorrelation_lowers_validation_correlation(tmp_path, one_thread):
-    from gnnff.data import collate as trainer_collate
-
     ase.io.write(tmp_path / "train.extxyz", lennard_jones_structures(16, seed=1))
     ase.io.write(tmp_path / "val.extxyz", lennard_jones_structures(8, seed=2))
-    base_trainer, base = _trainer_run(tmp_path, "base", None)
-    dec_cfg = {"schedule": "adaptive", "target_fraction": 0.05, "reference_weight": 10.0}
-    _, dec = _trainer_run(tmp_path, "dec", dec_cfg)
+    base = [trainer_run(str(tmp_path), "base", None, seed=s, epochs=TRAINER_EPOCHS) for s in TRAINER_SEEDS]
+    dec = [trainer_run(str(tmp_path), "dec", DEC_CONFIG, seed=s, epochs=TRAINER_EPOCHS) for s in TRAINER_SEEDS]
 
-    # the baseline never saw the term: measure its final model on the validation set afterwards,
-    # batched like the trainer's validation (batches of batch_size=4 structures, averaged)
-    val = base_trainer.datasets["val"]
-    model = base_trainer.model.eval()
-    features.set_recording(model, True)
-    per_batch = []
-    for start in range(0, len(val), 4):
-        pred = model(trainer_collate([val[i] for i in range(start, min(start + 4, len(val)))]))
-        per_batch.append(sum(
-            float(correlation.layer_correlation(pred[keys.edge_feature_key(i)].detach(), irreps))
-            for i, irreps in enumerate(features.edge_feature_irreps(model))
-        ))  # fmt: skip
-    base_corr = sum(per_batch) / len(per_batch)
-    print(f"baseline: val corr {base_corr:.4f}, MAE {base['val_forces_mae']:.4f}; "
-          f"decorrelated: val corr {dec['val_' + RAW_LOG_KEY]:.4f}, MAE {dec['val_forces_mae']:.4f}, "
-          f"lambda {dec['decorrelation_lambda']:.4g}")
-    assert dec["val_" + RAW_LOG_KEY] < TRAINER_CORRELATION_RATIO_MAX * base_corr
-    assert dec["val_forces_mae"] <= TRAINER_MAE_RATIO_MAX * base["val_forces_mae"]
-    assert base["val_forces_mae"] < 1.0  # the baseline learned (mean |F| of the val set ~5.8 eV/Å)
-    for layer in (0, 1):
-        assert "train_" + corr_log_key(layer) in dec and "val_" + corr_log_key(layer) in dec
+    def mean(runs, what):
+        return sum(run[what][-1] for run in runs) / len(runs)
+
+    for run in dec:  # the trainer logs the same measure the baseline is given afterwards
+        assert run["corr"][-1] == pytest.approx(run["last"]["val_" + RAW_LOG_KEY], rel=1e-9)
+        for layer in (0, 1):
+            assert "train_" + corr_log_key(layer) in run["last"] and "val_" + corr_log_key(layer) in run["last"]
+    corr_ratio = mean(dec, "corr") / mean(base, "corr")
+    mae_ratio = mean(dec, "mae") / mean(base, "mae")
+    print(f"seeds {TRAINER_SEEDS}: val corr base {[round(r['corr'][-1], 3) for r in base]} "
+          f"dec {[round(r['corr'][-1], 3) for r in dec]} (ratio of means {corr_ratio:.3f}); val force MAE "
+          f"base {[round(r['mae'][-1], 3) for r in base]} dec {[round(r['mae'][-1], 3) for r in dec]} "
+          f"(ratio of means {mae_ratio:.3f})")
+    assert corr_ratio < TRAINER_CORRELATION_RATIO_MAX
+    assert all(d["corr"][-1] < b["corr"][-1] for d, b in zip(dec, base))  # every seed, not only on average
+    assert mae_ratio <= TRAINER_MAE_RATIO_MAX
+    assert mean(base, "mae") < 1.0  # the baseline learned (mean |F| of the val set ~5.8 eV/Å)
 
 
 @pytest.mark.slow
