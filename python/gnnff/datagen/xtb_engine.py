@@ -29,7 +29,9 @@ def tblite_version() -> str:
 
 
 def make_calculator(params: Optional[Dict] = None):
-    from tblite.ase import TBLite
+    from gnnff.optional import import_optional
+
+    TBLite = import_optional("tblite.ase", "GFN2-xTB reference data").TBLite
 
     settings = dict(XTB_DEFAULTS, **(params or {}))
     return TBLite(verbosity=0, **settings)
