@@ -20,11 +20,16 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace LAMMPS_NS;
 
 static constexpr int MAX_LISTED_ATOMS = 10;  // atom IDs named in a non-finite verdict
+// values this close (relative) count as a tie, broken by the smallest atom ID / bond index:
+// symmetric structures (perfect lattices) give pairs whose distances differ only by round-off,
+// and that round-off depends on the number of ranks
+static constexpr double TIE = 1e-10;
 
 // min over pairs of d_ij / d_ref(type_i, type_j), capped at 1 (CloseContacts.single_frame)
 double FixGNNFFWatch::close_contacts(std::string &detail)
@@ -34,37 +39,42 @@ double FixGNNFFWatch::close_contacts(std::string &detail)
   int *type = atom->type, *mask = atom->mask;
   tagint *tag = atom->tag;
   const int nt1 = atom->ntypes + 1;
-  double best = 1.0, best_d = 0.0;
-  tagint best_a = MAXTAGINT, best_b = MAXTAGINT;
-  for (int ii = 0; ii < list_->inum; ii++) {
-    int i = list_->ilist[ii];
-    int *jlist = list_->firstneigh[i];
-    for (int jj = 0; jj < list_->numneigh[i]; jj++) {
-      int j = jlist[jj] & NEIGHMASK;
-      if (!(mask[i] & groupbit) && !(mask[j] & groupbit)) continue;
-      double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      double d = std::sqrt(dx * dx + dy * dy + dz * dz);
-      double ratio = d / dref_type_[type[i] * nt1 + type[j]];
-      tagint a = std::min(tag[i], tag[j]), b = std::max(tag[i], tag[j]);
-      bool tie_first = ratio == best && (a < best_a || (a == best_a && b < best_b));
-      if (ratio < best || (tie_first && ratio < 1.0)) {
-        best = ratio;
-        best_d = d;
-        best_a = a;
-        best_b = b;
+  // pass 1: the smallest ratio; pass 2 (failing checks only): the pair with the smallest
+  // atom IDs among those tied with it
+  auto for_each_pair = [&](auto &&visit) {
+    for (int ii = 0; ii < list_->inum; ii++) {
+      int i = list_->ilist[ii];
+      int *jlist = list_->firstneigh[i];
+      for (int jj = 0; jj < list_->numneigh[i]; jj++) {
+        int j = jlist[jj] & NEIGHMASK;
+        if (!(mask[i] & groupbit) && !(mask[j] & groupbit)) continue;
+        double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+        double d = std::sqrt(dx * dx + dy * dy + dz * dz);
+        visit(i, j, d, d / dref_type_[type[i] * nt1 + type[j]]);
       }
     }
-  }
+  };
+  double best = 1.0;
+  for_each_pair([&](int, int, double, double ratio) { best = std::min(best, ratio); });
   double global;
   MPI_Allreduce(&best, &global, 1, MPI_DOUBLE, MPI_MIN, world);
   if (global >= close_fraction_) return global;
-  // the atoms of the closest pair: smallest IDs among the ranks holding the minimum
-  tagint mine[2] = {best == global ? best_a : MAXTAGINT, best == global ? best_b : MAXTAGINT};
+  tagint mine[2] = {MAXTAGINT, MAXTAGINT};
+  double best_d = 0.0;
+  for_each_pair([&](int i, int j, double d, double ratio) {
+    if (ratio > global * (1.0 + TIE)) return;
+    tagint a = std::min(tag[i], tag[j]), b = std::max(tag[i], tag[j]);
+    if (a < mine[0] || (a == mine[0] && b < mine[1])) {
+      mine[0] = a;
+      mine[1] = b;
+      best_d = d;
+    }
+  });
   tagint ab[2];
   MPI_Allreduce(&mine[0], &ab[0], 1, MPI_LMP_TAGINT, MPI_MIN, world);
   if (mine[0] != ab[0]) mine[1] = MAXTAGINT;
   MPI_Allreduce(&mine[1], &ab[1], 1, MPI_LMP_TAGINT, MPI_MIN, world);
-  double d_mine = (best == global && best_a == ab[0] && best_b == ab[1]) ? best_d : 0.0, d;
+  double d_mine = (mine[0] == ab[0] && mine[1] == ab[1]) ? best_d : 0.0, d;
   MPI_Allreduce(&d_mine, &d, 1, MPI_DOUBLE, MPI_MAX, world);
   detail = fmt::format("atoms {} and {} at {:.4f} Å = {:.4f} x d_ref ({:.4f} Å) < {}", ab[0],
                        ab[1], d, global, d / global, close_fraction_);
@@ -80,18 +90,10 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
   int *mask = atom->mask;
   const int nlocal = atom->nlocal;
   const double far = comm->get_comm_cutoff();
-  double best = -1.0, best_length = 0.0;
-  long best_bond = -1;
+  std::vector<std::pair<long, double>> measured;  // (bond index, length) of this rank's bonds
   std::vector<int> pending;  // bonds whose partner is not (reliably) among this rank's atoms
   const long nbonds = (long) bond_i_.size();
-  auto consider = [&](long b, double length) {
-    double dev = std::fabs(length - bond_ref_[b]);
-    if (dev > best || (dev == best && b < best_bond)) {  // ties: smallest bond index
-      best = dev;
-      best_bond = b;
-      best_length = length;
-    }
-  };
+  auto consider = [&](long b, double length) { measured.emplace_back(b, length); };
   for (long b = 0; b < nbonds; b++) {
     int i = atom->map(bond_i_[b]);
     if (i < 0 || i >= nlocal || !(mask[i] & groupbit)) continue;
@@ -133,20 +135,26 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
     }
   }
 
-  struct {
-    double value;
-    int index;
-  } in{best, best_bond >= 0 ? (int) best_bond : -1}, out;
-  MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MAXLOC, world);
-  if (out.index < 0) return 0.0;
-  if (out.value > bond_tol_) {
-    long b = out.index;
-    double mine = (best_bond == b && best == out.value) ? best_length : -1.0, length;
-    MPI_Allreduce(&mine, &length, 1, MPI_DOUBLE, MPI_MAX, world);
+  // the largest deviation; on failure the smallest bond index among those tied with it
+  double best = -1.0, global;
+  for (auto &m : measured) best = std::max(best, std::fabs(m.second - bond_ref_[m.first]));
+  MPI_Allreduce(&best, &global, 1, MPI_DOUBLE, MPI_MAX, world);
+  if (global < 0.0) return 0.0;  // no bond measured (all partners lost)
+  if (global > bond_tol_) {
+    long mine = nbonds, b;
+    double length = 0.0;
+    for (auto &m : measured)
+      if (std::fabs(m.second - bond_ref_[m.first]) >= global * (1.0 - TIE) && m.first < mine) {
+        mine = m.first;
+        length = m.second;
+      }
+    MPI_Allreduce(&mine, &b, 1, MPI_LONG, MPI_MIN, world);
+    double length_mine = mine == b ? length : -1.0;
+    MPI_Allreduce(&length_mine, &length, 1, MPI_DOUBLE, MPI_MAX, world);
     detail = fmt::format("bond {}-{} is {:.4f} Å, off by {:.4f} Å from {:.4f} Å > {} Å",
-                         bond_i_[b], bond_j_[b], length, out.value, bond_ref_[b], bond_tol_);
+                         bond_i_[b], bond_j_[b], length, global, bond_ref_[b], bond_tol_);
   }
-  return out.value;
+  return global;
 }
 
 // thermo temperature against T_max = temp_max, or temp_factor x T_ref where T_ref is temp_ref
@@ -194,14 +202,17 @@ tagint FixGNNFFWatch::hottest_atom()
     if (!(mask[i] & groupbit)) continue;
     double m = rmass ? rmass[i] : mass[type[i]];
     double ke = m * (v[i][0] * v[i][0] + v[i][1] * v[i][1] + v[i][2] * v[i][2]);
-    if (ke > best || (ke == best && tag[i] < best_id)) {
-      best = ke;
-      best_id = tag[i];
-    }
+    best = std::max(best, ke);
   }
   double global;
   MPI_Allreduce(&best, &global, 1, MPI_DOUBLE, MPI_MAX, world);
-  tagint mine = best == global ? best_id : MAXTAGINT, id;
+  for (int i = 0; i < atom->nlocal; i++) {
+    if (!(mask[i] & groupbit)) continue;
+    double m = rmass ? rmass[i] : mass[type[i]];
+    double ke = m * (v[i][0] * v[i][0] + v[i][1] * v[i][1] + v[i][2] * v[i][2]);
+    if (ke >= global * (1.0 - TIE) && tag[i] < best_id) best_id = tag[i];
+  }
+  tagint mine = best_id, id;
   MPI_Allreduce(&mine, &id, 1, MPI_LMP_TAGINT, MPI_MIN, world);
   return id;
 }
@@ -250,7 +261,7 @@ double FixGNNFFWatch::devi_f(std::string &detail)
     tagint mine = MAXTAGINT, atom_id = MAXTAGINT;
     if (per_atom)
       for (int i = 0; i < atom->nlocal; i++)
-        if (per_atom[i] == value && atom->tag[i] < mine) mine = atom->tag[i];
+        if (per_atom[i] >= value * (1.0 - TIE) && atom->tag[i] < mine) mine = atom->tag[i];
     MPI_Allreduce(&mine, &atom_id, 1, MPI_LMP_TAGINT, MPI_MIN, world);
     detail = fmt::format("max_devi_f = {:.4g} eV/Å > {} eV/Å{}", value, devi_f_max_,
                          atom_id != MAXTAGINT ? fmt::format(" at atom {}", atom_id) : "");

@@ -91,13 +91,16 @@ def analyse(workdir, reference, **options):
 def si_reference(tmp_path_factory, lammps_ready):
     """300 K SW silicon, 400 steps: trajectory and its watch reference file."""
     work = tmp_path_factory.mktemp("si_ref")
-    deck = (SI_BOX + SW + "velocity all create 300 4928 loop geom\nfix 1 all nve\n"
+    # si64.data: the crystal with the atom IDs of 1 rank (create_atoms numbers atoms per rank)
+    deck = (SI_BOX + "write_data si64.data nocoeff\n" + SW
+            + "velocity all create 300 4928 loop geom\nfix 1 all nve\n"
             + DUMP.format(every=20, elements="Si", extra="") + "run 400\n")
     (work / "in.lammps").write_text(deck)
     run_lmp(work)
     dump = str(work / "traj.dump")
     ref = write_watch_reference(dump, work / "watch.ref")
-    return {"dump": dump, "file": str(work / "watch.ref"), "ref": ref}
+    return {"dump": dump, "file": str(work / "watch.ref"), "ref": ref,
+            "data": str(work / "si64.data")}
 
 
 def test_reference_file_holds_the_analysis_references(si_reference, tmp_path):
@@ -180,13 +183,28 @@ def assert_data_file_is_frame(run_lammps, workdir, step, pair=BAD_LJ):
     np.testing.assert_allclose(back[:, 4:7], frame.velocities, atol=1e-10)
 
 
+def migrating_collapse_deck(si_reference):
+    """0.3 ps of hot SW silicon with a short skin (atoms move between ranks, the saved state
+    with them), then the bad model until the collapse. The crystal is read from a data file:
+    create_atoms would number the atoms differently on each number of ranks."""
+    box = f"units metal\natom_modify map array\nread_data {si_reference['data']}\ntimestep 0.001\n"
+    return (box + SW + "neighbor 0.3 bin\nvelocity all create 1500 4928 loop geom\n"
+            "fix 1 all nve\n"
+            f"fix watch all gnnff/watch {CHECK} reference {si_reference['file']} elements Si "
+            "write_data last.data\n"
+            + DUMP.format(every=CHECK, elements="Si", extra="f_watch[1] f_watch[6]")
+            + "run 300\n" + BAD_LJ + "run 2000\n")
+
+
 def test_same_verdict_on_1_2_4_ranks(run_lammps, si_reference, tmp_path):
     lines = {}
     for nprocs in (1, 2, 4):
         work = tmp_path / f"np{nprocs}"
         work.mkdir()
-        out = run_lammps(collapse_deck(si_reference["file"], "write_data last.data"), work,
+        out = run_lammps(migrating_collapse_deck(si_reference), work,
                          nprocs=nprocs).output
+        builds = [int(n) for n in re.findall(r"Neighbor list builds = (\d+)", out)]
+        assert builds[0] > 0  # atoms were exchanged between ranks before the collapse
         lines[nprocs] = verdict_lines(out)
         assert lines[nprocs], out[-2000:]
         # the saved state migrated with the atoms between ranks: still the dump's frame
