@@ -102,3 +102,10 @@ def test_debug_flag_and_environment_bring_the_traceback_back(checkpoint, tmp_pat
             main(argv)
     proc = run_gnnff(argv, cwd=str(tmp_path))  # a real process: exit status 2, no traceback
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_train_resume_from_an_incomplete_checkpoint(capsys, config_file, checkpoint):
+    state = torch.load(checkpoint, weights_only=False)
+    del state["model_state"]
+    torch.save(state, checkpoint)
+    _error(capsys, ["train", config_file, "--resume", str(checkpoint)], "lacks model_state")
