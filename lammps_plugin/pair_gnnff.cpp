@@ -62,22 +62,29 @@ void PairGNNFF::allocate()
     for (int j = 0; j <= n; j++) setflag[i][j] = 0;
 }
 
-/* pair_style gnnff [device auto|cpu|cuda|cuda:N] [committee m2.pt ...] [model_devi FILE N] */
+/* pair_style gnnff [device auto|cpu|cuda|cuda:N] [comm layer|shell] [committee m2.pt ...] [model_devi FILE N] */
 void PairGNNFF::settings(int narg, char **arg)
 {
   auto usage = [&](const char *what) {
     error->all(FLERR,
                "Illegal pair_style gnnff argument {}; use `pair_style gnnff` or `pair_style "
-               "gnnff [device auto|cpu|cuda|cuda:N] [committee model2.pt ...] [model_devi FILE "
-               "N]`",
+               "gnnff [device auto|cpu|cuda|cuda:N] [comm layer|shell] [committee model2.pt ...] "
+               "[model_devi FILE N]`",
                what);
   };
   committee_files_.clear();
+  comm_request_ = CommRequest::Default;
   devi_path_.clear();
   devi_every_ = 1;
   int iarg = 0;
   while (iarg < narg) {
-    if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
+    if (strcmp(arg[iarg], "comm") == 0 && iarg + 1 < narg) {
+      // comm layer|shell: per-layer feature exchange or the whole ghost shell (layerwise.cpp)
+      if (strcmp(arg[iarg + 1], "layer") == 0) comm_request_ = CommRequest::Layer;
+      else if (strcmp(arg[iarg + 1], "shell") == 0) comm_request_ = CommRequest::Shell;
+      else usage(fmt::format("'comm {}' (use comm layer or comm shell)", arg[iarg + 1]).c_str());
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
       device_request_ = arg[iarg + 1];
       iarg += 2;
     } else if (strcmp(arg[iarg], "committee") == 0) {
@@ -210,11 +217,18 @@ void PairGNNFF::init_style()
   if (!allocated || !model_)
     error->all(FLERR, "pair_style gnnff needs `pair_coeff * * model.pt El1 ...`");
 
-  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+  // comm layer: ghosts one r_max deep and a feature exchange per layer (layerwise.cpp)
+  init_layerwise();
+  neighbor->add_request(this, layerwise_ ? NeighConst::REQ_FULL
+                                         : NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
   // Message passing: a local atom feels atoms up to interaction_range away, so ghosts must
   // reach that far (plus the skin, as ghosts are only refreshed on re-neighbouring).
-  const double needed = interaction_range_ + neighbor->skin;
+  const double needed = (layerwise_ ? r_max_ : interaction_range_) + neighbor->skin;
+  if (layerwise_ && cutghost_set_by_us_ > 0.0 && comm->cutghostuser == cutghost_set_by_us_) {
+    comm->cutghostuser = 0.0;    // a `comm shell` run before widened it; not needed now
+    cutghost_set_by_us_ = -1.0;
+  }
   const double from_pair = r_max_ + neighbor->skin;
   if (needed > from_pair) {
     const bool user_set = comm->cutghostuser > 0.0 && comm->cutghostuser != cutghost_set_by_us_;
@@ -234,6 +248,15 @@ void PairGNNFF::init_style()
                        needed, interaction_range_, neighbor->skin);
     }
   }
+  if (comm->me == 0 && interaction_range_ > r_max_)
+    utils::logmesg(lmp,
+                   "gnnff: comm {}: ghost cutoff {} A ({} + skin {} A){}\n",
+                   layerwise_ ? "layer" : "shell", needed,
+                   layerwise_ ? "r_max" : "interaction range", neighbor->skin,
+                   layerwise_ ? ", node features exchanged between ranks after every layer"
+                              : ", every rank recomputes its ghosts' features");
+  else if (comm->me == 0 && comm_request_ != CommRequest::Default)
+    utils::logmesg(lmp, "gnnff: comm option ignored: the model is strictly local\n");
 }
 
 double PairGNNFF::init_one(int i, int j)

@@ -33,6 +33,8 @@ class PairGNNFF : public Pair {
   void *extract(const char *, int &) override;
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
 
  protected:
   // One model's outputs for this step, on the host in float64 (views of step buffers).
@@ -84,6 +86,25 @@ class PairGNNFF : public Pair {
   int devi_f_nmax_ = 0;
   double devi_global_[6] = {0, 0, 0, 0, 0, 0};  // max/min/avg virial (eV/atom), max/min/avg force
   double devi_step_ = -1.0;          // step of the last committee evaluation
+
+  // Layer-wise evaluation (`pair_style gnnff comm layer`, pair_gnnff_layerwise.cpp): ghosts one
+  // r_max deep, node features forward-communicated after every layer, their gradients
+  // reverse-communicated in the backward pass (docs/pair_style.md, issue 15).
+  enum class CommRequest { Default, Layer, Shell };
+  CommRequest comm_request_ = CommRequest::Default;
+  bool layerwise_ = false;  // decided in init_style
+  void init_layerwise();    // decides layerwise_, sets comm sizes, logs the path
+  void compute_layerwise(int eflag, int vflag);
+  HostOutput call_model_layerwise(bool want_energy_atom, bool want_virial, bool want_atom_virial);
+  // owners' rows `local` (nlocal, D) -> (N, D) over all graph nodes, ghosts filled by forward comm
+  torch::Tensor exchange_features(const torch::Tensor &local, const torch::Tensor &like);
+  // dE/dh over all nodes (N, D) -> (nlocal, D), each ghost's row added to its owner's (reverse comm)
+  torch::Tensor exchange_feature_grads(const torch::Tensor &all, int64_t nlocal);
+  int pack_feature_grads(int n, int first, double *buf);
+  void unpack_feature_grads(int n, int *list, double *buf);
+  std::vector<double> exchange_buf_;  // [atom index * width + c], grows with nmax
+  int exchange_width_ = 0;            // > 0 while a feature exchange is under way
+  bool skip_reverse_exchange_ = false;  // GNNFF_TEST_SKIP_REVERSE_EXCHANGE: test control only
 
   // GNNFF_TIMING=1 logs where the time went at the end of each run (rank 0)
   bool timing_ = false;

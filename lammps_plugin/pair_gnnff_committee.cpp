@@ -61,6 +61,7 @@ bool PairGNNFF::committee_step() const
 
 int PairGNNFF::pack_reverse_comm(int n, int first, double *buf)
 {
+  if (exchange_width_ > 0) return pack_feature_grads(n, first, buf);    // comm layer
   int m = 0;
   for (int i = first; i < first + n; i++)
     for (int k = 0; k < comm_reverse; k++) buf[m++] = member_f_[i][k];
@@ -69,6 +70,7 @@ int PairGNNFF::pack_reverse_comm(int n, int first, double *buf)
 
 void PairGNNFF::unpack_reverse_comm(int n, int *list, double *buf)
 {
+  if (exchange_width_ > 0) return unpack_feature_grads(n, list, buf);    // comm layer
   int m = 0;
   for (int i = 0; i < n; i++)
     for (int k = 0; k < comm_reverse; k++) member_f_[list[i]][k] += buf[m++];

@@ -142,6 +142,7 @@ void PairGNNFF::write_back(const HostOutput &out)
 
 void PairGNNFF::compute(int eflag, int vflag)
 {
+  if (layerwise_) return compute_layerwise(eflag, vflag);    // comm layer (layerwise.cpp)
   ev_init(eflag, vflag);
   const auto t_start = std::chrono::steady_clock::now();
 

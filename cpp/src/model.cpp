@@ -72,6 +72,19 @@ Metadata parse_metadata(const std::unordered_map<std::string, std::string>& extr
                 "'; gnnff models use LAMMPS units metal, re-export it");
   m.model_name = extra.at(contract::META_MODEL_NAME);
   m.lineage = extra.at(contract::META_LINEAGE);
+  // optional layer-wise extension: both keys, or neither
+  const std::string& layerwise = extra.at(contract::META_LAYERWISE);
+  if (!layerwise.empty()) {
+    if (layerwise != contract::LAYERWISE_VERSION)
+      throw Error("'" + path + "' has layer-wise extension version " + layerwise +
+                  ", this gnnff reads version " + contract::LAYERWISE_VERSION +
+                  "; re-export it with this gnnff");
+    std::istringstream dims(extra.at(contract::META_LAYER_FEATURE_DIMS));
+    for (int64_t d; dims >> d;) m.layer_feature_dims.push_back(d);
+    if (m.layer_feature_dims.size() < 2)
+      throw Error("'" + path + "' has an unreadable " + contract::META_LAYER_FEATURE_DIMS +
+                  "; re-export it with `gnnff export`");
+  }
   return m;
 }
 
@@ -139,6 +152,8 @@ Model Model::load(const std::string& path, const torch::Device& device) {
                 "a model exported with `gnnff export`");
   std::unordered_map<std::string, std::string> extra;
   for (const char* key : contract::REQUIRED_KEYS) extra[key] = "";
+  extra[contract::META_LAYERWISE] = "";
+  extra[contract::META_LAYER_FEATURE_DIMS] = "";
   torch::jit::script::Module module;
   try {
     module = torch::jit::load(path, device, extra);

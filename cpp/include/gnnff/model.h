@@ -32,6 +32,8 @@ struct Metadata {
   std::string units;  // metal
   std::string model_name;
   std::string lineage;  // JSON text
+  // layer-wise extension (docs/model_contract.md): D_0 .. D_L, empty for a file without it
+  std::vector<int64_t> layer_feature_dims;
 };
 
 // Views of the model outputs (tensors on the model's device, in the model's dtype). Model::evaluate
@@ -55,6 +57,8 @@ class Model {
   const Metadata& metadata() const { return meta_; }
   torch::ScalarType dtype() const { return dtype_; }
   const torch::Device& device() const { return device_; }
+  // the TorchScript module, for callers of its other methods (the layer-wise extension)
+  torch::jit::script::Module& module() { return module_; }
   // index of an element name in type_names, or -1
   int type_index(const std::string& name) const;
 
