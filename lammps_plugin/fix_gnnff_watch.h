@@ -5,6 +5,7 @@
 #include "fix.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace LAMMPS_NS {
@@ -65,6 +66,8 @@ class FixGNNFFWatch : public Fix {
   std::vector<tagint> bond_i_, bond_j_;
   std::vector<double> bond_ref_;
   std::vector<double> dref_type_;  // (ntypes+1)^2, per LAMMPS type pair
+  std::vector<std::pair<long, double>> bond_measured_;  // scratch of bond_deviation()
+  std::vector<int> bond_pending_;
 
   class NeighList *list_ = nullptr;
   class Compute *temperature_ = nullptr;

@@ -90,8 +90,10 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
   int *mask = atom->mask;
   const int nlocal = atom->nlocal;
   const double far = comm->get_comm_cutoff();
-  std::vector<std::pair<long, double>> measured;  // (bond index, length) of this rank's bonds
-  std::vector<int> pending;  // bonds whose partner is not (reliably) among this rank's atoms
+  auto &measured = bond_measured_;  // (bond index, length) of this rank's bonds
+  auto &pending = bond_pending_;    // bonds whose partner is not (reliably) on this rank
+  measured.clear();  // members: capacity is kept, nothing is allocated at each check
+  pending.clear();
   const long nbonds = (long) bond_i_.size();
   auto consider = [&](long b, double length) { measured.emplace_back(b, length); };
   for (long b = 0; b < nbonds; b++) {
