@@ -174,3 +174,20 @@ def test_comm_layer_needs_a_layerwise_file(run_lammps, tmp_path):
     deck = DECK.format(grid="1 1 1", comm="layer").replace("model.pt", "plain.pt")
     run = run_lammps(deck, tmp_path, expect_error=True)
     assert "has no layer-wise form" in run.output and "comm shell" in run.output
+
+
+def test_float32_layer_equals_shell(run_lammps, tmp_path):
+    """float32: both paths agree with the float32 Python evaluation to float32 rounding."""
+    torch.manual_seed(13)
+    model = build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3).float().eval()
+    model.set_energy_reference(torch.tensor([-4.3, -3.9]), torch.tensor([0.7, 1.2]))
+    export_model(model, str(tmp_path / "f32.pt"))
+    atoms = _structure((2, 2, 2), seed=5)
+    data = atoms_to_graph(atoms, TYPES, R_MAX, dtype=torch.float32)
+    out = model(data)
+    truth = {"energy": out[keys.TOTAL_ENERGY].double().item(),
+             "forces": out[keys.FORCES].detach().double().numpy()}
+    for comm in ("layer", "shell"):
+        _, got = _lammps(run_lammps, tmp_path / comm, str(tmp_path / "f32.pt"), atoms, comm, 2, "2 1 1")
+        errors = _relative_errors({k: got[k] for k in truth}, truth)
+        assert max(errors.values()) < 1e-5, (comm, errors)
