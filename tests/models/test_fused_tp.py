@@ -7,7 +7,6 @@ import os
 import pytest
 import torch
 from e3nn import o3
-
 from gnnff import keys
 from gnnff.models.allegro import _channelwise_tp
 from gnnff.models.common import allowed_irreps, spherical_harmonics_irreps

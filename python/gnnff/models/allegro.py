@@ -36,7 +36,11 @@ from gnnff.models.common import (
     scatter_sum,
     spherical_harmonics_irreps,
 )
-from gnnff.models.common.channel_layout import ChannelLinear, channel_major_to_irreps, irrep_dims
+from gnnff.models.common.channel_layout import (
+    ChannelLinear,
+    channel_major_to_irreps,
+    irrep_dims,
+)
 from gnnff.models.common.fused_tp import ChannelwiseTensorProduct
 from gnnff.models.common.precision import ExactConstantsMixin
 from gnnff.models.common.presets import resolve_preset

@@ -31,7 +31,12 @@ from gnnff.models.common import (
     scatter_sum,
     spherical_harmonics_irreps,
 )
-from gnnff.models.common.channel_layout import common_mul, component_rows, component_rows_to_irreps, irrep_dims
+from gnnff.models.common.channel_layout import (
+    common_mul,
+    component_rows,
+    component_rows_to_irreps,
+    irrep_dims,
+)
 from gnnff.models.common.fused_tp import ShTensorProduct
 from gnnff.models.common.gate import EquivariantGate
 from gnnff.models.common.precision import ExactConstantsMixin

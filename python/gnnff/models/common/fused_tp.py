@@ -25,12 +25,12 @@ tests/models/test_fused_tp.py checks values and gradients in float64 (1e-12) and
 3j tables are rebuilt in float64 after every dtype change (see precision.py for why).
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import torch
 from e3nn import o3
 
-from gnnff.models.common.channel_layout import common_mul, irrep_dims
+from gnnff.models.common.channel_layout import common_mul
 
 
 def _offsets(irreps: o3.Irreps) -> List[int]:
