@@ -54,6 +54,7 @@ def _check_option_types(name: str, options: Dict[str, Any]) -> None:
 
 def build_model(model_config: Dict[str, Any], dtype: str) -> torch.nn.Module:
     """A registered model from a ``model:`` config section, cast to ``dtype`` ("float32"/"float64")."""
+    from gnnff.models.registry import available_models
     from gnnff.models.registry import build_model as build
 
     config = dict(model_config)
@@ -61,9 +62,7 @@ def build_model(model_config: Dict[str, Any], dtype: str) -> torch.nn.Module:
     if not name:
         raise ValueError("model config needs a name: model: {name: <registered model>, type_names: [...]}")
     torch_dtype = contract.torch_dtype(dtype)
-    from gnnff.models.registry import available_models
-
-    if name in available_models():
+    if name in available_models():  # an unknown name: the registry's error names the closest
         _check_option_types(name, config)
     try:
         model = build(name, **config)
