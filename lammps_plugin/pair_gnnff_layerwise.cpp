@@ -25,6 +25,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -225,8 +226,12 @@ void PairGNNFF::compute_layerwise(int eflag, int vflag)
   // centres: local atoms only; ghosts reach r_max + skin
   graph_.build(atom, list, type_map_, has_null_, r_max_, false);
   HostOutput out;
+  const auto t_model = std::chrono::steady_clock::now();
   try {
     out = call_model_layerwise(eflag_atom != 0, vflag_global != 0, vflag_atom != 0);
+    // GNNFF_TIMING: model time includes the per-layer exchanges (they sit between the calls)
+    model_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_model).count();
   } catch (const std::exception &err) {
     error->one(FLERR, "pair_style gnnff: evaluating the model layer by layer failed at step {}: {}",
                update->ntimestep, gnnff::message_of(err));
