@@ -191,3 +191,22 @@ def test_float32_layer_equals_shell(run_lammps, tmp_path):
         _, got = _lammps(run_lammps, tmp_path / comm, str(tmp_path / "f32.pt"), atoms, comm, 2, "2 1 1")
         errors = _relative_errors({k: got[k] for k in truth}, truth)
         assert max(errors.values()) < 1e-5, (comm, errors)
+
+
+LJ_DECK = """units metal
+atom_style atomic
+lattice fcc 5.26
+region box block 0 2 0 2 0 2
+create_box 1 box
+create_atoms 1 box
+mass 1 39.95
+pair_style gnnff comm layer
+pair_coeff * * lj.pt Ar
+run 0
+"""
+
+
+def test_strictly_local_models_ignore_comm(run_lammps, tmp_path, export_analytic):
+    export_analytic("lennard_jones", tmp_path / "lj.pt", type_names=["Ar"], cutoff=6.0)
+    run = run_lammps(LJ_DECK, tmp_path)
+    assert "gnnff: comm option ignored: the model is strictly local" in run.output
