@@ -210,3 +210,32 @@ def test_strictly_local_models_ignore_comm(run_lammps, tmp_path, export_analytic
     export_analytic("lennard_jones", tmp_path / "lj.pt", type_names=["Ar"], cutoff=6.0)
     run = run_lammps(LJ_DECK, tmp_path)
     assert "gnnff: comm option ignored: the model is strictly local" in run.output
+
+
+NVE = """
+velocity all create 600 8 loop geom
+timestep 0.001
+fix 1 all nve
+thermo_style custom step pe ke etotal
+thermo_modify format float %24.17g
+thermo 5
+run 20
+"""
+
+
+def test_nve_layer_follows_shell(run_lammps, tmp_path, model_file):
+    """20 NVE steps: `layer` gives the trajectory of `shell` (total energy at every printed step
+    to 1e-10 relative), so it conserves energy exactly as well."""
+    _, path = model_file
+    atoms = _structure((1, 1, 1), seed=9)
+    etotal = {}
+    for comm in ("layer", "shell"):
+        work = tmp_path / comm
+        os.makedirs(work)
+        write_data(work / "structure.data", atoms, TYPES)
+        os.symlink(path, work / "model.pt")
+        deck = DECK.format(grid="2 1 1", comm=comm).replace("run 0\n", NVE)
+        etotal[comm] = run_lammps(deck, work, nprocs=2).thermo()[-1]["TotEng"]
+    assert len(etotal["layer"]) == 5
+    assert np.abs(etotal["layer"] - etotal["shell"]).max() < 1e-10 * np.abs(etotal["shell"]).max()
+    assert np.ptp(etotal["layer"]) < 1e-3 * len(atoms)  # eV: a sane 1 fs integration
