@@ -30,7 +30,12 @@ SRC = os.path.join(os.path.dirname(HERE), "python")
 # name -> (model, builder options, supercell repeats, r_max)
 CONFIGS = {
     # issue 13's "equal size": r_max 5 A, 2 layers, l_max 1, 32 scalar / 16 tensor channels
-    "allegro_issue13": ("allegro", dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False), 3, 5.0),
+    "allegro_issue13": (
+        "allegro",
+        dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False),
+        3,
+        5.0,
+    ),
     "nequip_issue13": ("nequip", dict(n_layers=2, l_max=1, num_features=32, parity=False), 3, 5.0),
     "allegro_small": ("allegro", dict(preset="small"), 3, 4.0),
     "nequip_small": ("nequip", dict(preset="small"), 3, 4.0),
@@ -80,19 +85,30 @@ print(json.dumps({"md_s": md, "train_s": train, "atoms": len(atoms),
 def run_worker(src: str, config, repeats: int) -> dict:
     model_name, options, reps, r_max = config
     env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", WORKER, json.dumps([model_name, options, reps, r_max, repeats])],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps([model_name, options, reps, r_max, repeats])],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", required=True, help="python/ folder of the baseline source tree")
-    parser.add_argument("--new", default=SRC, help="python/ folder of the new tree (default: this checkout)")
+    parser.add_argument(
+        "--baseline", required=True, help="python/ folder of the baseline source tree"
+    )
+    parser.add_argument(
+        "--new", default=SRC, help="python/ folder of the new tree (default: this checkout)"
+    )
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--label", default="", help="free text stored with the results (e.g. the baseline commit)")
+    parser.add_argument(
+        "--label", default="", help="free text stored with the results (e.g. the baseline commit)"
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "results", "ab.json"))
     args = parser.parse_args(argv)
     rows = {name: {"baseline": [], "new": []} for name in args.configs}
@@ -102,27 +118,47 @@ def main(argv=None):
             for side, src in (("baseline", args.baseline), ("new", args.new)):
                 rows[name][side].append(run_worker(src, CONFIGS[name], args.repeats))
             b, n = rows[name]["baseline"][-1], rows[name]["new"][-1]
-            print(f"round {r} {name:16s} md {b['md_s'] * 1e3:8.1f} -> {n['md_s'] * 1e3:8.1f} ms "
-                  f"(x{b['md_s'] / n['md_s']:.2f})   train {b['train_s'] * 1e3:8.1f} -> "
-                  f"{n['train_s'] * 1e3:8.1f} ms (x{b['train_s'] / n['train_s']:.2f})", flush=True)
+            print(
+                f"round {r} {name:16s} md {b['md_s'] * 1e3:8.1f} -> {n['md_s'] * 1e3:8.1f} ms "
+                f"(x{b['md_s'] / n['md_s']:.2f})   train {b['train_s'] * 1e3:8.1f} -> "
+                f"{n['train_s'] * 1e3:8.1f} ms (x{b['train_s'] / n['train_s']:.2f})",
+                flush=True,
+            )
     summary = {}
     for name, sides in rows.items():
         summary[name] = {}
         for what in ("md_s", "train_s"):
             ratios = [b[what] / n[what] for b, n in zip(sides["baseline"], sides["new"])]
             summary[name][what.replace("_s", "_speedup")] = {
-                "min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)}
+                "min": min(ratios),
+                "median": statistics.median(ratios),
+                "max": max(ratios),
+            }
             summary[name][what + "_new_median"] = statistics.median(n[what] for n in sides["new"])
-        summary[name].update(atoms=sides["new"][0]["atoms"], edges=sides["new"][0]["edges"],
-                             model=CONFIGS[name][0], options=CONFIGS[name][1], r_max_A=CONFIGS[name][3])
+        summary[name].update(
+            atoms=sides["new"][0]["atoms"],
+            edges=sides["new"][0]["edges"],
+            model=CONFIGS[name][0],
+            options=CONFIGS[name][1],
+            r_max_A=CONFIGS[name][3],
+        )
     report = {
-        "benchmark": "bench_ab", "label": args.label, "baseline": args.baseline, "new": args.new,
+        "benchmark": "bench_ab",
+        "label": args.label,
+        "baseline": args.baseline,
+        "new": args.new,
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                    "torch": rows[args.configs[0]]["new"][0]["torch"], "torch_threads": 1,
-                    "load_average_before": load_before, "load_average_after": list(os.getloadavg())},
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": rows[args.configs[0]]["new"][0]["torch"],
+            "torch_threads": 1,
+            "load_average_before": load_before,
+            "load_average_after": list(os.getloadavg()),
+        },
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "summary": summary, "raw": rows,
+        "summary": summary,
+        "raw": rows,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

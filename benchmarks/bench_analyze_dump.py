@@ -39,15 +39,17 @@ WORKERS = {
         "reader = LammpsDumpReader(PATH)\n"
         "first = (comm.exscan(reader.count_frames(rank, size)) or 0) if comm else 0\n"
         "n = sum(1 for _ in reader.frames(rank, size, first))\n"
-        "n = comm.reduce(n) if comm else n\n"),
+        "n = comm.reduce(n) if comm else n\n"
+    ),
     "gnnff_analysis": (
         "from gnnff.stability import StabilityAnalysis, StabilityOptions\n"
         "report = StabilityAnalysis(PATH, options=StabilityOptions(rdf_every=RDF_EVERY))"
         ".run(comm).results\n"
-        "n = report.n_frames if rank == 0 else 0\n"),
+        "n = report.n_frames if rank == 0 else 0\n"
+    ),
     "ase_iread": (
-        "from ase.io import iread\n"
-        "n = sum(1 for _ in iread(PATH, format='lammps-dump-text'))\n"),
+        "from ase.io import iread\nn = sum(1 for _ in iread(PATH, format='lammps-dump-text'))\n"
+    ),
 }
 MPI_WORKERS = ("gnnff_reader", "gnnff_analysis")
 
@@ -66,9 +68,11 @@ def write_dump(path: str, n_cells: int, target_mb: float, seed: int = 0) -> dict
         while out.tell() < target_mb * 1e6:
             order = rng.permutation(n_atoms)  # LAMMPS does not sort ids unless asked
             pos = (lattice + rng.normal(scale=0.08, size=lattice.shape)) % length
-            out.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{n_atoms}\n"
-                      f"ITEM: BOX BOUNDS pp pp pp\n0 {length}\n0 {length}\n0 {length}\n"
-                      "ITEM: ATOMS id type x y z\n")
+            out.write(
+                f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{n_atoms}\n"
+                f"ITEM: BOX BOUNDS pp pp pp\n0 {length}\n0 {length}\n0 {length}\n"
+                "ITEM: ATOMS id type x y z\n"
+            )
             table = np.column_stack([ids[order], np.ones(n_atoms), pos[order]])
             np.savetxt(out, table, fmt="%d %d %.6f %.6f %.6f")
             step, n_frames = step + 100, n_frames + 1
@@ -88,18 +92,23 @@ def measure(worker: str, path: str, timeout: float, ranks: int = 1, rdf_every: i
         "    comm.Barrier()\n"
         "else:\n"
         "    comm, rank, size = None, 0, 1\n"
-        "t0 = time.perf_counter()\n" + WORKERS[worker] +
-        "comm.Barrier() if comm else None\n"
+        "t0 = time.perf_counter()\n" + WORKERS[worker] + "comm.Barrier() if comm else None\n"
         "dt = time.perf_counter() - t0\n"
         "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
         "mine = [usage.ru_maxrss, usage.ru_utime + usage.ru_stime]\n"
         "everyone = comm.gather(mine) if comm else [mine]\n"
         "if rank == 0:\n"
-        "    print(json.dumps([n, dt, everyone]))\n")
+        "    print(json.dumps([n, dt, everyone]))\n"
+    )
     command = [sys.executable, "-c", code]
     if ranks > 1:
-        command = [os.path.join(os.path.dirname(sys.executable), "mpirun"), "-launcher", "fork",
-                   "-np", str(ranks)] + command
+        command = [
+            os.path.join(os.path.dirname(sys.executable), "mpirun"),
+            "-launcher",
+            "fork",
+            "-np",
+            str(ranks),
+        ] + command
     env = dict(os.environ, OMP_NUM_THREADS="1")
     start = time.perf_counter()
     try:
@@ -112,25 +121,36 @@ def measure(worker: str, path: str, timeout: float, ranks: int = 1, rdf_every: i
     size_mb = os.path.getsize(path) / 1e6
     # CPU seconds of each rank (whole process, start-up included): on a shared machine the wall
     # time depends on the other jobs; the CPU time a rank needs does not
-    return {"ranks": ranks, "frames": frames, "seconds": round(seconds, 3),
-            "frames_per_s": round(frames / seconds, 3), "MB_per_s": round(size_mb / seconds, 2),
-            "peak_rss_MB_per_rank": [round(r[0] / 1024, 1) for r in per_rank],
-            "cpu_s_per_rank": [round(r[1], 2) for r in per_rank],
-            "wall_s_incl_startup": round(time.perf_counter() - start, 3)}
+    return {
+        "ranks": ranks,
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(frames / seconds, 3),
+        "MB_per_s": round(size_mb / seconds, 2),
+        "peak_rss_MB_per_rank": [round(r[0] / 1024, 1) for r in per_rank],
+        "cpu_s_per_rank": [round(r[1], 2) for r in per_rank],
+        "wall_s_incl_startup": round(time.perf_counter() - start, 3),
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cells", type=int, default=20,
-                        help="fcc cells per edge (20 -> 32000 atoms)")
+    parser.add_argument(
+        "--cells", type=int, default=20, help="fcc cells per edge (20 -> 32000 atoms)"
+    )
     parser.add_argument("--target-mb", type=float, default=1000.0, help="dump size (default 1 GB)")
     parser.add_argument("--workers", default=",".join(WORKERS), help="comma-separated subset")
-    parser.add_argument("--ranks", default="1", help="comma-separated rank counts for the "
-                        "gnnff workers, e.g. 1,2 (mpirun -launcher fork)")
-    parser.add_argument("--rdf-every", type=int, default=1, help="analysis: RDF on every N-th "
-                        "frame only")
-    parser.add_argument("--note", default="", help="free text stored in the JSON (e.g. the load "
-                        "of the machine)")
+    parser.add_argument(
+        "--ranks",
+        default="1",
+        help="comma-separated rank counts for the gnnff workers, e.g. 1,2 (mpirun -launcher fork)",
+    )
+    parser.add_argument(
+        "--rdf-every", type=int, default=1, help="analysis: RDF on every N-th frame only"
+    )
+    parser.add_argument(
+        "--note", default="", help="free text stored in the JSON (e.g. the load of the machine)"
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
     parser.add_argument("--workdir", help="where the dump is written (default: a temp dir)")
     parser.add_argument("--out", default="bench_analyze_dump.json", help="JSON result file")
@@ -155,15 +175,23 @@ def main(argv=None) -> int:
             result["speedup_vs_1_rank"] = round(base["seconds"] / result["seconds"], 2)
             # what the wall-time speed-up would be with one free core per rank
             result["cpu_bound_speedup_vs_1_rank"] = round(
-                base["cpu_s_per_rank"][0] / max(result["cpu_s_per_rank"]), 2)
+                base["cpu_s_per_rank"][0] / max(result["cpu_s_per_rank"]), 2
+            )
     reader, analysis = results.get("gnnff_reader", {}), results.get("gnnff_analysis", {})
     if "frames_per_s" in reader and "frames_per_s" in analysis:
         results["analysis_over_reader_1_rank"] = round(
-            analysis["frames_per_s"] / reader["frames_per_s"], 3)
-    report = {"dump": info, "results": results, "rdf_every": args.rdf_every, "note": args.note,
-              "python": platform.python_version(),
-              "machine": platform.machine(), "cpus": os.cpu_count(),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+            analysis["frames_per_s"] / reader["frames_per_s"], 3
+        )
+    report = {
+        "dump": info,
+        "results": results,
+        "rdf_every": args.rdf_every,
+        "note": args.note,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
     with open(args.out, "w") as handle:
         json.dump(report, handle, indent=1)
     if not args.workdir:

@@ -24,8 +24,11 @@ DEFAULT_SETS = ["si", "sio", "md17:ethanol", "md17:aspirin", "pretrain-molecules
 
 
 def task_steps(task) -> int:
-    return (sum(int(s) for _, _, s in task.anneal) + task.n_equil_steps
-            + task.n_frames * task.interval_steps)
+    return (
+        sum(int(s) for _, _, s in task.anneal)
+        + task.n_equil_steps
+        + task.n_frames * task.interval_steps
+    )
 
 
 def time_generate(name, size, workers, seed=0):
@@ -37,10 +40,15 @@ def time_generate(name, size, workers, seed=0):
         wall = time.perf_counter() - start
     frames = sum(s["frames"] for s in card["sets"].values())
     reference = sum(r["frames"] for r in card["reference_md"])
-    return {"name": name, "size": size, "measured": True, "wall_s": round(wall, 2),
-            "frames": frames, "reference_frames": reference,
-            "atoms_per_frame": sorted({n for s in card["sets"].values()
-                                       for n in s["atoms_per_frame"]})}
+    return {
+        "name": name,
+        "size": size,
+        "measured": True,
+        "wall_s": round(wall, 2),
+        "frames": frames,
+        "reference_frames": reference,
+        "atoms_per_frame": sorted({n for s in card["sets"].values() for n in s["atoms_per_frame"]}),
+    }
 
 
 def timed_task(task):
@@ -69,21 +77,27 @@ def estimate_paper(name, workers):
     start = time.perf_counter()
     # one worker: per-step cost of one trajectory on one core
     os.environ["OMP_NUM_THREADS"] = "1"
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
-                             initializer=single_thread_worker) as pool:
+    with ProcessPoolExecutor(
+        1, mp_context=mp.get_context("spawn"), initializer=single_thread_worker
+    ) as pool:
         timings = list(pool.map(timed_task, probe_list))
     seconds_per_step = {p.family: t / task_steps(p) for p, t in zip(probe_list, timings)}
     core_seconds = sum(task_steps(t) * seconds_per_step[t.family] for t in tasks)
-    return {"name": name, "size": "paper", "measured": False,
-            "estimated_wall_s": round(core_seconds / workers, 1),
-            "estimated_core_s": round(core_seconds, 1),
-            "frames": sum(t.n_frames for t in tasks if t.split != "reference"),
-            "reference_frames": sum(t.n_frames for t in tasks if t.split == "reference"),
-            "md_steps_total": sum(task_steps(t) for t in tasks), "trajectories": len(tasks),
-            "seconds_per_md_step": {k: round(v, 6) for k, v in seconds_per_step.items()},
-            "probe_wall_s": round(time.perf_counter() - start, 1),
-            "method": "per-family probe trajectory (<=10 frames) on one worker, "
-                      "scaled by total MD steps / workers"}
+    return {
+        "name": name,
+        "size": "paper",
+        "measured": False,
+        "estimated_wall_s": round(core_seconds / workers, 1),
+        "estimated_core_s": round(core_seconds, 1),
+        "frames": sum(t.n_frames for t in tasks if t.split != "reference"),
+        "reference_frames": sum(t.n_frames for t in tasks if t.split == "reference"),
+        "md_steps_total": sum(task_steps(t) for t in tasks),
+        "trajectories": len(tasks),
+        "seconds_per_md_step": {k: round(v, 6) for k, v in seconds_per_step.items()},
+        "probe_wall_s": round(time.perf_counter() - start, 1),
+        "method": "per-family probe trajectory (<=10 frames) on one worker, "
+        "scaled by total MD steps / workers",
+    }
 
 
 def main():
@@ -95,9 +109,14 @@ def main():
     parser.add_argument("-j", "--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
-    results = {"benchmark": "datagen", "cpu_count": os.cpu_count(), "workers": args.workers,
-               "platform": platform.platform(), "load_average_start": os.getloadavg(),
-               "runs": []}
+    results = {
+        "benchmark": "datagen",
+        "cpu_count": os.cpu_count(),
+        "workers": args.workers,
+        "platform": platform.platform(),
+        "load_average_start": os.getloadavg(),
+        "runs": [],
+    }
     for name in args.sets:
         results["runs"].append(time_generate(name, "small", args.workers))
         print(json.dumps(results["runs"][-1]), flush=True)

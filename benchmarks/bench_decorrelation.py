@@ -69,7 +69,21 @@ def make_batch(model, n_structures: int, repeat: int, dtype, seed: int = 0):
         g[keys.FORCES] = torch.as_tensor(rng.normal(size=(len(atoms), 3)), dtype=dtype)
         g[keys.TOTAL_ENERGY] = torch.as_tensor([float(rng.normal())], dtype=dtype)
         graphs.append(g)
-    offset, parts = 0, {k: [] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX, keys.EDGE_SHIFT, keys.FORCES, keys.TOTAL_ENERGY, keys.BATCH)}
+    offset, parts = (
+        0,
+        {
+            k: []
+            for k in (
+                keys.POSITIONS,
+                keys.ATOM_TYPE,
+                keys.EDGE_INDEX,
+                keys.EDGE_SHIFT,
+                keys.FORCES,
+                keys.TOTAL_ENERGY,
+                keys.BATCH,
+            )
+        },
+    )
     for gi, g in enumerate(graphs):
         n = g[keys.POSITIONS].shape[0]
         for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_SHIFT, keys.FORCES, keys.TOTAL_ENERGY):
@@ -125,7 +139,9 @@ def bench_model(name, args, dtype):
     # the measure alone: the term's forward + backward to the recorded features (CPU time)
     features.set_recording(model, True)
     pred = model(dict(batch))
-    feats = [pred[keys.edge_feature_key(i)] for i in range(len(features.edge_feature_irreps(model)))]
+    feats = [
+        pred[keys.edge_feature_key(i)] for i in range(len(features.edge_feature_irreps(model)))
+    ]
     feats = [f.detach().requires_grad_(True) for f in feats]
     leaves = {keys.edge_feature_key(i): f for i, f in enumerate(feats)}
     measure = []
@@ -148,7 +164,8 @@ def bench_model(name, args, dtype):
         "step_cpu_s_recording_only_median": med["recording"],
         "overhead_percent_cpu": 100.0 * (med["decorrelation"] / med["baseline"] - 1.0),
         "recording_only_overhead_percent_cpu": 100.0 * (med["recording"] / med["baseline"] - 1.0),
-        "overhead_percent_wall": 100.0 * (statistics.median(wall["decorrelation"]) / statistics.median(wall["baseline"]) - 1.0),
+        "overhead_percent_wall": 100.0
+        * (statistics.median(wall["decorrelation"]) / statistics.median(wall["baseline"]) - 1.0),
         "step_wall_s_baseline_all": wall["baseline"],
         "step_wall_s_decorrelation_all": wall["decorrelation"],
         "step_wall_s_recording_all": wall["recording"],
@@ -162,15 +179,26 @@ def bench_model(name, args, dtype):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="model sizes (see SIZES)")
+    parser.add_argument(
+        "--size", choices=sorted(SIZES), default="default", help="model sizes (see SIZES)"
+    )
     parser.add_argument("--models", nargs="*", default=None, help="default: every model of --size")
     parser.add_argument("--structures", type=int, default=4, help="structures per batch")
-    parser.add_argument("--repeat", type=int, default=3, help="supercell repeat of the 8-atom Si cell")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="supercell repeat of the 8-atom Si cell"
+    )
     parser.add_argument("--repeats", type=int, default=20, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default); 1 makes CPU time a clean cost measure")
-    parser.add_argument("--edge-subsample", type=int, default=0, help="max edges for the measure (0: all)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (0: torch default); 1 makes CPU time a clean cost measure",
+    )
+    parser.add_argument(
+        "--edge-subsample", type=int, default=0, help="max edges for the measure (0: all)"
+    )
     parser.add_argument("--out", default="bench_decorrelation.json")
     args = parser.parse_args(argv)
     if args.threads:
@@ -187,10 +215,13 @@ def main(argv=None):
             skipped[name] = "not registered"
             continue
         r = bench_model(name, args, dtype)
-        print(f"{name:20s} atoms {r['num_atoms']:4d} edges {r['num_edges']:6d}  CPU/step {r['step_cpu_s_baseline_median'] * 1e3:8.1f} ms"
-              f" -> {r['step_cpu_s_decorrelation_median'] * 1e3:8.1f} ms  overhead {r['overhead_percent_cpu']:+6.2f} % CPU,"
-              f" {r['overhead_percent_wall']:+6.2f} % wall; recording alone {r['recording_only_overhead_percent_cpu']:+6.2f} %;"
-              f" measure fwd+bwd {r['measure_fwd_bwd_percent_of_step']:.2f} %", flush=True)
+        print(
+            f"{name:20s} atoms {r['num_atoms']:4d} edges {r['num_edges']:6d}  CPU/step {r['step_cpu_s_baseline_median'] * 1e3:8.1f} ms"
+            f" -> {r['step_cpu_s_decorrelation_median'] * 1e3:8.1f} ms  overhead {r['overhead_percent_cpu']:+6.2f} % CPU,"
+            f" {r['overhead_percent_wall']:+6.2f} % wall; recording alone {r['recording_only_overhead_percent_cpu']:+6.2f} %;"
+            f" measure fwd+bwd {r['measure_fwd_bwd_percent_of_step']:.2f} %",
+            flush=True,
+        )
         results.append(r)
     cpu = platform.processor()
     try:

@@ -30,9 +30,16 @@ R_MAX = 5.0
 TYPES = ["H", "C", "O"]
 # tiers of comparable size (parameter counts are measured and written to the JSON)
 TIERS = {
-    "small": [("gemnet_t", {"preset": "small", "r_max": R_MAX}), ("nequip", {"preset": "small"}),
-              ("allegro", {"preset": "medium"})],
-    "medium": [("gemnet_t", {"preset": "medium"}), ("nequip", {"preset": "medium"}), ("allegro", {"preset": "paper"})],
+    "small": [
+        ("gemnet_t", {"preset": "small", "r_max": R_MAX}),
+        ("nequip", {"preset": "small"}),
+        ("allegro", {"preset": "medium"}),
+    ],
+    "medium": [
+        ("gemnet_t", {"preset": "medium"}),
+        ("nequip", {"preset": "medium"}),
+        ("allegro", {"preset": "paper"}),
+    ],
     "paper": [("gemnet_t", {"preset": "md17"}), ("nequip", {"preset": "paper"})],
 }
 
@@ -54,7 +61,9 @@ def aspirin_box(n_side: int = 2, box: float = 12.0, seed: int = 0) -> Atoms:
         for j in range(n_side):
             copy = mol.copy()
             q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
-            copy.positions = copy.positions @ q.T + np.array([(i + 0.5) * box / n_side, (j + 0.5) * box / n_side, box / 2])
+            copy.positions = copy.positions @ q.T + np.array(
+                [(i + 0.5) * box / n_side, (j + 0.5) * box / n_side, box / 2]
+            )
             out += copy
     return out
 
@@ -74,11 +83,19 @@ def machine() -> dict:
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "load_average_1_5_15": list(os.getloadavg())}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average_1_5_15": list(os.getloadavg()),
+    }
 
 
 def main() -> None:
@@ -94,7 +111,9 @@ def main() -> None:
     for tier in args.tiers:
         for name, options in TIERS[tier]:
             if name not in available_models():
-                results.append({"tier": tier, "model": name, "skipped": "not registered in this checkout"})
+                results.append(
+                    {"tier": tier, "model": name, "skipped": "not registered in this checkout"}
+                )
                 continue
             options = dict({"r_max": R_MAX}, **options)
             torch.manual_seed(0)
@@ -102,21 +121,42 @@ def main() -> None:
                 model = build_model(name, type_names=TYPES, **options).float().eval()
                 scripted = torch.jit.script(model)
             except Exception as err:  # another model's bug must not lose the other numbers
-                results.append({"tier": tier, "model": name, "options": options, "error": f"{type(err).__name__}: {err}"[:500]})
+                results.append(
+                    {
+                        "tier": tier,
+                        "model": name,
+                        "options": options,
+                        "error": f"{type(err).__name__}: {err}"[:500],
+                    }
+                )
                 print(json.dumps(results[-1]))
                 continue
-            row = {"tier": tier, "model": name, "options": options,
-                   "parameters": sum(p.numel() for p in model.parameters()),
-                   "interaction_range_A": model.interaction_range}
+            row = {
+                "tier": tier,
+                "model": name,
+                "options": options,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "interaction_range_A": model.interaction_range,
+            }
             for label, atoms in systems.items():
                 graph = atoms_to_graph(atoms, TYPES, R_MAX, dtype=torch.float32)
                 seconds = time_model(scripted, graph, args.repeats)
-                row[label] = {"atoms": len(atoms), "edges": int(graph["edge_index"].shape[1]),
-                              "ms_per_call": 1e3 * seconds, "us_per_atom": 1e6 * seconds / len(atoms)}
+                row[label] = {
+                    "atoms": len(atoms),
+                    "edges": int(graph["edge_index"].shape[1]),
+                    "ms_per_call": 1e3 * seconds,
+                    "us_per_atom": 1e6 * seconds / len(atoms),
+                }
             results.append(row)
             print(json.dumps(row))
-    report = {"benchmark": "bench_gemnet", "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "machine": machine(), "dtype": "float32", "repeats": args.repeats, "results": results}
+    report = {
+        "benchmark": "bench_gemnet",
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "dtype": "float32",
+        "repeats": args.repeats,
+        "results": results,
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(report, handle, indent=1)

@@ -56,8 +56,17 @@ run {steps}
 
 def run(model, comm, nprocs, cells, steps, warmup=2, temp=300.0, thermo=None):
     with tempfile.TemporaryDirectory() as work:
-        deck = DECK.format(nx=cells[0], ny=cells[1], nz=cells[2], comm=comm, model=model,
-                           steps=steps, warmup=warmup, temp=temp, thermo=thermo or steps)
+        deck = DECK.format(
+            nx=cells[0],
+            ny=cells[1],
+            nz=cells[2],
+            comm=comm,
+            model=model,
+            steps=steps,
+            warmup=warmup,
+            temp=temp,
+            thermo=thermo or steps,
+        )
         open(os.path.join(work, "in.lammps"), "w").write(deck)
         cmd = ["/usr/bin/time", "-f", "maxrss_kb %M", LMP, "-in", "in.lammps", "-log", "log.lammps"]
         if nprocs > 1:
@@ -68,19 +77,27 @@ def run(model, comm, nprocs, cells, steps, warmup=2, temp=300.0, thermo=None):
         if proc.returncode:
             raise RuntimeError(out[-3000:])
         log = open(os.path.join(work, "log.lammps")).read()
-    loops = re.findall(r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", log)
+    loops = re.findall(
+        r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", log
+    )
     seconds, nsteps, natoms = float(loops[-1][0]), int(loops[-1][1]), int(loops[-1][2])
     nghost = re.findall(r"Nghost:\s+([\d.eE+-]+) ave\s+([\d.eE+-]+) max", log)[-1]
     model_ms = re.findall(r"in the TorchScript call \(([\d.]+) ms/call\)", log)
     rss = [int(v) for v in re.findall(r"maxrss_kb (\d+)", out)]
-    result = {"comm": comm, "ranks": nprocs, "atoms": natoms, "steps": nsteps,
-              "seconds_per_step": seconds / nsteps,
-              "ghosts_per_rank_avg": float(nghost[0]), "ghosts_per_rank_max": float(nghost[1]),
-              "local_atoms_per_rank": natoms / nprocs,
-              "model_ms_per_call_rank0": float(model_ms[-1]) if model_ms else None,
-              "peak_rss_mb_per_rank_max": max(rss) / 1024 if rss else None}
+    result = {
+        "comm": comm,
+        "ranks": nprocs,
+        "atoms": natoms,
+        "steps": nsteps,
+        "seconds_per_step": seconds / nsteps,
+        "ghosts_per_rank_avg": float(nghost[0]),
+        "ghosts_per_rank_max": float(nghost[1]),
+        "local_atoms_per_rank": natoms / nprocs,
+        "model_ms_per_call_rank0": float(model_ms[-1]) if model_ms else None,
+        "peak_rss_mb_per_rank_max": max(rss) / 1024 if rss else None,
+    }
     if thermo:
-        table = log[log.rindex("Step"):log.rindex("Loop time")].splitlines()[1:]
+        table = log[log.rindex("Step") : log.rindex("Loop time")].splitlines()[1:]
         result["etotal"] = [float(line.split()[3]) for line in table if len(line.split()) == 4]
     return result
 
@@ -92,16 +109,25 @@ def main():
     parser.add_argument("--out", default="benchmarks/results/layerwise.json")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = build_model("nequip", type_names=["Si"], r_max=5.0, preset="small", n_layers=3).double().eval()
+    model = (
+        build_model("nequip", type_names=["Si"], r_max=5.0, preset="small", n_layers=3)
+        .double()
+        .eval()
+    )
     model.set_energy_reference(torch.tensor([-4.6]), torch.tensor([0.1]))  # gentle forces for NVE
     workdir = tempfile.mkdtemp()
     path = os.path.join(workdir, "nequip3.pt")
     export_model(model, path)
 
-    results = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "note": "measured on a loaded 2-core machine shared with other jobs; OMP_NUM_THREADS=1 "
-                       "per rank, so 4 ranks share 2 cores",
-               "model": "nequip preset small, 3 layers, r_max 5 A, float64, CPU", "strong": [], "weak": []}
+    results = {
+        "host": platform.node(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "note": "measured on a loaded 2-core machine shared with other jobs; OMP_NUM_THREADS=1 "
+        "per rank, so 4 ranks share 2 cores",
+        "model": "nequip preset small, 3 layers, r_max 5 A, float64, CPU",
+        "strong": [],
+        "weak": [],
+    }
     for nprocs in (1, 2, 4):
         for comm in ("layer", "shell"):
             results["strong"].append(run(path, comm, nprocs, (3, 3, 3), args.steps, warmup=1))
@@ -109,7 +135,9 @@ def main():
     weak_cells = {1: (2, 2, 2), 2: (4, 2, 2), 4: (4, 4, 2)}
     for nprocs in (1, 2, 4):
         for comm in ("layer", "shell"):
-            results["weak"].append(run(path, comm, nprocs, weak_cells[nprocs], args.steps, warmup=1))
+            results["weak"].append(
+                run(path, comm, nprocs, weak_cells[nprocs], args.steps, warmup=1)
+            )
             print(results["weak"][-1], flush=True)
     nve = {}
     for comm in ("layer", "shell"):

@@ -74,8 +74,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     machine = {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": args.threads,
-        "torch": torch.__version__, "python": platform.python_version(),
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": args.threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
         "load_average_before": list(os.getloadavg()),
     }
     results = []
@@ -89,18 +92,30 @@ def main(argv=None):
                 data = atoms_to_graph(atoms, TYPES, R_MAX, dtype=dtype)
                 seconds = time_model(scripted, data, args.repeats)
                 row = {
-                    "model": name, "preset": preset, "parameters": n_params,
-                    "interaction_range_A": model.interaction_range, "system": system,
-                    "atoms": len(atoms), "edges": int(data["edge_index"].shape[1]),
-                    "seconds_per_call": seconds, "us_per_atom": 1e6 * seconds / len(atoms),
+                    "model": name,
+                    "preset": preset,
+                    "parameters": n_params,
+                    "interaction_range_A": model.interaction_range,
+                    "system": system,
+                    "atoms": len(atoms),
+                    "edges": int(data["edge_index"].shape[1]),
+                    "seconds_per_call": seconds,
+                    "us_per_atom": 1e6 * seconds / len(atoms),
                 }
                 results.append(row)
-                print(f"{name:8s} {preset:7s} {n_params:8d} params  {system:7s} "
-                      f"{row['us_per_atom']:9.1f} us/atom", flush=True)
+                print(
+                    f"{name:8s} {preset:7s} {n_params:8d} params  {system:7s} "
+                    f"{row['us_per_atom']:9.1f} us/atom",
+                    flush=True,
+                )
     machine["load_average_after"] = list(os.getloadavg())
     report = {
-        "benchmark": "bench_models", "dtype": args.dtype, "r_max_A": R_MAX, "repeats": args.repeats,
-        "machine": machine, "results": results,
+        "benchmark": "bench_models",
+        "dtype": args.dtype,
+        "r_max_A": R_MAX,
+        "repeats": args.repeats,
+        "machine": machine,
+        "results": results,
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -59,11 +59,18 @@ export_model(build_model(name, type_names=["Si"], r_max=5.0, **options).float(),
 def run_lammps(folder: str, steps: int, env: dict):
     with open(os.path.join(folder, "in.lmp"), "w") as f:
         f.write(DECK.format(thermo=max(steps, 1), steps=steps))
-    proc = subprocess.run(["/usr/bin/time", "-v", os.path.join(BIN, "lmp"), "-in", "in.lmp", "-log", "none"],
-                          cwd=folder, capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", os.path.join(BIN, "lmp"), "-in", "in.lmp", "-log", "none"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"lmp failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    faults = int(re.search(r"Minor \(reclaiming a frame\) page faults: (\d+)", proc.stderr).group(1))
+    faults = int(
+        re.search(r"Minor \(reclaiming a frame\) page faults: (\d+)", proc.stderr).group(1)
+    )
     loop = float(re.findall(r"Loop time of ([\d.eE+-]+)", proc.stdout)[-1])
     return faults, loop
 
@@ -72,7 +79,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["nequip", "allegro"], choices=list(OPTIONS))
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--src", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+    parser.add_argument(
+        "--src",
+        default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"),
+    )
     parser.add_argument("--keep-freed-memory", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -82,20 +92,44 @@ def main(argv=None):
     rows = []
     for name in args.models:
         folder = tempfile.mkdtemp(prefix=f"gnnff_pf_{name}_")
-        subprocess.run([sys.executable, "-c", EXPORT, name, json.dumps(OPTIONS[name]), os.path.join(folder, "model.pt")],
-                       check=True, env=dict(os.environ, PYTHONPATH=args.src))
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                EXPORT,
+                name,
+                json.dumps(OPTIONS[name]),
+                os.path.join(folder, "model.pt"),
+            ],
+            check=True,
+            env=dict(os.environ, PYTHONPATH=args.src),
+        )
         base_faults, _ = run_lammps(folder, 0, env)
         faults, loop = run_lammps(folder, args.steps, env)
-        row = {"model": name, "options": OPTIONS[name], "atoms": 512, "steps": args.steps,
-               "minor_faults_per_step": (faults - base_faults) / args.steps, "loop_s_per_step": loop / args.steps}
+        row = {
+            "model": name,
+            "options": OPTIONS[name],
+            "atoms": 512,
+            "steps": args.steps,
+            "minor_faults_per_step": (faults - base_faults) / args.steps,
+            "loop_s_per_step": loop / args.steps,
+        }
         rows.append(row)
-        print(f"{name}: {row['minor_faults_per_step']:.0f} minor page faults per step, "
-              f"{1e3 * row['loop_s_per_step']:.0f} ms per step", flush=True)
+        print(
+            f"{name}: {row['minor_faults_per_step']:.0f} minor page faults per step, "
+            f"{1e3 * row['loop_s_per_step']:.0f} ms per step",
+            flush=True,
+        )
     if args.out:
-        report = {"benchmark": "bench_page_faults", "src": args.src, "keep_freed_memory": args.keep_freed_memory,
-                  "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-                  "load_average_after": list(os.getloadavg()),
-                  "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": rows}
+        report = {
+            "benchmark": "bench_page_faults",
+            "src": args.src,
+            "keep_freed_memory": args.keep_freed_memory,
+            "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+            "load_average_after": list(os.getloadavg()),
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "results": rows,
+        }
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)

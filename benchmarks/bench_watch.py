@@ -71,8 +71,12 @@ def reference_file(workdir, cells):
     from gnnff.stability.watch_reference import write_watch_reference
 
     pair = f"pair_style sw\npair_coeff * * {potentials()}/Si.sw Si"
-    text = deck(cells, 100, pair, "dump d all custom 20 ref.dump id element x y z\n"
-                "dump_modify d element Si sort id")
+    text = deck(
+        cells,
+        100,
+        pair,
+        "dump d all custom 20 ref.dump id element x y z\ndump_modify d element Si sort id",
+    )
     loop_time(workdir, text)
     path = os.path.join(workdir, "watch.ref")
     write_watch_reference(os.path.join(workdir, "ref.dump"), path)
@@ -93,14 +97,20 @@ def main():
     work = tempfile.mkdtemp(prefix="bench_watch_")
     ref = reference_file(work, args.cells)
     model = os.path.join(work, "sw.pt")
-    export_model(build_model("stillinger_weber", potential_file=f"{potentials()}/Si.sw",
-                             type_names=["Si"]), model)
-    pairs = {"sw": f"pair_style sw\npair_coeff * * {potentials()}/Si.sw Si",
-             "gnnff_sw": f"pair_style gnnff\npair_coeff * * {model} Si"}
-    watches = {"none": "",
-               "watch": f"fix w all gnnff/watch 1 reference {ref} elements Si action warn",
-               "watch_write_data": f"fix w all gnnff/watch 1 reference {ref} elements Si "
-                                   "write_data last.data"}
+    export_model(
+        build_model("stillinger_weber", potential_file=f"{potentials()}/Si.sw", type_names=["Si"]),
+        model,
+    )
+    pairs = {
+        "sw": f"pair_style sw\npair_coeff * * {potentials()}/Si.sw Si",
+        "gnnff_sw": f"pair_style gnnff\npair_coeff * * {model} Si",
+    }
+    watches = {
+        "none": "",
+        "watch": f"fix w all gnnff/watch 1 reference {ref} elements Si action warn",
+        "watch_write_data": f"fix w all gnnff/watch 1 reference {ref} elements Si "
+        "write_data last.data",
+    }
     results = []
     for pair_name, pair in pairs.items():
         steps = args.steps if pair_name == "sw" else max(20, args.steps // 4)
@@ -109,25 +119,45 @@ def main():
             runs = []
             for _ in range(args.repeats):
                 text = deck(args.cells, steps, pair, watch)
-                runs.append((loop_time(work, text, section="Modify"),
-                             float(re.findall(r"Loop time of (\S+) on",
-                                              open(os.path.join(work, "log.lammps")).read())[-1])))
+                runs.append(
+                    (
+                        loop_time(work, text, section="Modify"),
+                        float(
+                            re.findall(
+                                r"Loop time of (\S+) on",
+                                open(os.path.join(work, "log.lammps")).read(),
+                            )[-1]
+                        ),
+                    )
+                )
             modify[name] = min(r[0] for r in runs)
             loop[name] = min(r[1] for r in runs)
         step = loop["none"] / steps
         for name in ("watch", "watch_write_data"):
             check = (modify[name] - modify["none"]) / steps
-            results.append({"pair": pair_name, "case": name, "atoms": 8 * args.cells ** 3,
-                            "steps": steps, "step_s": step, "check_s": check,
-                            "check_fraction_of_step": check / step})
-            print(f"{pair_name:9s} {name:17s} step {step * 1e3:8.3f} ms  check "
-                  f"{check * 1e3:7.3f} ms  = {100 * check / step:6.2f} % of a step")
-    out = {"benchmark": "fix gnnff/watch cost per check (check every step)",
-           "machine": "measured on a loaded 2-core machine (shared with other jobs)",
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "method": "best of repeats; check = difference of the LAMMPS 'Modify' timing section "
-                     "with and without the fix per step; step = Loop time without it per step",
-           "results": results}
+            results.append(
+                {
+                    "pair": pair_name,
+                    "case": name,
+                    "atoms": 8 * args.cells**3,
+                    "steps": steps,
+                    "step_s": step,
+                    "check_s": check,
+                    "check_fraction_of_step": check / step,
+                }
+            )
+            print(
+                f"{pair_name:9s} {name:17s} step {step * 1e3:8.3f} ms  check "
+                f"{check * 1e3:7.3f} ms  = {100 * check / step:6.2f} % of a step"
+            )
+    out = {
+        "benchmark": "fix gnnff/watch cost per check (check every step)",
+        "machine": "measured on a loaded 2-core machine (shared with other jobs)",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "method": "best of repeats; check = difference of the LAMMPS 'Modify' timing section "
+        "with and without the fix per step; step = Loop time without it per step",
+        "results": results,
+    }
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)

@@ -27,7 +27,7 @@ ALPHA, BANDWIDTH = 2e-6, 10e9  # s, bytes/s
 
 
 def ghosts_per_local(side: float, shell: float) -> float:
-    return ((side + 2 * shell) ** 3 - side ** 3) / side ** 3
+    return ((side + 2 * shell) ** 3 - side**3) / side**3
 
 
 def project(c_atom_layer: float, c_atom_shell: float):
@@ -45,9 +45,12 @@ def project(c_atom_layer: float, c_atom_shell: float):
             else:
                 compute = c_atom_shell * local * (1 + ratio)
                 communication = 0.0
-            row[comm] = {"ghost_per_local": ratio, "compute_s_per_step": compute,
-                         "feature_exchange_s_per_step": communication,
-                         "s_per_step": compute + communication}
+            row[comm] = {
+                "ghost_per_local": ratio,
+                "compute_s_per_step": compute,
+                "feature_exchange_s_per_step": communication,
+                "s_per_step": compute + communication,
+            }
         rows.append(row)
     return rows
 
@@ -60,15 +63,32 @@ def main():
     measured = json.load(open(args.results))
     one_rank = {r["comm"]: r for r in measured["strong"] if r["ranks"] == 1}
     # model time per computed atom: local atoms for layer, local + ghost for shell
-    c_layer = one_rank["layer"]["model_ms_per_call_rank0"] * 1e-3 / one_rank["layer"]["local_atoms_per_rank"]
+    c_layer = (
+        one_rank["layer"]["model_ms_per_call_rank0"]
+        * 1e-3
+        / one_rank["layer"]["local_atoms_per_rank"]
+    )
     shell = one_rank["shell"]
-    c_shell = shell["model_ms_per_call_rank0"] * 1e-3 / (shell["local_atoms_per_rank"] + shell["ghosts_per_rank_avg"])
-    out = {"model": __doc__.split("Model (stated in docs/pair_style.md):")[1].split("python ")[0].strip(),
-           "c_atom_layer_s": c_layer, "c_atom_shell_s": c_shell, "rows": project(c_layer, c_shell)}
+    c_shell = (
+        shell["model_ms_per_call_rank0"]
+        * 1e-3
+        / (shell["local_atoms_per_rank"] + shell["ghosts_per_rank_avg"])
+    )
+    out = {
+        "model": __doc__.split("Model (stated in docs/pair_style.md):")[1]
+        .split("python ")[0]
+        .strip(),
+        "c_atom_layer_s": c_layer,
+        "c_atom_shell_s": c_shell,
+        "rows": project(c_layer, c_shell),
+    }
     json.dump(out, open(args.out, "w"), indent=1)
     for row in out["rows"]:
-        print(row["ranks"], {k: round(v, 4) if isinstance(v, float) else v for k, v in row["layer"].items()},
-              {k: round(v, 4) if isinstance(v, float) else v for k, v in row["shell"].items()})
+        print(
+            row["ranks"],
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in row["layer"].items()},
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in row["shell"].items()},
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,13 @@ from typing import Dict, List, Optional, Sequence
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
-from gnnff.stability.survival import (StableTimes, bootstrap_median_ci, logrank_test,  # noqa: E402
-                                      median_ratio, median_stable_time)
+from gnnff.stability.survival import (  # noqa: E402
+    StableTimes,
+    bootstrap_median_ci,
+    logrank_test,
+    median_ratio,
+    median_stable_time,
+)
 
 GATE_MAE_OVER_RMS = 0.10  # gate 1: ID test force MAE <= 10 % of the RMS reference force
 GATE_BASELINE_ID_STABLE = 0.75  # gate 2: baseline stable in distribution in >= 3 of 4 seeds
@@ -31,25 +36,41 @@ GATE_MAE_MATCH = 0.15  # pre-training: the two variants' force MAEs within 15 % 
 
 def stable_times(stabilities: Sequence[Dict]) -> StableTimes:
     """StableTimes from gnnff.stability summaries; a run stable to its end is censored."""
-    return StableTimes.from_runs([s["stable_time_ps"] for s in stabilities],
-                                 [not s["stable_through_end"] for s in stabilities])
+    return StableTimes.from_runs(
+        [s["stable_time_ps"] for s in stabilities],
+        [not s["stable_through_end"] for s in stabilities],
+    )
 
 
-def compare(baseline: Sequence[Dict], method: Sequence[Dict], censored_at_ps: float,
-            n_boot: int = 2000, seed: int = 0) -> Dict:
+def compare(
+    baseline: Sequence[Dict],
+    method: Sequence[Dict],
+    censored_at_ps: float,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Dict:
     """The survival comparison of one composition / molecule (keys of claims.json)."""
     b, m = stable_times(baseline), stable_times(method)
     test, ratio = logrank_test(m, b), median_ratio(m, b, n_boot=n_boot, seed=seed)
-    out = {"baseline_stable_ps": b.times.tolist(), "method_stable_ps": m.times.tolist(),
-           "baseline_failed": b.failed.tolist(), "method_failed": m.failed.tolist(),
-           "censored_at_ps": censored_at_ps, "logrank_chi2": test.chi2, "logrank_p": test.p_value}
+    out = {
+        "baseline_stable_ps": b.times.tolist(),
+        "method_stable_ps": m.times.tolist(),
+        "baseline_failed": b.failed.tolist(),
+        "method_failed": m.failed.tolist(),
+        "censored_at_ps": censored_at_ps,
+        "logrank_chi2": test.chi2,
+        "logrank_p": test.p_value,
+    }
     for name, sample in (("baseline", b), ("method", m)):
         median = median_stable_time(sample)
         out[f"{name}_median_ps"] = median.value
         out[f"{name}_median_reached"] = median.reached  # False: the median is ">= value"
         out[f"{name}_median_ci95"] = list(bootstrap_median_ci(sample, n_boot=n_boot, seed=seed))
-    out.update(median_ratio=ratio.value, median_ratio_kind=ratio.kind,
-               median_ratio_ci95=list(ratio.ci95) if ratio.ci95 else None)
+    out.update(
+        median_ratio=ratio.value,
+        median_ratio_kind=ratio.kind,
+        median_ratio_ci95=list(ratio.ci95) if ratio.ci95 else None,
+    )
     return out
 
 
@@ -68,36 +89,69 @@ def decorrelation_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Di
     settings = payload["settings"]
     md_ps = settings["md_steps"] * settings["timestep_ps"]
     compositions = list(next(iter(by.values()))["compositions"]) if by else []
-    gate1 = {v: [_ratio(by[v, s]["compositions"]["SiO2"]["forces_mae_meV_per_A"],
-                        by[v, s]["compositions"]["SiO2"].get("reference_force_rms_meV_per_A"))
-                 for s in seeds] for v in variants}
-    id_stable = [by["baseline", s]["compositions"]["SiO2"]["stability"]["stable_through_end"]
-                 for s in seeds]
+    gate1 = {
+        v: [
+            _ratio(
+                by[v, s]["compositions"]["SiO2"]["forces_mae_meV_per_A"],
+                by[v, s]["compositions"]["SiO2"].get("reference_force_rms_meV_per_A"),
+            )
+            for s in seeds
+        ]
+        for v in variants
+    }
+    id_stable = [
+        by["baseline", s]["compositions"]["SiO2"]["stability"]["stable_through_end"] for s in seeds
+    ]
     control = payload.get("reference_potential_control", {})
-    reference_stable = bool(control) and all(c["stability"]["stable_through_end"]
-                                             for c in control.values())
+    reference_stable = bool(control) and all(
+        c["stability"]["stable_through_end"] for c in control.values()
+    )
     fraction = sum(id_stable) / len(id_stable) if id_stable else None
-    gates = {"id_force_mae_over_rms": gate1,
-             "id_force_mae_over_rms_pass": all(_all_at_most(gate1[v], GATE_MAE_OVER_RMS) for v in variants),
-             "baseline_id_stable_fraction": fraction,
-             "baseline_id_stable_pass": fraction is not None and fraction >= GATE_BASELINE_ID_STABLE,
-             "reference_stable": reference_stable}
-    gates["all_pass"] = (gates["id_force_mae_over_rms_pass"] and gates["baseline_id_stable_pass"]
-                         and reference_stable)
-    result = {"source": payload.get("command"), "size": payload.get("size"),
-              "model": payload.get("model"), "seeds": seeds, "n_seeds": len(seeds),
-              "md_ps": md_ps, "temperature_K": settings["temperature_K"], "gates": gates,
-              "compositions": {}}
+    gates = {
+        "id_force_mae_over_rms": gate1,
+        "id_force_mae_over_rms_pass": all(
+            _all_at_most(gate1[v], GATE_MAE_OVER_RMS) for v in variants
+        ),
+        "baseline_id_stable_fraction": fraction,
+        "baseline_id_stable_pass": fraction is not None and fraction >= GATE_BASELINE_ID_STABLE,
+        "reference_stable": reference_stable,
+    }
+    gates["all_pass"] = (
+        gates["id_force_mae_over_rms_pass"]
+        and gates["baseline_id_stable_pass"]
+        and reference_stable
+    )
+    result = {
+        "source": payload.get("command"),
+        "size": payload.get("size"),
+        "model": payload.get("model"),
+        "seeds": seeds,
+        "n_seeds": len(seeds),
+        "md_ps": md_ps,
+        "temperature_K": settings["temperature_K"],
+        "gates": gates,
+        "compositions": {},
+    }
     for composition in compositions:
         cells = {v: [by[v, s]["compositions"][composition] for s in seeds] for v in variants}
-        entry = compare([c["stability"] for c in cells["baseline"]],
-                        [c["stability"] for c in cells["decorrelation"]], md_ps, n_boot, seed)
-        entry["forces_mae_meV_per_A"] = {v: [c["forces_mae_meV_per_A"] for c in cells[v]] for v in variants}
+        entry = compare(
+            [c["stability"] for c in cells["baseline"]],
+            [c["stability"] for c in cells["decorrelation"]],
+            md_ps,
+            n_boot,
+            seed,
+        )
+        entry["forces_mae_meV_per_A"] = {
+            v: [c["forces_mae_meV_per_A"] for c in cells[v]] for v in variants
+        }
         result["compositions"][composition] = entry
-    for composition, p in holm([result["compositions"][c]["logrank_p"] for c in compositions]).items():
+    for composition, p in holm(
+        [result["compositions"][c]["logrank_p"] for c in compositions]
+    ).items():
         result["compositions"][compositions[composition]]["logrank_p_holm"] = p
-    result["val_corr_per_layer"] = {v: [by[v, s]["training"]["val_corr_per_layer_best"] for s in seeds]
-                                    for v in variants}
+    result["val_corr_per_layer"] = {
+        v: [by[v, s]["training"]["val_corr_per_layer_best"] for s in seeds] for v in variants
+    }
     return result
 
 
@@ -108,31 +162,56 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
     settings = payload["settings"]
     md_ps = settings["md_steps"] * settings["timestep_fs"] * 1e-3
     mae = {v: [by[v, s]["forces_mae_meV_per_A"] for s in seeds] for v in variants}
-    gate1 = {v: [_ratio(by[v, s]["forces_mae_meV_per_A"], by[v, s].get("reference_force_rms_meV_per_A"))
-                 for s in seeds] for v in variants}
+    gate1 = {
+        v: [
+            _ratio(by[v, s]["forces_mae_meV_per_A"], by[v, s].get("reference_force_rms_meV_per_A"))
+            for s in seeds
+        ]
+        for v in variants
+    }
     id_stable = [by["scratch", s]["stability"]["stable_through_end"] for s in seeds]
     fraction = sum(id_stable) / len(id_stable) if id_stable else None
     mean_mae = {v: statistics.mean(mae[v]) if mae[v] else None for v in variants}
-    match = (abs(mean_mae["finetuned"] - mean_mae["scratch"]) / min(mean_mae.values())
-             if all(mean_mae.values()) else None)
+    match = (
+        abs(mean_mae["finetuned"] - mean_mae["scratch"]) / min(mean_mae.values())
+        if all(mean_mae.values())
+        else None
+    )
     control = payload.get("reference_md_control")
-    gates = {"id_force_mae_over_rms": gate1,
-             "id_force_mae_over_rms_pass": all(_all_at_most(gate1[v], GATE_MAE_OVER_RMS) for v in variants),
-             "force_mae_relative_difference": match,
-             "force_mae_match_pass": match is not None and match <= GATE_MAE_MATCH,
-             "baseline_stable_fraction": fraction,
-             "reference_stable": bool(control and control["stable_through_end"])}
+    gates = {
+        "id_force_mae_over_rms": gate1,
+        "id_force_mae_over_rms_pass": all(
+            _all_at_most(gate1[v], GATE_MAE_OVER_RMS) for v in variants
+        ),
+        "force_mae_relative_difference": match,
+        "force_mae_match_pass": match is not None and match <= GATE_MAE_MATCH,
+        "baseline_stable_fraction": fraction,
+        "reference_stable": bool(control and control["stable_through_end"]),
+    }
     # gate 2 (baseline stable in distribution) is the decorrelation experiment's: here all MD is
     # in distribution, and a baseline that never fails leaves nothing to improve; reported only
-    gates["all_pass"] = all(gates[k] for k in ("id_force_mae_over_rms_pass", "force_mae_match_pass",
-                                               "reference_stable"))
-    entry = compare([by["scratch", s]["stability"] for s in seeds],
-                    [by["finetuned", s]["stability"] for s in seeds], md_ps, n_boot, seed)
+    gates["all_pass"] = all(
+        gates[k] for k in ("id_force_mae_over_rms_pass", "force_mae_match_pass", "reference_stable")
+    )
+    entry = compare(
+        [by["scratch", s]["stability"] for s in seeds],
+        [by["finetuned", s]["stability"] for s in seeds],
+        md_ps,
+        n_boot,
+        seed,
+    )
     entry["forces_mae_meV_per_A"] = mae
-    return {"source": payload.get("command"), "size": payload.get("size"),
-            "model": payload.get("model"), "seeds": seeds, "n_seeds": len(seeds), "md_ps": md_ps,
-            "temperature_K": settings["temperature_K"], "gates": gates,
-            "molecules": {payload.get("molecule", "molecule"): entry}}
+    return {
+        "source": payload.get("command"),
+        "size": payload.get("size"),
+        "model": payload.get("model"),
+        "seeds": seeds,
+        "n_seeds": len(seeds),
+        "md_ps": md_ps,
+        "temperature_K": settings["temperature_K"],
+        "gates": gates,
+        "molecules": {payload.get("molecule", "molecule"): entry},
+    }
 
 
 def holm(p_values: Sequence[Optional[float]]) -> Dict[int, Optional[float]]:
@@ -160,29 +239,42 @@ def main(argv=None) -> int:
     parser.add_argument("--decorrelation", metavar="JSON", help="stability_decorrelation result")
     parser.add_argument("--pretraining", metavar="JSON", help="stability_pretraining result")
     parser.add_argument("--claims", default=str(REPO / "benchmarks/results/claims.json"))
-    parser.add_argument("--figures", default=str(REPO / "docs/figures"), help="folder of the KM PNGs")
+    parser.add_argument(
+        "--figures", default=str(REPO / "docs/figures"), help="folder of the KM PNGs"
+    )
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
     args = parser.parse_args(argv)
     if not (args.decorrelation or args.pretraining):
         parser.error("give --decorrelation and/or --pretraining result JSON(s)")
     from stability_km_plot import plot_claims
 
-    for section, source, build in (("decorrelation", args.decorrelation, decorrelation_claims),
-                                   ("pretraining", args.pretraining, pretraining_claims)):
+    for section, source, build in (
+        ("decorrelation", args.decorrelation, decorrelation_claims),
+        ("pretraining", args.pretraining, pretraining_claims),
+    ):
         if source:
             claims = build(json.loads(Path(source).read_text()), n_boot=args.n_boot)
-            claims["result_file"] = str(Path(source).resolve().relative_to(REPO)) \
-                if Path(source).resolve().is_relative_to(REPO) else str(source)
+            claims["result_file"] = (
+                str(Path(source).resolve().relative_to(REPO))
+                if Path(source).resolve().is_relative_to(REPO)
+                else str(source)
+            )
             runs = json.loads(Path(source).read_text())["runs"]
             # one code version is what the protocol means; several would show here
-            claims["model_code_versions"] = sorted({str(r["training"].get("code_version"))
-                                                    for r in runs})
-            claims["status"] = ("gates met: the comparison counts" if claims["gates"]["all_pass"]
-                                else "gates NOT met: no claim either way (docs/experiments.md)")
+            claims["model_code_versions"] = sorted(
+                {str(r["training"].get("code_version")) for r in runs}
+            )
+            claims["status"] = (
+                "gates met: the comparison counts"
+                if claims["gates"]["all_pass"]
+                else "gates NOT met: no claim either way (docs/experiments.md)"
+            )
             update_claims(Path(args.claims), section, claims)
             figure = plot_claims(section, claims, Path(args.figures) / f"km_{section}.png")
-            print(f"{section}: {claims['n_seeds']} paired seeds, gates {claims['gates']['all_pass']}; "
-                  f"wrote {args.claims} and {figure}")
+            print(
+                f"{section}: {claims['n_seeds']} paired seeds, gates {claims['gates']['all_pass']}; "
+                f"wrote {args.claims} and {figure}"
+            )
     return 0
 
 

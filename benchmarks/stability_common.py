@@ -29,7 +29,6 @@ from gnnff.workflow.md_deck import render_deck  # noqa: E402
 from gnnff.workflow.pipeline import find_tool  # noqa: E402  (the venv's lmp / mpirun)
 
 
-
 @dataclass
 class CommandResult:
     returncode: int
@@ -50,9 +49,14 @@ def gnnff_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "gnnff.cli", *map(str, args)]
 
 
-def run_command(cmd: Sequence[str], log: Path, cwd: Optional[Path] = None,
-                env: Optional[Dict[str, str]] = None, check: bool = True,
-                timeout_s: Optional[float] = None) -> CommandResult:
+def run_command(
+    cmd: Sequence[str],
+    log: Path,
+    cwd: Optional[Path] = None,
+    env: Optional[Dict[str, str]] = None,
+    check: bool = True,
+    timeout_s: Optional[float] = None,
+) -> CommandResult:
     """Run ``cmd``, its stdout+stderr to ``log``; raise (with the log's tail) if it fails and
     ``check``. A command killed by ``timeout_s`` gets return code -9."""
     log = Path(log)
@@ -62,8 +66,14 @@ def run_command(cmd: Sequence[str], log: Path, cwd: Optional[Path] = None,
     with open(log, "w") as out:
         out.write(f"$ {' '.join(shlex.quote(str(c)) for c in cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(list(map(str, cmd)), cwd=cwd, env=env or gnnff_env(),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            list(map(str, cmd)),
+            cwd=cwd,
+            env=env or gnnff_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             returncode = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -78,7 +88,9 @@ def run_command(cmd: Sequence[str], log: Path, cwd: Optional[Path] = None,
 
 
 # ---- data ------------------------------------------------------------------------------------
-def generate_data(name: str, size: str, seed: int, outdir: Path, logs: Path, workers: int = 1) -> Dict:
+def generate_data(
+    name: str, size: str, seed: int, outdir: Path, logs: Path, workers: int = 1
+) -> Dict:
     """`gnnff data generate` (``workers`` processes); reuses ``outdir`` when its data card has
     the same name/size/seed."""
     card_file = Path(outdir) / "datacard.json"
@@ -89,14 +101,32 @@ def generate_data(name: str, size: str, seed: int, outdir: Path, logs: Path, wor
             return card
 
     def generate() -> Dict:  # under cached()'s lock: jobs side by side generate it once
-        run_command(gnnff_command("data", "generate", name, "--size", size, "--seed", seed,
-                                  "-o", outdir, "-q", "--overwrite", "-j", workers),
-                    Path(logs) / f"datagen_{name.replace(':', '_')}_{size}_{seed}.log",
-                    env=gnnff_env(threads=1))
+        run_command(
+            gnnff_command(
+                "data",
+                "generate",
+                name,
+                "--size",
+                size,
+                "--seed",
+                seed,
+                "-o",
+                outdir,
+                "-q",
+                "--overwrite",
+                "-j",
+                workers,
+            ),
+            Path(logs) / f"datagen_{name.replace(':', '_')}_{size}_{seed}.log",
+            env=gnnff_env(threads=1),
+        )
         return json.loads(card_file.read_text())
 
-    return cached(Path(outdir).parent / f"{Path(outdir).name}.card.json",
-                  {"name": name, "size": size, "seed": seed}, generate)
+    return cached(
+        Path(outdir).parent / f"{Path(outdir).name}.card.json",
+        {"name": name, "size": size, "seed": seed},
+        generate,
+    )
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -116,7 +146,7 @@ def _number(text: str):
 
 def layer_correlations(row: Dict[str, float], prefix: str = "val_corr_layer") -> Dict[str, float]:
     """{layer index: rho} from one metrics row (empty when no decorrelation term logged)."""
-    return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
 
 
 def train(config: Dict, run_dir: Path, n_train: int, threads: Optional[int] = None) -> Dict:
@@ -143,33 +173,54 @@ def train(config: Dict, run_dir: Path, n_train: int, threads: Optional[int] = No
     steps = int(rows[-1]["step"])
     monitor = config.get("training", {}).get("monitor", "val_loss")
     best = min(rows, key=lambda r: r[monitor])
-    return {"config_file": str(config_file), "code_version": model_code_version(),
-            "wall_s": result.wall_s, "epochs": len(rows),
-            "steps": steps, "train_seconds": train_seconds,
-            "seconds_per_step": train_seconds / steps if steps else None,
-            "best_epoch": int(best["epoch"]), "final": rows[-1], "best": best,
-            "val_corr_per_layer_best": layer_correlations(best),
-            "val_corr_per_layer_final": layer_correlations(rows[-1])}
+    return {
+        "config_file": str(config_file),
+        "code_version": model_code_version(),
+        "wall_s": result.wall_s,
+        "epochs": len(rows),
+        "steps": steps,
+        "train_seconds": train_seconds,
+        "seconds_per_step": train_seconds / steps if steps else None,
+        "best_epoch": int(best["epoch"]),
+        "final": rows[-1],
+        "best": best,
+        "val_corr_per_layer_best": layer_correlations(best),
+        "val_corr_per_layer_final": layer_correlations(rows[-1]),
+    }
 
 
 def evaluate(checkpoint: Path, data: Sequence[Path], out_json: Path) -> Dict:
     """`gnnff eval --json`: energy (meV/atom) and force (meV/Å) MAE/RMSE."""
-    run_command(gnnff_command("eval", checkpoint, *data, "--json", out_json),
-                Path(out_json).with_suffix(".log"))
+    run_command(
+        gnnff_command("eval", checkpoint, *data, "--json", out_json),
+        Path(out_json).with_suffix(".log"),
+    )
     return json.loads(Path(out_json).read_text())
 
 
 def export(checkpoint: Path, model_file: Path) -> Path:
-    run_command(gnnff_command("export", checkpoint, "-o", model_file),
-                Path(model_file).with_suffix(".export.log"))
+    run_command(
+        gnnff_command("export", checkpoint, "-o", model_file),
+        Path(model_file).with_suffix(".export.log"),
+    )
     return Path(model_file)
 
 
 # ---- LAMMPS MD -------------------------------------------------------------------------------
-def write_md_input(start, md_dir: Path, model_file: Path, elements: Sequence[str],
-                   temperature_K: float, steps: int, timestep_ps: float, dump_every: int,
-                   seed: int, tdamp_ps: Optional[float] = None, boundary: str = "p p p",
-                   native_pair: Optional[Dict] = None) -> Path:
+def write_md_input(
+    start,
+    md_dir: Path,
+    model_file: Path,
+    elements: Sequence[str],
+    temperature_K: float,
+    steps: int,
+    timestep_ps: float,
+    dump_every: int,
+    seed: int,
+    tdamp_ps: Optional[float] = None,
+    boundary: str = "p p p",
+    native_pair: Optional[Dict] = None,
+) -> Path:
     """Data file of ``start`` (ase.Atoms) + gnnff.workflow.md_deck's NVT deck in ``md_dir``.
 
     boundary "f f f" is for a molecule in vacuum: ``start`` must then carry a cell (box) that
@@ -182,8 +233,9 @@ def write_md_input(start, md_dir: Path, model_file: Path, elements: Sequence[str
 
     md_dir = Path(md_dir)
     md_dir.mkdir(parents=True, exist_ok=True)
-    ase.io.write(md_dir / "start.data", start, format="lammps-data", specorder=list(elements),
-                 masses=True)
+    ase.io.write(
+        md_dir / "start.data", start, format="lammps-data", specorder=list(elements), masses=True
+    )
     model_path = os.path.relpath(model_file, md_dir)
     pair_style = "gnnff"
     if native_pair is not None:
@@ -191,44 +243,88 @@ def write_md_input(start, md_dir: Path, model_file: Path, elements: Sequence[str
 
         pair_style, model_path = native_pair["pair_style"], potential_path(native_pair["potential"])
     deck = render_deck(
-        boundary=boundary, pair_style=pair_style,
-        deck_name="in.md", data_file="start.data", model_file=model_path,
-        elements=" ".join(elements), temperature=temperature_K, seed=seed,
-        timestep_ps=timestep_ps, tdamp_ps=tdamp_ps or 100 * timestep_ps,
-        thermo_every=dump_every, dump_every=dump_every, dump_file="traj.dump", steps=steps)
+        boundary=boundary,
+        pair_style=pair_style,
+        deck_name="in.md",
+        data_file="start.data",
+        model_file=model_path,
+        elements=" ".join(elements),
+        temperature=temperature_K,
+        seed=seed,
+        timestep_ps=timestep_ps,
+        tdamp_ps=tdamp_ps or 100 * timestep_ps,
+        thermo_every=dump_every,
+        dump_every=dump_every,
+        dump_file="traj.dump",
+        steps=steps,
+    )
     (md_dir / "in.md").write_text(deck)
     return md_dir / "in.md"
 
 
 def run_md(md_dir: Path, nprocs: int = 2, timeout_s: Optional[float] = None) -> Dict:
     """`mpirun -np N lmp -in in.md`; a crash (lost atoms, NaN) is a result, not an error."""
-    cmd = [find_tool("mpirun"), "-np", str(nprocs), find_tool("lmp"), "-in", "in.md", "-log", "log.lammps"]
-    result = run_command(cmd, Path(md_dir) / "lmp.out", cwd=md_dir, env=gnnff_env(threads=1),
-                         check=False, timeout_s=timeout_s)
-    return {"returncode": result.returncode, "wall_s": result.wall_s,
-            "timed_out": result.returncode == -9}
+    cmd = [
+        find_tool("mpirun"),
+        "-np",
+        str(nprocs),
+        find_tool("lmp"),
+        "-in",
+        "in.md",
+        "-log",
+        "log.lammps",
+    ]
+    result = run_command(
+        cmd,
+        Path(md_dir) / "lmp.out",
+        cwd=md_dir,
+        env=gnnff_env(threads=1),
+        check=False,
+        timeout_s=timeout_s,
+    )
+    return {
+        "returncode": result.returncode,
+        "wall_s": result.wall_s,
+        "timed_out": result.returncode == -9,
+    }
 
 
-def analyse(md_dir: Path, reference: Optional[Path], elements: Sequence[str],
-            **options) -> Dict:
+def analyse(md_dir: Path, reference: Optional[Path], elements: Sequence[str], **options) -> Dict:
     """gnnff.stability on md_dir/traj.dump (+ log.lammps); writes stability.{txt,json} there."""
     md_dir = Path(md_dir)
     log = md_dir / "log.lammps"
-    return analyse_trajectory(md_dir / "traj.dump", reference, elements,
-                              log=log if log.exists() else None, report_dir=md_dir, **options)
+    return analyse_trajectory(
+        md_dir / "traj.dump",
+        reference,
+        elements,
+        log=log if log.exists() else None,
+        report_dir=md_dir,
+        **options,
+    )
 
 
-def analyse_trajectory(trajectory: Path, reference: Optional[Path], elements: Sequence[str],
-                       log: Optional[Path] = None, report_dir: Optional[Path] = None,
-                       **options) -> Dict:
+def analyse_trajectory(
+    trajectory: Path,
+    reference: Optional[Path],
+    elements: Sequence[str],
+    log: Optional[Path] = None,
+    report_dir: Optional[Path] = None,
+    **options,
+) -> Dict:
     """StabilityAnalysis of any trajectory (LAMMPS dump or extxyz); the headline numbers.
 
     ``options`` are StabilityOptions fields (rdf_window, timestep_ps, ...).
     """
-    report = StabilityAnalysis(
-        str(trajectory), log=str(log) if log else None,
-        reference=str(reference) if reference else None,
-        options=StabilityOptions(elements=list(elements), **options)).run().results
+    report = (
+        StabilityAnalysis(
+            str(trajectory),
+            log=str(log) if log else None,
+            reference=str(reference) if reference else None,
+            options=StabilityOptions(elements=list(elements), **options),
+        )
+        .run()
+        .results
+    )
     full = report.to_dict()
     if report_dir is not None:
         (Path(report_dir) / "stability.txt").write_text(report.format_table() + "\n")
@@ -236,14 +332,19 @@ def analyse_trajectory(trajectory: Path, reference: Optional[Path], elements: Se
             json.dump(full, handle, indent=1)
     failed = [c for c in full["criteria"] if c["name"] in (full["first_failed"] or [])]
     bonds = next((c for c in full["criteria"] if c["name"] == "bonds"), None)
-    return {"stable_time_ps": full["stable_time"], "total_time_ps": full["total_time"],
-            "stable_through_end": full["stable_through_end"],
-            "first_failed": full["first_failed"],
-            "failure_reason": [c["failure_reason"] for c in failed],
-            "rdf_error_stable": full["rdf_error_stable"], "rdf_kind": full["rdf_kind"],
-            "max_bond_deviation_A": _max(bonds["curve"]["value"]) if bonds else None,
-            "active_criteria": [c["name"] for c in full["criteria"] if c["active"]],
-            "n_frames": full["n_frames"], "warnings": full["warnings"]}
+    return {
+        "stable_time_ps": full["stable_time"],
+        "total_time_ps": full["total_time"],
+        "stable_through_end": full["stable_through_end"],
+        "first_failed": full["first_failed"],
+        "failure_reason": [c["failure_reason"] for c in failed],
+        "rdf_error_stable": full["rdf_error_stable"],
+        "rdf_kind": full["rdf_kind"],
+        "max_bond_deviation_A": _max(bonds["curve"]["value"]) if bonds else None,
+        "active_criteria": [c["name"] for c in full["criteria"] if c["active"]],
+        "n_frames": full["n_frames"],
+        "warnings": full["warnings"],
+    }
 
 
 def _max(values) -> Optional[float]:
@@ -255,9 +356,14 @@ def _max(values) -> Optional[float]:
 def machine_info() -> Dict:
     import torch
 
-    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "load_average": list(os.getloadavg()),
-            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average": list(os.getloadavg()),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def _cpu_name() -> str:
@@ -286,11 +392,16 @@ def reference_force_rms(path: Path) -> float:
     import numpy as np
 
     forces = np.concatenate([a.get_forces().ravel() for a in ase.io.read(path, ":")])
-    return float(1e3 * np.sqrt(np.mean(forces ** 2)))
+    return float(1e3 * np.sqrt(np.mean(forces**2)))
 
 
-def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: float = 15.0,
-           redo_if_other: bool = False) -> Dict:
+def cached(
+    result_file: Path,
+    key: Dict,
+    compute: Callable[[], Dict],
+    poll_s: float = 15.0,
+    redo_if_other: bool = False,
+) -> Dict:
     """One work unit (a training, one MD run + analysis) computed once per work folder.
 
     The result is stored with ``key`` (the settings that determine it) in ``result_file``; a
@@ -310,8 +421,10 @@ def cached(result_file: Path, key: Dict, compute: Callable[[], Dict], poll_s: fl
                 result_file.unlink(missing_ok=True)
                 continue
             if stored.get("key") != key:
-                raise ValueError(f"{result_file} holds a result of other settings:\n  stored "
-                                 f"{stored.get('key')}\n  wanted {key}\nuse another --workdir")
+                raise ValueError(
+                    f"{result_file} holds a result of other settings:\n  stored "
+                    f"{stored.get('key')}\n  wanted {key}\nuse another --workdir"
+                )
             return stored["result"]
         result_file.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -355,14 +468,19 @@ def model_code_version() -> str:
     return source_version("models", "training")
 
 
-def md_then_analysis(md_dir: Path, key: Dict, run: Callable[[], Dict],
-                     judge: Callable[[], Dict]) -> Dict:
+def md_then_analysis(
+    md_dir: Path, key: Dict, run: Callable[[], Dict], judge: Callable[[], Dict]
+) -> Dict:
     """An MD run (cached under ``key``) and its analysis (cached under ``key`` + the analysis
     version, redone when gnnff.stability changes): {"md": ..., "stability": ...}."""
     md_dir = Path(md_dir)
     md = cached(md_dir.parent / f"{md_dir.name}.run.json", key, run)
-    stability = cached(md_dir.parent / f"{md_dir.name}.analysis.json",
-                       dict(key, analysis=analysis_version()), judge, redo_if_other=True)
+    stability = cached(
+        md_dir.parent / f"{md_dir.name}.analysis.json",
+        dict(key, analysis=analysis_version()),
+        judge,
+        redo_if_other=True,
+    )
     return {"md": md, "stability": stability}
 
 
@@ -392,11 +510,18 @@ def reusable_runs(paths: Optional[Sequence[str]], payload: Dict, same: Sequence[
         if strip(old.get("settings", {})) != strip(json.loads(json.dumps(payload["settings"]))):
             mismatched.append("settings")
         if mismatched:
-            raise ValueError(f"--reuse {path}: its {mismatched} differ from this run's; "
-                             "reuse only a result of the same experiment settings")
+            raise ValueError(
+                f"--reuse {path}: its {mismatched} differ from this run's; "
+                "reuse only a result of the same experiment settings"
+            )
         found.update({(run["variant"], run["seed"]): run for run in old.get("runs", [])})
-        found.update({("__extra__", key): old[key] for key in old
-                      if key.endswith("_control") or key == "pretraining"})
+        found.update(
+            {
+                ("__extra__", key): old[key]
+                for key in old
+                if key.endswith("_control") or key == "pretraining"
+            }
+        )
     return found
 
 
@@ -404,8 +529,12 @@ def add_run_arguments(parser, name: str, reuse_help: str) -> None:
     """Options both stability experiments share: MPI ranks, threads, folders, reuse, table."""
     parser.add_argument("--np", dest="nprocs", type=int, default=2, help="MPI ranks for lmp")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
-    parser.add_argument("--datagen-workers", type=int, default=2,
-                        help="processes for `gnnff data generate` (1 when jobs run side by side)")
+    parser.add_argument(
+        "--datagen-workers",
+        type=int,
+        default=2,
+        help="processes for `gnnff data generate` (1 when jobs run side by side)",
+    )
     parser.add_argument("--workdir", default=str(REPO / f"runs/{name}"))
     parser.add_argument("--json", default=str(REPO / f"benchmarks/results/{name}.json"))
     parser.add_argument("--reuse", metavar="JSON", nargs="+", help=reuse_help)

@@ -32,17 +32,42 @@ EVAL_SET = {"SiO2": "test", "SiO1.5": "ood_SiO1.5", "SiO1.1": "ood_SiO1.1"}
 
 SIZES = {
     # 2-core CPU: ~15 min for one seed (two trainings, six 2 ps MD runs)
-    "small": dict(data_size="small", preset="small", max_epochs=40, batch_size=4, lr=5e-3,
-                  md_steps=2000, dump_every=10, md_timeout_s=600),
+    "small": dict(
+        data_size="small",
+        preset="small",
+        max_epochs=40,
+        batch_size=4,
+        lr=5e-3,
+        md_steps=2000,
+        dump_every=10,
+        md_timeout_s=600,
+    ),
     # docs/experiments.md, "Protocol of the claims study" (committed before its runs):
     # paper-size data (3000 train frames), Allegro medium (16 channels, 2 layers, l_max 2),
     # 3 epochs = 1800 steps at constant lr, 5 ps MD (frames every 20 fs); resumable training
-    "protocol": dict(data_size="paper", preset="medium", max_epochs=3, batch_size=5, lr=2e-3,
-                     scheduler={"name": "none"}, checkpoint_every_steps=100,
-                     md_steps=5000, dump_every=20, md_timeout_s=None),
+    "protocol": dict(
+        data_size="paper",
+        preset="medium",
+        max_epochs=3,
+        batch_size=5,
+        lr=2e-3,
+        scheduler={"name": "none"},
+        checkpoint_every_steps=100,
+        md_steps=5000,
+        dump_every=20,
+        md_timeout_s=None,
+    ),
     # the research scale (not run here): paper-size data, larger model, 10 ps MD
-    "paper": dict(data_size="paper", preset="paper", max_epochs=1000, batch_size=5, lr=2e-3,
-                  md_steps=10000, dump_every=50, md_timeout_s=None),
+    "paper": dict(
+        data_size="paper",
+        preset="paper",
+        max_epochs=1000,
+        batch_size=5,
+        lr=2e-3,
+        md_steps=10000,
+        dump_every=50,
+        md_timeout_s=None,
+    ),
 }
 
 
@@ -51,27 +76,49 @@ def training_config(args, size, data_dir: Path, seed: int, decorrelate: bool) ->
     if args.model != "pair_mlp":
         model["preset"] = size["preset"]
     if decorrelate:
-        decorrelation = {"layers": "all", "reduction": "mean_square", "schedule": "adaptive",
-                         "target_fraction": args.target_fraction,
-                         "reference_weight": args.forces_weight}
+        decorrelation = {
+            "layers": "all",
+            "reduction": "mean_square",
+            "schedule": "adaptive",
+            "target_fraction": args.target_fraction,
+            "reference_weight": args.forces_weight,
+        }
     else:  # measures (for the log) without training on it
-        decorrelation = {"layers": "all", "reduction": "mean_square", "schedule": "constant",
-                         "lambda_value": 0.0}
+        decorrelation = {
+            "layers": "all",
+            "reduction": "mean_square",
+            "schedule": "constant",
+            "lambda_value": 0.0,
+        }
     return {
         "model": model,
-        "data": {"train": str(data_dir / "sio_train.extxyz"),
-                 "val": str(data_dir / "sio_valid.extxyz")},
-        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight},
-                 "decorrelation": decorrelation},
+        "data": {
+            "train": str(data_dir / "sio_train.extxyz"),
+            "val": str(data_dir / "sio_valid.extxyz"),
+        },
+        "loss": {
+            "energy": {"weight": 1.0},
+            "forces": {"weight": args.forces_weight},
+            "decorrelation": decorrelation,
+        },
         "optimizer": {"name": "adam", "lr": size["lr"]},
-        "scheduler": size.get("scheduler", {"name": "plateau", "factor": 0.5, "patience": 10,
-                                             "min_lr": 1.0e-5}),
+        "scheduler": size.get(
+            "scheduler", {"name": "plateau", "factor": 0.5, "patience": 10, "min_lr": 1.0e-5}
+        ),
         # monitor the force error, not val_loss: val_loss of the decorrelation run includes
         # lambda * rho, which would make the two runs pick their best epoch differently
-        "training": {"max_epochs": size["max_epochs"], "batch_size": size["batch_size"],
-                     "seed": seed, "dtype": "float32", "ema_decay": 0.99, "grad_clip": 10.0,
-                     "patience": 10**6, "monitor": "val_forces_mae", "progress_bar": False,
-                     "checkpoint_every_steps": size.get("checkpoint_every_steps")},
+        "training": {
+            "max_epochs": size["max_epochs"],
+            "batch_size": size["batch_size"],
+            "seed": seed,
+            "dtype": "float32",
+            "ema_decay": 0.99,
+            "grad_clip": 10.0,
+            "patience": 10**6,
+            "monitor": "val_forces_mae",
+            "progress_bar": False,
+            "checkpoint_every_steps": size.get("checkpoint_every_steps"),
+        },
     }
 
 
@@ -79,10 +126,18 @@ MD_ONLY = ("md_steps", "dump_every", "md_timeout_s", "temperature_K", "timestep_
 
 
 def experiment_settings(args, size) -> dict:
-    return dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
-                target_fraction=args.target_fraction, temperature_K=args.temperature,
-                timestep_ps=0.001, nprocs=args.nprocs, rdf_window=args.rdf_window,
-                data_seed=args.data_seed, seeds=args.seeds)
+    return dict(
+        size,
+        r_max=args.r_max,
+        forces_weight=args.forces_weight,
+        target_fraction=args.target_fraction,
+        temperature_K=args.temperature,
+        timestep_ps=0.001,
+        nprocs=args.nprocs,
+        rdf_window=args.rdf_window,
+        data_seed=args.data_seed,
+        seeds=args.seeds,
+    )
 
 
 def unit_key(args, size, **unit) -> dict:
@@ -113,23 +168,48 @@ def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str)
         common.export(run_dir / "train" / "best.pt", run_dir / "model.pt")
         return {"training": training, "loss_config": config["loss"]}
 
-    trained = common.cached(run_dir / "training.json",
-                            unit_key(args, size, variant=variant, seed=seed), train_and_export)
-    result = {"variant": variant, "seed": seed, "training": trained["training"],
-              "loss_config": trained["loss_config"], "compositions": {}}
+    trained = common.cached(
+        run_dir / "training.json",
+        unit_key(args, size, variant=variant, seed=seed),
+        train_and_export,
+    )
+    result = {
+        "variant": variant,
+        "seed": seed,
+        "training": trained["training"],
+        "loss_config": trained["loss_config"],
+        "compositions": {},
+    }
     for composition in COMPOSITIONS:
         key = unit_key(args, size, variant=variant, seed=seed, composition=composition)
-        cell = common.cached(run_dir / f"eval_{composition}.result.json", key,
-                             lambda: evaluate_composition(run_dir, data_dir, composition))
-        line = (f"  {variant} seed {seed} {composition}: force MAE {cell['forces_mae_meV_per_A']:.1f} "
-                f"meV/Å = {cell['forces_mae_over_rms']:.3f} x the RMS force "
-                f"{cell['reference_force_rms_meV_per_A']:.0f} meV/Å")
+        cell = common.cached(
+            run_dir / f"eval_{composition}.result.json",
+            key,
+            lambda: evaluate_composition(run_dir, data_dir, composition),
+        )
+        line = (
+            f"  {variant} seed {seed} {composition}: force MAE {cell['forces_mae_meV_per_A']:.1f} "
+            f"meV/Å = {cell['forces_mae_over_rms']:.3f} x the RMS force "
+            f"{cell['reference_force_rms_meV_per_A']:.0f} meV/Å"
+        )
         if not args.no_md:
-            cell = dict(cell, **md_composition(args, size, data_dir, run_dir, seed, composition,
-                                               dict(key, stage="md", **md_only(args, size))))
+            cell = dict(
+                cell,
+                **md_composition(
+                    args,
+                    size,
+                    data_dir,
+                    run_dir,
+                    seed,
+                    composition,
+                    dict(key, stage="md", **md_only(args, size)),
+                ),
+            )
             st = cell["stability"]
-            line += (f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
-                     f"(first failed: {st['first_failed']})")
+            line += (
+                f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
+                f"(first failed: {st['first_failed']})"
+            )
         print(line, flush=True)
         result["compositions"][composition] = cell
     return result
@@ -138,16 +218,22 @@ def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str)
 def evaluate_composition(run_dir: Path, data_dir: Path, composition: str) -> dict:
     """`gnnff eval` on the composition's test set, and the RMS reference force (gate 1)."""
     eval_file = data_dir / f"sio_{EVAL_SET[composition]}.extxyz"
-    errors = common.evaluate(run_dir / "train" / "best.pt", [eval_file],
-                             run_dir / f"eval_{composition}.json")
+    errors = common.evaluate(
+        run_dir / "train" / "best.pt", [eval_file], run_dir / f"eval_{composition}.json"
+    )
     rms = common.reference_force_rms(eval_file)
-    return {"eval_set": EVAL_SET[composition], "forces_mae_meV_per_A": errors["forces_mae"],
-            "reference_force_rms_meV_per_A": rms, "forces_mae_over_rms": errors["forces_mae"] / rms,
-            "energy_mae_meV_per_atom": errors["energy_mae"]}
+    return {
+        "eval_set": EVAL_SET[composition],
+        "forces_mae_meV_per_A": errors["forces_mae"],
+        "reference_force_rms_meV_per_A": rms,
+        "forces_mae_over_rms": errors["forces_mae"] / rms,
+        "energy_mae_meV_per_atom": errors["energy_mae"],
+    }
 
 
-def md_composition(args, size, data_dir: Path, run_dir: Path, seed: int, composition: str,
-                   key: dict) -> dict:
+def md_composition(
+    args, size, data_dir: Path, run_dir: Path, seed: int, composition: str, key: dict
+) -> dict:
     """MD of the model from the composition's reference start, then its analysis (both cached)."""
     import ase.io
 
@@ -155,13 +241,25 @@ def md_composition(args, size, data_dir: Path, run_dir: Path, seed: int, composi
     md_dir = run_dir / f"md_{composition}"
 
     def run() -> dict:
-        common.write_md_input(ase.io.read(reference, index=0), md_dir, run_dir / "model.pt",
-                              ELEMENTS, args.temperature, size["md_steps"], 0.001,
-                              size["dump_every"], seed=4928459 + seed)
+        common.write_md_input(
+            ase.io.read(reference, index=0),
+            md_dir,
+            run_dir / "model.pt",
+            ELEMENTS,
+            args.temperature,
+            size["md_steps"],
+            0.001,
+            size["dump_every"],
+            seed=4928459 + seed,
+        )
         return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
 
-    return common.md_then_analysis(md_dir, key, run, lambda: common.analyse(
-        md_dir, reference, ELEMENTS, rdf_window=args.rdf_window))
+    return common.md_then_analysis(
+        md_dir,
+        key,
+        run,
+        lambda: common.analyse(md_dir, reference, ELEMENTS, rdf_window=args.rdf_window),
+    )
 
 
 def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
@@ -169,6 +267,7 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
     criteria say about a trajectory of the truth (a model can at best match it). Cached per
     composition like the model runs."""
     import ase.io
+
     from gnnff.datagen.catalog import TERSOFF_PAIR
 
     def control(composition: str) -> dict:
@@ -176,21 +275,45 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
         md_dir = work / "reference_potential" / f"md_{composition}"
 
         def run() -> dict:
-            common.write_md_input(ase.io.read(reference, index=0), md_dir, md_dir / "unused.pt",
-                                  ELEMENTS, args.temperature, size["md_steps"], 0.001,
-                                  size["dump_every"], seed=4928459, native_pair=TERSOFF_PAIR)
-            return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
+            common.write_md_input(
+                ase.io.read(reference, index=0),
+                md_dir,
+                md_dir / "unused.pt",
+                ELEMENTS,
+                args.temperature,
+                size["md_steps"],
+                0.001,
+                size["dump_every"],
+                seed=4928459,
+                native_pair=TERSOFF_PAIR,
+            )
+            return dict(
+                common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs
+            )
 
-        key = dict(md_only(args, size), data_size=size["data_size"], data_seed=args.data_seed,
-                   variant="reference_potential", composition=composition, stage="md")
-        return common.md_then_analysis(md_dir, key, run, lambda: common.analyse(
-            md_dir, reference, ELEMENTS, rdf_window=args.rdf_window))
+        key = dict(
+            md_only(args, size),
+            data_size=size["data_size"],
+            data_seed=args.data_seed,
+            variant="reference_potential",
+            composition=composition,
+            stage="md",
+        )
+        return common.md_then_analysis(
+            md_dir,
+            key,
+            run,
+            lambda: common.analyse(md_dir, reference, ELEMENTS, rdf_window=args.rdf_window),
+        )
 
     result = {}
     for composition in COMPOSITIONS:
         result[composition] = control(composition)
-        print(f"  Tersoff control {composition}: stable {result[composition]['stability']['stable_time_ps']:.3g} ps, "
-              f"g(r) error {result[composition]['stability']['rdf_error_stable']}", flush=True)
+        print(
+            f"  Tersoff control {composition}: stable {result[composition]['stability']['stable_time_ps']:.3g} ps, "
+            f"g(r) error {result[composition]['stability']['rdf_error_stable']}",
+            flush=True,
+        )
     return result
 
 
@@ -201,42 +324,59 @@ def summarise(runs) -> list:
         if not mine:
             continue
         for composition in COMPOSITIONS:
-            cells = [r["compositions"][composition] for r in mine if composition in r["compositions"]]
+            cells = [
+                r["compositions"][composition] for r in mine if composition in r["compositions"]
+            ]
             ran = [c["stability"] for c in cells if c.get("stability")]  # none with --no-md
             stable = [st["stable_time_ps"] for st in ran]
-            rows.append({
-                "variant": variant, "composition": composition, "seeds": [r["seed"] for r in mine],
-                "forces_mae_meV_per_A": [c["forces_mae_meV_per_A"] for c in cells],
-                "forces_mae_over_rms": [c.get("forces_mae_over_rms") for c in cells],
-                "stable_time_ps": stable,
-                "stable_time_ps_mean": statistics.mean(stable) if stable else None,
-                "stable_through_end": [st["stable_through_end"] for st in ran],
-                "first_failed": [st["first_failed"] for st in ran],
-                "rdf_error_stable": [st["rdf_error_stable"] for st in ran],
-                "val_corr_per_layer": [r["training"]["val_corr_per_layer_best"] for r in mine],
-                "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine]})
+            rows.append(
+                {
+                    "variant": variant,
+                    "composition": composition,
+                    "seeds": [r["seed"] for r in mine],
+                    "forces_mae_meV_per_A": [c["forces_mae_meV_per_A"] for c in cells],
+                    "forces_mae_over_rms": [c.get("forces_mae_over_rms") for c in cells],
+                    "stable_time_ps": stable,
+                    "stable_time_ps_mean": statistics.mean(stable) if stable else None,
+                    "stable_through_end": [st["stable_through_end"] for st in ran],
+                    "first_failed": [st["first_failed"] for st in ran],
+                    "rdf_error_stable": [st["rdf_error_stable"] for st in ran],
+                    "val_corr_per_layer": [r["training"]["val_corr_per_layer_best"] for r in mine],
+                    "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine],
+                }
+            )
     return rows
 
 
 def markdown_tables(payload: dict) -> str:
     """The result JSON as the markdown tables of docs/experiments.md."""
     fmt = lambda v, f="{:.3g}": "-" if v is None else f.format(v)  # noqa: E731
-    lines = ["| variant | seed | epochs (steps) | s/step | val force MAE (meV/Å) | val ρ per layer |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | seed | epochs (steps) | s/step | val force MAE (meV/Å) | val ρ per layer |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in payload["runs"]:
         t = r["training"]
         corr = ", ".join(f"{v:.3f}" for _, v in sorted(t["val_corr_per_layer_best"].items()))
-        lines.append(f"| {r['variant']} | {r['seed']} | {t['epochs']} ({t['steps']}) | "
-                     f"{fmt(t['seconds_per_step'], '{:.2f}')} | {1e3 * t['best']['val_forces_mae']:.0f} | {corr} |")
-    lines += ["", "| composition | variant | seed | force MAE (meV/Å) | MAE / RMS force | stable time (ps) "
-              "| first failed (why) | g(r) error, stable part (Å) |", "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['variant']} | {r['seed']} | {t['epochs']} ({t['steps']}) | "
+            f"{fmt(t['seconds_per_step'], '{:.2f}')} | {1e3 * t['best']['val_forces_mae']:.0f} | {corr} |"
+        )
+    lines += [
+        "",
+        "| composition | variant | seed | force MAE (meV/Å) | MAE / RMS force | stable time (ps) "
+        "| first failed (why) | g(r) error, stable part (Å) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     control = payload.get("reference_potential_control", {})
     for composition in COMPOSITIONS:
         if composition in control:
             st = control[composition]["stability"]
-            lines.append(f"| {composition} | Tersoff (truth) | - | 0 | 0 | {fmt(st['stable_time_ps'])} of "
-                         f"{fmt(st['total_time_ps'])} | {', '.join(st['first_failed']) or 'none'} | "
-                         f"{fmt(st['rdf_error_stable'], '{:.3f}')} |")
+            lines.append(
+                f"| {composition} | Tersoff (truth) | - | 0 | 0 | {fmt(st['stable_time_ps'])} of "
+                f"{fmt(st['total_time_ps'])} | {', '.join(st['first_failed']) or 'none'} | "
+                f"{fmt(st['rdf_error_stable'], '{:.3f}')} |"
+            )
         for r in payload["runs"]:
             c = r["compositions"].get(composition)
             if c is None:
@@ -244,15 +384,23 @@ def markdown_tables(payload: dict) -> str:
             st = c.get("stability")
             ratio = fmt(c.get("forces_mae_over_rms"), "{:.3f}")
             if st is None:  # --no-md: the accuracy gate only
-                lines.append(f"| {composition} | {r['variant']} | {r['seed']} | "
-                             f"{c['forces_mae_meV_per_A']:.0f} | {ratio} | not run | - | - |")
+                lines.append(
+                    f"| {composition} | {r['variant']} | {r['seed']} | "
+                    f"{c['forces_mae_meV_per_A']:.0f} | {ratio} | not run | - | - |"
+                )
                 continue
             why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
-            lines.append(f"| {composition} | {r['variant']} | {r['seed']} | {c['forces_mae_meV_per_A']:.0f} | "
-                         f"{ratio} | {fmt(st['stable_time_ps'])} of {fmt(st['total_time_ps'])} | "
-                         f"{why or 'none'} | {fmt(st['rdf_error_stable'], '{:.3f}')} |")
-    lines += ["", "| composition | variant | seeds | mean force MAE (meV/Å) | stable time per seed (ps) | "
-              "mean stable time (ps) | runs stable for the whole MD |", "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {composition} | {r['variant']} | {r['seed']} | {c['forces_mae_meV_per_A']:.0f} | "
+                f"{ratio} | {fmt(st['stable_time_ps'])} of {fmt(st['total_time_ps'])} | "
+                f"{why or 'none'} | {fmt(st['rdf_error_stable'], '{:.3f}')} |"
+            )
+    lines += [
+        "",
+        "| composition | variant | seeds | mean force MAE (meV/Å) | stable time per seed (ps) | "
+        "mean stable time (ps) | runs stable for the whole MD |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for composition in COMPOSITIONS:
         for row in payload["summary"]:
             if row["composition"] == composition:
@@ -261,34 +409,63 @@ def markdown_tables(payload: dict) -> str:
                     f"{statistics.mean(row['forces_mae_meV_per_A']):.0f} | "
                     f"{', '.join(fmt(v) for v in row['stable_time_ps'])} | "
                     f"{fmt(row['stable_time_ps_mean'])} | "
-                    f"{sum(row['stable_through_end'])} of {len(row['seeds'])} |")
+                    f"{sum(row['stable_through_end'])} of {len(row['seeds'])} |"
+                )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--model", default="allegro",
-                        help="registered model: allegro (default), pair_mlp, nequip, gemnet_t")
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0],
-                        help="training/MD seeds (none: only the reference-potential control)")
+    parser.add_argument(
+        "--model",
+        default="allegro",
+        help="registered model: allegro (default), pair_mlp, nequip, gemnet_t",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="training/MD seeds (none: only the reference-potential control)",
+    )
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--max-epochs", type=int, help="override the size's training budget")
     parser.add_argument("--md-steps", type=int, help="override the size's MD length (1 fs steps)")
     parser.add_argument("--r-max", type=float, default=4.0, help="model cutoff in Å")
     parser.add_argument("--forces-weight", type=float, default=10.0)
-    parser.add_argument("--target-fraction", type=float, default=0.1,
-                        help="adaptive lambda: decorrelation term / weighted force loss")
-    parser.add_argument("--temperature", type=float, default=1500.0,
-                        help="K; must be a temperature of the reference MD (1500)")
+    parser.add_argument(
+        "--target-fraction",
+        type=float,
+        default=0.1,
+        help="adaptive lambda: decorrelation term / weighted force loss",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1500.0,
+        help="K; must be a temperature of the reference MD (1500)",
+    )
     parser.add_argument("--rdf-window", type=int, default=10, help="frames in the g(r) window")
-    parser.add_argument("--variants", nargs="+", choices=("baseline", "decorrelation"),
-                        default=["baseline", "decorrelation"])
-    parser.add_argument("--no-md", action="store_true",
-                        help="train and evaluate only (the accuracy gate); no MD, no control")
-    common.add_run_arguments(parser, "stability_decorrelation", reuse_help=(
-        "take the runs (variant, seed) already in these earlier result JSONs "
-        "of the same settings instead of redoing them"))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=("baseline", "decorrelation"),
+        default=["baseline", "decorrelation"],
+    )
+    parser.add_argument(
+        "--no-md",
+        action="store_true",
+        help="train and evaluate only (the accuracy gate); no MD, no control",
+    )
+    common.add_run_arguments(
+        parser,
+        "stability_decorrelation",
+        reuse_help=(
+            "take the runs (variant, seed) already in these earlier result JSONs "
+            "of the same settings instead of redoing them"
+        ),
+    )
     args = parser.parse_args(argv)
     if common.print_table_only(args, markdown_tables):
         return 0
@@ -301,22 +478,36 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     work = Path(args.workdir).resolve()
     data_dir = work / f"data_sio_{size['data_size']}_{args.data_seed}"
-    card = common.generate_data("sio", size["data_size"], args.data_seed, data_dir, work / "logs",
-                                workers=args.datagen_workers)
+    card = common.generate_data(
+        "sio",
+        size["data_size"],
+        args.data_seed,
+        data_dir,
+        work / "logs",
+        workers=args.datagen_workers,
+    )
     payload = {
         "experiment": "stability_decorrelation",
         "research": "Zeng et al. 2025, arXiv 2502.12548 (feature decorrelation -> stable MD)",
-        "command": " ".join(["python"] + sys.argv), "size": args.size, "model": args.model,
+        "command": " ".join(["python"] + sys.argv),
+        "size": args.size,
+        "model": args.model,
         "settings": experiment_settings(args, size),
-        "data": {"name": card["name"], "size": card["size"], "seed": card["seed"],
-                 "frames": {k: v.get("frames") for k, v in card.get("sets", {}).items()}},
-        "machine": common.machine_info(), "runs": [], "summary": [],
+        "data": {
+            "name": card["name"],
+            "size": card["size"],
+            "seed": card["seed"],
+            "frames": {k: v.get("frames") for k, v in card.get("sets", {}).items()},
+        },
+        "machine": common.machine_info(),
+        "runs": [],
+        "summary": [],
     }
     reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model"))
     if not args.no_md:
-        payload["reference_potential_control"] = (
-            reuse.get(("__extra__", "reference_potential_control"))
-            or run_reference_control(args, size, data_dir, work))
+        payload["reference_potential_control"] = reuse.get(
+            ("__extra__", "reference_potential_control")
+        ) or run_reference_control(args, size, data_dir, work)
     for seed in args.seeds:
         for variant in args.variants:
             run = reuse.get((variant, seed))
@@ -330,8 +521,10 @@ def main(argv=None) -> int:
     payload["wall_s_this_call"] = time.perf_counter() - start
     common.write_json(Path(args.json), payload)
     for row in payload["summary"]:
-        print(f"{row['variant']:<14} {row['composition']:<7} MAE {row['forces_mae_meV_per_A']} "
-              f"stable {row['stable_time_ps']} ps, first failed {row['first_failed']}")
+        print(
+            f"{row['variant']:<14} {row['composition']:<7} MAE {row['forces_mae_meV_per_A']} "
+            f"stable {row['stable_time_ps']} ps, first failed {row['first_failed']}"
+        )
     print(f"total wall time {payload['wall_s_this_call']:.0f} s")
     return 0
 

@@ -15,8 +15,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 from gnnff.stability.survival import StableTimes, kaplan_meier  # noqa: E402
 
-LABELS = {"decorrelation": ("baseline", "decorrelation loss"),
-          "pretraining": ("from scratch", "pre-trained + fine-tuned")}
+LABELS = {
+    "decorrelation": ("baseline", "decorrelation loss"),
+    "pretraining": ("from scratch", "pre-trained + fine-tuned"),
+}
 
 
 def _curve(ax, times, failed, end, label, color):
@@ -32,8 +34,9 @@ def _curve(ax, times, failed, end, label, color):
 def _title(name: str, entry: Dict) -> str:
     p = entry["logrank_p"]
     ratio, kind = entry["median_ratio"], entry["median_ratio_kind"]
-    ratio_text = "undefined" if ratio is None else (
-        f"{'' if kind == 'estimate' else kind + ' '}{ratio:.2g}")
+    ratio_text = (
+        "undefined" if ratio is None else (f"{'' if kind == 'estimate' else kind + ' '}{ratio:.2g}")
+    )
     return f"{name}: log-rank p = {'-' if p is None else f'{p:.2g}'}, median ratio {ratio_text}"
 
 
@@ -61,8 +64,11 @@ def plot_claims(section: str, claims: Dict, path: Path) -> Path:
     if scatter:
         _correlation_scatter(axes[0][-1], claims)
     gates = "gates met" if claims["gates"]["all_pass"] else "GATES NOT MET: no claim"
-    fig.suptitle(f"{section}: {claims['n_seeds']} seeds, {claims['md_ps']:g} ps at "
-                 f"{claims['temperature_K']:g} K ({gates}); + = censored", fontsize=9)
+    fig.suptitle(
+        f"{section}: {claims['n_seeds']} seeds, {claims['md_ps']:g} ps at "
+        f"{claims['temperature_K']:g} K ({gates}); + = censored",
+        fontsize=9,
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,14 +81,25 @@ def _correlation_scatter(ax, claims: Dict) -> None:
     """Mean val rho over layers vs stable time, every model and composition (open = censored)."""
     markers = {"SiO2": "o", "SiO1.5": "s", "SiO1.1": "^"}
     for variant, key, color in (("baseline", "baseline", "C0"), ("decorrelation", "method", "C3")):
-        rho = [float(np.mean(list(c.values()))) if c else np.nan
-               for c in claims["val_corr_per_layer"][variant]]
+        rho = [
+            float(np.mean(list(c.values()))) if c else np.nan
+            for c in claims["val_corr_per_layer"][variant]
+        ]
         for composition, entry in claims["compositions"].items():
             times, failed = entry[f"{key}_stable_ps"], entry[f"{key}_failed"]
             for r, t, f in zip(rho, times, failed):
-                ax.plot(r, t, markers.get(composition, "o"), color=color,
-                        mfc=color if f else "none", ms=5)
+                ax.plot(
+                    r,
+                    t,
+                    markers.get(composition, "o"),
+                    color=color,
+                    mfc=color if f else "none",
+                    ms=5,
+                )
     ax.set_xlabel("val feature correlation ρ (mean over layers)")
     ax.set_ylabel("stable time (ps)")
-    ax.set_title("correlation vs stable time (o SiO2, □ SiO1.5, △ SiO1.1;\n"
-                 "blue baseline, red decorrelation; open = censored)", fontsize=8)
+    ax.set_title(
+        "correlation vs stable time (o SiO2, □ SiO1.5, △ SiO1.1;\n"
+        "blue baseline, red decorrelation; open = censored)",
+        fontsize=8,
+    )

@@ -29,20 +29,53 @@ PRETRAIN_ELEMENTS = ("H", "C", "N", "O")
 
 SIZES = {
     # 2-core CPU: ~15 min for one seed
-    "small": dict(data_size="small", preset="small", pretrain_epochs=60, pretrain_batch=8,
-                  pretrain_lr=3e-3, pretrain_data_seeds=(0, 1, 2, 3), epochs=100, batch_size=4,
-                  lr=1e-3, md_steps=2000, dump_every=20, md_timeout_s=600),
+    "small": dict(
+        data_size="small",
+        preset="small",
+        pretrain_epochs=60,
+        pretrain_batch=8,
+        pretrain_lr=3e-3,
+        pretrain_data_seeds=(0, 1, 2, 3),
+        epochs=100,
+        batch_size=4,
+        lr=1e-3,
+        md_steps=2000,
+        dump_every=20,
+        md_timeout_s=600,
+    ),
     # docs/experiments.md, "Protocol of the claims study", Experiment 2 (with --molecule aspirin
     # --r-max 5): paper-size data, GemNet-T medium, 20 ps MD at 500 K, 0.5 fs; budgets provisional
     # until the Experiment-2 timing pilot (amended, if at all, before any Experiment-2 run)
-    "protocol": dict(data_size="paper", preset="medium", pretrain_epochs=5, pretrain_batch=16,
-                     pretrain_lr=1e-3, pretrain_data_seeds=(0,), epochs=4, batch_size=4, lr=5e-4,
-                     md_steps=40000, dump_every=100, md_timeout_s=None),
+    "protocol": dict(
+        data_size="paper",
+        preset="medium",
+        pretrain_epochs=5,
+        pretrain_batch=16,
+        pretrain_lr=1e-3,
+        pretrain_data_seeds=(0,),
+        epochs=4,
+        batch_size=4,
+        lr=5e-4,
+        md_steps=40000,
+        dump_every=100,
+        md_timeout_s=None,
+    ),
     # research scale (not run here): paper-size data (52 molecules x 3 T x 100 frames for
     # pre-training, 10k target frames), GemNet-T md17 preset, 300 ps MD as in MDsim
-    "paper": dict(data_size="paper", preset="md17", pretrain_epochs=200, pretrain_batch=16,
-                  pretrain_lr=1e-3, pretrain_data_seeds=(0,), epochs=500, batch_size=4, lr=5e-4, md_steps=600000,
-                  dump_every=200, md_timeout_s=None),
+    "paper": dict(
+        data_size="paper",
+        preset="md17",
+        pretrain_epochs=200,
+        pretrain_batch=16,
+        pretrain_lr=1e-3,
+        pretrain_data_seeds=(0,),
+        epochs=500,
+        batch_size=4,
+        lr=5e-4,
+        md_steps=600000,
+        dump_every=200,
+        md_timeout_s=None,
+    ),
 }
 
 
@@ -59,8 +92,10 @@ def molecule_elements(path: Path):
     present = {s for atoms in ase.io.read(path, ":") for s in atoms.get_chemical_symbols()}
     missing = present - set(PRETRAIN_ELEMENTS)
     if missing:
-        raise ValueError(f"{path} holds elements {sorted(missing)} that the pre-training set "
-                         f"({PRETRAIN_ELEMENTS}) lacks; choose another molecule")
+        raise ValueError(
+            f"{path} holds elements {sorted(missing)} that the pre-training set "
+            f"({PRETRAIN_ELEMENTS}) lacks; choose another molecule"
+        )
     return [e for e in PRETRAIN_ELEMENTS if e in present]  # fixed order: LAMMPS types 1..n
 
 
@@ -71,37 +106,59 @@ def pretrain(args, size, data_dirs, work: Path) -> dict:
     train_files = [str(d / "pretrain-molecules_train.extxyz") for d in data_dirs]
     config = {
         "model": model_section(args, size, PRETRAIN_ELEMENTS),
-        "data": {"train": train_files,
-                 "val": [str(d / "pretrain-molecules_valid.extxyz") for d in data_dirs]},
+        "data": {
+            "train": train_files,
+            "val": [str(d / "pretrain-molecules_valid.extxyz") for d in data_dirs],
+        },
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight}},
         "optimizer": {"name": "adam", "lr": size["pretrain_lr"]},
         "scheduler": {"name": "none"},
-        "training": {"max_epochs": size["pretrain_epochs"], "batch_size": size["pretrain_batch"],
-                     "seed": 0, "dtype": "float32", "ema_decay": 0.99, "patience": 10**6,
-                     "monitor": "val_forces_mae", "progress_bar": False},
+        "training": {
+            "max_epochs": size["pretrain_epochs"],
+            "batch_size": size["pretrain_batch"],
+            "seed": 0,
+            "dtype": "float32",
+            "ema_decay": 0.99,
+            "patience": 10**6,
+            "monitor": "val_forces_mae",
+            "progress_bar": False,
+        },
     }
     n_train = sum(len(ase.io.read(f, ":")) for f in train_files)
-    key = {k: v for k, v in size.items() if k.startswith("pretrain") or k in ("data_size", "preset")}
-    return common.cached(work / "pretrain" / "training.json",
-                         dict(key, model=args.model, r_max=args.r_max, forces_weight=args.forces_weight),
-                         lambda: common.train(config, work / "pretrain" / "train", n_train,
-                                              threads=args.threads))
+    key = {
+        k: v for k, v in size.items() if k.startswith("pretrain") or k in ("data_size", "preset")
+    }
+    return common.cached(
+        work / "pretrain" / "training.json",
+        dict(key, model=args.model, r_max=args.r_max, forces_weight=args.forces_weight),
+        lambda: common.train(config, work / "pretrain" / "train", n_train, threads=args.threads),
+    )
 
 
-def target_config(args, size, data_dir: Path, prefix: str, elements, seed: int,
-                  init_from) -> dict:
-    data = {"train": str(data_dir / f"{prefix}_train.extxyz"),
-            "val": str(data_dir / f"{prefix}_valid.extxyz"), "energy_shift": "least_squares",
-            # fine-tuning keeps the pre-trained per-element scale (docs/finetuning.md)
-            "energy_scale": "keep" if init_from else "force_rms"}
+def target_config(args, size, data_dir: Path, prefix: str, elements, seed: int, init_from) -> dict:
+    data = {
+        "train": str(data_dir / f"{prefix}_train.extxyz"),
+        "val": str(data_dir / f"{prefix}_valid.extxyz"),
+        "energy_shift": "least_squares",
+        # fine-tuning keeps the pre-trained per-element scale (docs/finetuning.md)
+        "energy_scale": "keep" if init_from else "force_rms",
+    }
     config = {
-        "model": model_section(args, size, elements), "data": data,
+        "model": model_section(args, size, elements),
+        "data": data,
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": args.forces_weight}},
         "optimizer": {"name": "adam", "lr": size["lr"]},
         "scheduler": {"name": "none"},
-        "training": {"max_epochs": size["epochs"], "batch_size": size["batch_size"], "seed": seed,
-                     "dtype": "float32", "ema_decay": 0.99, "patience": 10**6,
-                     "monitor": "val_forces_mae", "progress_bar": False},
+        "training": {
+            "max_epochs": size["epochs"],
+            "batch_size": size["batch_size"],
+            "seed": seed,
+            "dtype": "float32",
+            "ema_decay": 0.99,
+            "patience": 10**6,
+            "monitor": "val_forces_mae",
+            "progress_bar": False,
+        },
     }
     if init_from:
         config["init_from"] = {"checkpoint": str(init_from)}
@@ -124,10 +181,17 @@ MD_ONLY = ("md_steps", "dump_every", "md_timeout_s", "temperature_K", "timestep_
 
 
 def experiment_settings(args, size) -> dict:
-    return dict(size, r_max=args.r_max, forces_weight=args.forces_weight,
-                temperature_K=args.temperature, timestep_fs=args.timestep_fs,
-                vacuum_A=args.vacuum, nprocs=args.nprocs, data_seed=args.data_seed,
-                seeds=args.seeds)
+    return dict(
+        size,
+        r_max=args.r_max,
+        forces_weight=args.forces_weight,
+        temperature_K=args.temperature,
+        timestep_fs=args.timestep_fs,
+        vacuum_A=args.vacuum,
+        nprocs=args.nprocs,
+        data_seed=args.data_seed,
+        seeds=args.seeds,
+    )
 
 
 def unit_key(args, size, md: bool = False, **unit) -> dict:
@@ -154,32 +218,60 @@ def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, ini
         return training
 
     def evaluate() -> dict:
-        errors = common.evaluate(run_dir / "train" / "best.pt", [test_file], run_dir / "eval_test.json")
+        errors = common.evaluate(
+            run_dir / "train" / "best.pt", [test_file], run_dir / "eval_test.json"
+        )
         rms = common.reference_force_rms(test_file)
-        return {"forces_mae_meV_per_A": errors["forces_mae"], "energy_mae_meV_per_atom": errors["energy_mae"],
-                "reference_force_rms_meV_per_A": rms, "forces_mae_over_rms": errors["forces_mae"] / rms}
+        return {
+            "forces_mae_meV_per_A": errors["forces_mae"],
+            "energy_mae_meV_per_atom": errors["energy_mae"],
+            "reference_force_rms_meV_per_A": rms,
+            "forces_mae_over_rms": errors["forces_mae"] / rms,
+        }
 
     reference, md_dir = reference_file(data_dir, prefix, args), run_dir / "md"
 
     def md() -> dict:
-        common.write_md_input(molecule_start(reference, args.vacuum), md_dir, run_dir / "model.pt",
-                              elements, args.temperature, size["md_steps"], args.timestep_fs * 1e-3,
-                              size["dump_every"], seed=4928459 + seed, boundary="f f f")
+        common.write_md_input(
+            molecule_start(reference, args.vacuum),
+            md_dir,
+            run_dir / "model.pt",
+            elements,
+            args.temperature,
+            size["md_steps"],
+            args.timestep_fs * 1e-3,
+            size["dump_every"],
+            seed=4928459 + seed,
+            boundary="f f f",
+        )
         return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
 
     key = unit_key(args, size, variant=variant, seed=seed)
-    result = {"variant": variant, "seed": seed, "init_from": str(init_from) if init_from else None,
-              "training": common.cached(run_dir / "training.json", key, train_and_export)}
+    result = {
+        "variant": variant,
+        "seed": seed,
+        "init_from": str(init_from) if init_from else None,
+        "training": common.cached(run_dir / "training.json", key, train_and_export),
+    }
     result.update(common.cached(run_dir / "eval_test.result.json", key, evaluate))
-    line = (f"  {variant} seed {seed}: force MAE {result['forces_mae_meV_per_A']:.1f} meV/Å = "
-            f"{result['forces_mae_over_rms']:.3f} x the RMS force")
+    line = (
+        f"  {variant} seed {seed}: force MAE {result['forces_mae_meV_per_A']:.1f} meV/Å = "
+        f"{result['forces_mae_over_rms']:.3f} x the RMS force"
+    )
     if not args.no_md:
-        result.update(common.md_then_analysis(
-            md_dir, unit_key(args, size, md=True, variant=variant, seed=seed), md,
-            lambda: common.analyse(md_dir, reference, elements)))
+        result.update(
+            common.md_then_analysis(
+                md_dir,
+                unit_key(args, size, md=True, variant=variant, seed=seed),
+                md,
+                lambda: common.analyse(md_dir, reference, elements),
+            )
+        )
         st = result["stability"]
-        line += (f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
-                 f"(first failed: {st['first_failed']})")
+        line += (
+            f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
+            f"(first failed: {st['first_failed']})"
+        )
     print(line, flush=True)
     return result
 
@@ -187,16 +279,19 @@ def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, ini
 def reference_file(data_dir: Path, prefix: str, args) -> Path:
     found = sorted(data_dir.glob(f"{prefix}_reference_*_{args.temperature:g}K.extxyz"))
     if not found:
-        raise ValueError(f"no reference MD at {args.temperature:g} K in {data_dir}; the md17 "
-                         "sets are made at 500 K: use --temperature 500")
+        raise ValueError(
+            f"no reference MD at {args.temperature:g} K in {data_dir}; the md17 "
+            "sets are made at 500 K: use --temperature 500"
+        )
     return found[0]
 
 
 def reference_control(data_dir: Path, prefix: str, args, elements) -> dict:
     """The xTB reference trajectory judged by the same analysis (truth: stable throughout)."""
     reference = reference_file(data_dir, prefix, args)
-    return common.analyse_trajectory(reference, reference, elements,
-                                     timestep_ps=_reference_frame_interval_ps(reference))
+    return common.analyse_trajectory(
+        reference, reference, elements, timestep_ps=_reference_frame_interval_ps(reference)
+    )
 
 
 def _reference_frame_interval_ps(reference: Path) -> float:
@@ -213,14 +308,19 @@ def summarise(runs) -> list:
         if mine:
             ran = [r["stability"] for r in mine if r.get("stability")]  # none with --no-md
             stable = [st["stable_time_ps"] for st in ran]
-            rows.append({"variant": variant, "seeds": [r["seed"] for r in mine],
-                         "forces_mae_meV_per_A": [r["forces_mae_meV_per_A"] for r in mine],
-                         "forces_mae_over_rms": [r.get("forces_mae_over_rms") for r in mine],
-                         "stable_time_ps": stable,
-                         "stable_time_ps_mean": statistics.mean(stable) if stable else None,
-                         "stable_through_end": [st["stable_through_end"] for st in ran],
-                         "first_failed": [st["first_failed"] for st in ran],
-                         "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine]})
+            rows.append(
+                {
+                    "variant": variant,
+                    "seeds": [r["seed"] for r in mine],
+                    "forces_mae_meV_per_A": [r["forces_mae_meV_per_A"] for r in mine],
+                    "forces_mae_over_rms": [r.get("forces_mae_over_rms") for r in mine],
+                    "stable_time_ps": stable,
+                    "stable_time_ps_mean": statistics.mean(stable) if stable else None,
+                    "stable_through_end": [st["stable_through_end"] for st in ran],
+                    "first_failed": [st["first_failed"] for st in ran],
+                    "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine],
+                }
+            )
     return rows
 
 
@@ -228,27 +328,39 @@ def markdown_tables(payload: dict) -> str:
     """The result JSON as the markdown table of docs/experiments.md."""
     fmt = lambda v, f="{:.3g}": "-" if v is None else f.format(v)  # noqa: E731
     p = payload["pretraining"]
-    lines = [f"Pre-training: {p['epochs']} epochs ({p['steps']} steps), best val force MAE "
-             f"{1e3 * p['best']['val_forces_mae']:.0f} meV/Å, {fmt(p['seconds_per_step'], '{:.3f}')} s/step, "
-             f"{p['wall_s']:.0f} s wall.", ""]
+    lines = [
+        f"Pre-training: {p['epochs']} epochs ({p['steps']} steps), best val force MAE "
+        f"{1e3 * p['best']['val_forces_mae']:.0f} meV/Å, {fmt(p['seconds_per_step'], '{:.3f}')} s/step, "
+        f"{p['wall_s']:.0f} s wall.",
+        "",
+    ]
     c = payload["reference_md_control"]
-    lines += ["| variant | seed | steps | s/step | val / test force MAE (meV/Å) | test energy MAE "
-              "(meV/atom) | stable time (ps) | first failed | max bond deviation (Å) | h(r) error |",
-              "|---|---|---|---|---|---|---|---|---|---|",
-              f"| xTB reference MD (truth) | - | - | - | 0 | 0 | {fmt(c['stable_time_ps'])} of "
-              f"{fmt(c['total_time_ps'])} | {', '.join(c['first_failed']) or 'none'} | "
-              f"{fmt(c['max_bond_deviation_A'], '{:.3f}')} | - |"]
+    lines += [
+        "| variant | seed | steps | s/step | val / test force MAE (meV/Å) | test energy MAE "
+        "(meV/atom) | stable time (ps) | first failed | max bond deviation (Å) | h(r) error |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| xTB reference MD (truth) | - | - | - | 0 | 0 | {fmt(c['stable_time_ps'])} of "
+        f"{fmt(c['total_time_ps'])} | {', '.join(c['first_failed']) or 'none'} | "
+        f"{fmt(c['max_bond_deviation_A'], '{:.3f}')} | - |",
+    ]
     for r in payload["runs"]:
         t = r["training"]
-        st = r.get("stability") or {"first_failed": [], "failure_reason": [], "stable_time_ps": None,
-                                    "total_time_ps": None, "max_bond_deviation_A": None,
-                                    "rdf_error_stable": None}  # --no-md: not run
+        st = r.get("stability") or {
+            "first_failed": [],
+            "failure_reason": [],
+            "stable_time_ps": None,
+            "total_time_ps": None,
+            "max_bond_deviation_A": None,
+            "rdf_error_stable": None,
+        }  # --no-md: not run
         why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
-        lines.append(f"| {r['variant']} | {r['seed']} | {t['steps']} | {fmt(t['seconds_per_step'], '{:.3f}')} | "
-                     f"{1e3 * t['best']['val_forces_mae']:.0f} / {r['forces_mae_meV_per_A']:.0f} | "
-                     f"{r['energy_mae_meV_per_atom']:.1f} | {fmt(st['stable_time_ps'])} of "
-                     f"{fmt(st['total_time_ps'])} | {why or 'none'} | "
-                     f"{fmt(st['max_bond_deviation_A'], '{:.3f}')} | {fmt(st['rdf_error_stable'], '{:.3f}')} |")
+        lines.append(
+            f"| {r['variant']} | {r['seed']} | {t['steps']} | {fmt(t['seconds_per_step'], '{:.3f}')} | "
+            f"{1e3 * t['best']['val_forces_mae']:.0f} / {r['forces_mae_meV_per_A']:.0f} | "
+            f"{r['energy_mae_meV_per_atom']:.1f} | {fmt(st['stable_time_ps'])} of "
+            f"{fmt(st['total_time_ps'])} | {why or 'none'} | "
+            f"{fmt(st['max_bond_deviation_A'], '{:.3f}')} | {fmt(st['rdf_error_stable'], '{:.3f}')} |"
+        )
     return "\n".join(lines)
 
 
@@ -259,9 +371,13 @@ def main(argv=None) -> int:
     parser.add_argument("--molecule", default="ethanol", help="md17 molecule (H/C/N/O only)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the target data")
-    parser.add_argument("--pretrain-data-seeds", type=int, nargs="+",
-                        help="one `gnnff data generate pretrain-molecules` per seed, all used "
-                             "(default: 0 1 2 3 at --size small, 0 at paper)")
+    parser.add_argument(
+        "--pretrain-data-seeds",
+        type=int,
+        nargs="+",
+        help="one `gnnff data generate pretrain-molecules` per seed, all used "
+        "(default: 0 1 2 3 at --size small, 0 at paper)",
+    )
     parser.add_argument("--epochs", type=int, help="override the target training budget")
     parser.add_argument("--pretrain-epochs", type=int, help="override the pre-training budget")
     parser.add_argument("--md-steps", type=int, help="override the MD length")
@@ -269,19 +385,32 @@ def main(argv=None) -> int:
     parser.add_argument("--forces-weight", type=float, default=10.0)
     parser.add_argument("--temperature", type=float, default=500.0, help="K (reference MD: 500)")
     parser.add_argument("--timestep-fs", type=float, default=0.5)
-    parser.add_argument("--vacuum", type=float, default=10.0,
-                        help="Å of box around the molecule (boundary f f f: no images)")
-    parser.add_argument("--no-md", action="store_true",
-                        help="train and evaluate only (the accuracy gates); no MD")
-    common.add_run_arguments(parser, "stability_pretraining", reuse_help=(
-        "take the pre-training and the runs (variant, seed) already in this "
-        "earlier result JSON(s) of the same settings instead of redoing them"))
+    parser.add_argument(
+        "--vacuum",
+        type=float,
+        default=10.0,
+        help="Å of box around the molecule (boundary f f f: no images)",
+    )
+    parser.add_argument(
+        "--no-md", action="store_true", help="train and evaluate only (the accuracy gates); no MD"
+    )
+    common.add_run_arguments(
+        parser,
+        "stability_pretraining",
+        reuse_help=(
+            "take the pre-training and the runs (variant, seed) already in this "
+            "earlier result JSON(s) of the same settings instead of redoing them"
+        ),
+    )
     args = parser.parse_args(argv)
     if common.print_table_only(args, markdown_tables):
         return 0
     size = dict(SIZES[args.size])
-    for key, value in (("epochs", args.epochs), ("pretrain_epochs", args.pretrain_epochs),
-                       ("md_steps", args.md_steps)):
+    for key, value in (
+        ("epochs", args.epochs),
+        ("pretrain_epochs", args.pretrain_epochs),
+        ("md_steps", args.md_steps),
+    ):
         if value:
             size[key] = value
 
@@ -290,24 +419,50 @@ def main(argv=None) -> int:
     name, prefix = f"md17:{args.molecule}", f"md17_{args.molecule}"
     if args.pretrain_data_seeds:
         size["pretrain_data_seeds"] = tuple(args.pretrain_data_seeds)
-    pre_dirs = [work / f"data_pretrain_{size['data_size']}_{s}" for s in size["pretrain_data_seeds"]]
+    pre_dirs = [
+        work / f"data_pretrain_{size['data_size']}_{s}" for s in size["pretrain_data_seeds"]
+    ]
     target_dir = work / f"data_{prefix}_{size['data_size']}_{args.data_seed}"
-    pre_cards = [common.generate_data("pretrain-molecules", size["data_size"], s, d, work / "logs",
-                                      workers=args.datagen_workers)
-                 for s, d in zip(size["pretrain_data_seeds"], pre_dirs)]
-    target_card = common.generate_data(name, size["data_size"], args.data_seed, target_dir,
-                                       work / "logs", workers=args.datagen_workers)
+    pre_cards = [
+        common.generate_data(
+            "pretrain-molecules",
+            size["data_size"],
+            s,
+            d,
+            work / "logs",
+            workers=args.datagen_workers,
+        )
+        for s, d in zip(size["pretrain_data_seeds"], pre_dirs)
+    ]
+    target_card = common.generate_data(
+        name,
+        size["data_size"],
+        args.data_seed,
+        target_dir,
+        work / "logs",
+        workers=args.datagen_workers,
+    )
     elements = molecule_elements(target_dir / f"{prefix}_train.extxyz")
     payload = {
         "experiment": "stability_pretraining",
         "research": "Maheshwari et al. 2025, arXiv 2506.14850 (pre-training -> stable MD)",
-        "command": " ".join(["python"] + sys.argv), "size": args.size, "model": args.model,
+        "command": " ".join(["python"] + sys.argv),
+        "size": args.size,
+        "model": args.model,
         "molecule": args.molecule,
         "settings": experiment_settings(args, size),
-        "data": [{"name": card["name"], "size": card["size"], "seed": card["seed"],
-                  "frames": {k: v.get("frames") for k, v in card["sets"].items()}}
-                 for card in pre_cards + [target_card]],
-        "machine": common.machine_info(), "runs": [], "summary": [],
+        "data": [
+            {
+                "name": card["name"],
+                "size": card["size"],
+                "seed": card["seed"],
+                "frames": {k: v.get("frames") for k, v in card["sets"].items()},
+            }
+            for card in pre_cards + [target_card]
+        ],
+        "machine": common.machine_info(),
+        "runs": [],
+        "summary": [],
     }
     reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model", "molecule"))
     payload["reference_md_control"] = reference_control(target_dir, prefix, args, elements)
@@ -320,8 +475,12 @@ def main(argv=None) -> int:
             run = reuse.get((variant, seed))
             if run is not None:
                 print(f"reusing {variant} seed {seed} from {args.reuse}", flush=True)
-            payload["runs"].append(run or run_variant(args, size, target_dir, work, prefix,
-                                                      elements, seed, variant, init_from))
+            payload["runs"].append(
+                run
+                or run_variant(
+                    args, size, target_dir, work, prefix, elements, seed, variant, init_from
+                )
+            )
             payload["summary"] = summarise(payload["runs"])
             payload["wall_s_this_call"] = time.perf_counter() - start
             common.write_json(Path(args.json), payload)
@@ -329,8 +488,10 @@ def main(argv=None) -> int:
     payload["wall_s_this_call"] = time.perf_counter() - start
     common.write_json(Path(args.json), payload)
     for row in payload["summary"]:
-        print(f"{row['variant']:<10} MAE {row['forces_mae_meV_per_A']} meV/Å, stable "
-              f"{row['stable_time_ps']} ps, first failed {row['first_failed']}")
+        print(
+            f"{row['variant']:<10} MAE {row['forces_mae_meV_per_A']} meV/Å, stable "
+            f"{row['stable_time_ps']} ps, first failed {row['first_failed']}"
+        )
     print(f"total wall time {payload['wall_s_this_call']:.0f} s")
     return 0
 

@@ -14,15 +14,15 @@ using namespace LAMMPS_NS;
 ComputeGNNFFDeviAtom::ComputeGNNFFDeviAtom(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg)
 {
-  if (narg != 3) error->all(FLERR, "compute gnnff/devi/atom takes no arguments: `compute ID group gnnff/devi/atom`");
+  if (narg != 3)
+    error->all(FLERR,
+               "compute gnnff/devi/atom takes no arguments: `compute ID group gnnff/devi/atom`");
   peratom_flag = 1;
   size_peratom_cols = 0;
 }
 
 ComputeGNNFFDeviAtom::~ComputeGNNFFDeviAtom()
-{
-  memory->destroy(devi_);
-}
+{ memory->destroy(devi_); }
 
 void ComputeGNNFFDeviAtom::init()
 {
@@ -56,6 +56,4 @@ void ComputeGNNFFDeviAtom::compute_peratom()
 }
 
 double ComputeGNNFFDeviAtom::memory_usage()
-{
-  return (double) nmax_ * sizeof(double);
-}
+{ return (double) nmax_ * sizeof(double); }

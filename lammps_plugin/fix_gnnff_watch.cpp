@@ -39,8 +39,8 @@
 using namespace LAMMPS_NS;
 using namespace FixConst;
 
-static const char *const CRITERION_NAMES[] = {"close_contacts", "bonds", "temperature",
-                                              "nonfinite", "devi_f"};
+static const char *const CRITERION_NAMES[] = {"close_contacts", "bonds", "temperature", "nonfinite",
+                                              "devi_f"};
 
 static bool parse_yes_no(const char *word, Error *error, const char *keyword)
 {
@@ -132,9 +132,12 @@ FixGNNFFWatch::FixGNNFFWatch(LAMMPS *lmp, int narg, char **arg) : Fix(lmp, narg,
       iarg += 2;
     } else if (strcmp(key, "action") == 0) {
       need(1);
-      if (strcmp(arg[iarg + 1], "warn") == 0) action_ = WARN;
-      else if (strcmp(arg[iarg + 1], "stop") == 0) action_ = STOP;
-      else if (strcmp(arg[iarg + 1], "error") == 0) action_ = ERROR;
+      if (strcmp(arg[iarg + 1], "warn") == 0)
+        action_ = WARN;
+      else if (strcmp(arg[iarg + 1], "stop") == 0)
+        action_ = STOP;
+      else if (strcmp(arg[iarg + 1], "error") == 0)
+        action_ = ERROR;
       else
         error->all(FLERR, "fix gnnff/watch: action must be warn, stop or error, got '{}'",
                    arg[iarg + 1]);
@@ -164,14 +167,16 @@ FixGNNFFWatch::FixGNNFFWatch(LAMMPS *lmp, int narg, char **arg) : Fix(lmp, narg,
   if (!reference_file_.empty()) read_reference(reference_file_);
   if (reference_file_.empty()) use_close_ = use_bonds_ = false;
   if (use_bonds_ && !bond_i_.empty() && atom->map_style == Atom::MAP_NONE)
-    error->all(FLERR, "fix gnnff/watch: the bond criterion needs an atom map; add "
-                      "'atom_modify map array' before the box is created");
+    error->all(FLERR,
+               "fix gnnff/watch: the bond criterion needs an atom map; add "
+               "'atom_modify map array' before the box is created");
   if (use_close_) {
     bool any = false;
     for (double d : dref_) any = any || std::isfinite(d);
-    if (any) map_species();
+    if (any)
+      map_species();
     else {
-      use_close_ = false;  // as gnnff.stability: no pair within 6 Å in the reference
+      use_close_ = false;    // as gnnff.stability: no pair within 6 Å in the reference
       if (comm->me == 0)
         utils::logmesg(lmp, "fix gnnff/watch: {} has no min_distance: close contacts off\n",
                        reference_file_);
@@ -195,9 +200,7 @@ FixGNNFFWatch::~FixGNNFFWatch()
 }
 
 int FixGNNFFWatch::setmask()
-{
-  return END_OF_STEP;
-}
+{ return END_OF_STEP; }
 
 /* ---------------------------------------------------------------------------------------
    reference file: rank 0 reads it, every rank parses the same text
@@ -216,8 +219,10 @@ void FixGNNFFWatch::read_reference(const std::string &file)
   }
   MPI_Bcast(&ok, 1, MPI_INT, 0, world);
   if (!ok)
-    error->all(FLERR, "fix gnnff/watch: cannot open reference file '{}'; write it with "
-                      "`gnnff analyze REF_TRAJECTORY --write-watch-reference {}`", file, file);
+    error->all(FLERR,
+               "fix gnnff/watch: cannot open reference file '{}'; write it with "
+               "`gnnff analyze REF_TRAJECTORY --write-watch-reference {}`",
+               file, file);
   int n = (int) text.size();
   MPI_Bcast(&n, 1, MPI_INT, 0, world);
   text.resize(n);
@@ -275,8 +280,10 @@ void FixGNNFFWatch::read_reference(const std::string &file)
     auto a = std::find(labels_.begin(), labels_.end(), pair_labels[k][0]) - labels_.begin();
     auto b = std::find(labels_.begin(), labels_.end(), pair_labels[k][1]) - labels_.begin();
     if (a == nl || b == nl)
-      error->all(FLERR, "fix gnnff/watch: {}: min_distance {} {} uses a species not listed on "
-                        "the 'species' line", file, pair_labels[k][0], pair_labels[k][1]);
+      error->all(FLERR,
+                 "fix gnnff/watch: {}: min_distance {} {} uses a species not listed on "
+                 "the 'species' line",
+                 file, pair_labels[k][0], pair_labels[k][1]);
     dref_[a * nl + b] = dref_[b * nl + a] = pair_d[k];
   }
 }
@@ -299,11 +306,13 @@ void FixGNNFFWatch::map_species()
       if (code[a] < 0 || code[b] < 0) {
         int t = code[a] < 0 ? a : b;
         if (elements_.empty())
-          error->all(FLERR, "fix gnnff/watch: {} has no label 'type{}' (its species: {}); give "
-                            "one element per atom type with the keyword 'elements'",
+          error->all(FLERR,
+                     "fix gnnff/watch: {} has no label 'type{}' (its species: {}); give "
+                     "one element per atom type with the keyword 'elements'",
                      reference_file_, t, utils::join_words(labels_, " "));
-        error->all(FLERR, "fix gnnff/watch: element {} of atom type {} is not in {} (its species: "
-                          "{}); write the reference from a trajectory holding every element",
+        error->all(FLERR,
+                   "fix gnnff/watch: element {} of atom type {} is not in {} (its species: "
+                   "{}); write the reference from a trajectory holding every element",
                    elements_[t - 1], t, reference_file_, utils::join_words(labels_, " "));
       }
       double d = dref_[code[a] * nl + code[b]];
@@ -320,17 +329,19 @@ void FixGNNFFWatch::init()
 {
   if (use_close_) {
     if (!force->pair)
-      error->all(FLERR, "fix gnnff/watch: close_contacts needs a pair style (its neighbour "
-                        "list); define one or use 'close_contacts no'");
+      error->all(FLERR,
+                 "fix gnnff/watch: close_contacts needs a pair style (its neighbour "
+                 "list); define one or use 'close_contacts no'");
     // every pair closer than d_ref must be in the (pair cutoff + skin) neighbour list
     const int nt = atom->ntypes;
     for (int a = 1; a <= nt; a++)
       for (int b = a; b <= nt; b++) {
         double d = dref_type_[a * (nt + 1) + b];
         if (force->pair->cutsq && force->pair->cutsq[a][b] < d * d)
-          error->all(FLERR, "fix gnnff/watch: pair cutoff of types {} {} ({:.3f} Å) is shorter "
-                            "than their reference minimum distance {:.3f} Å, so close contacts "
-                            "could be missed; use 'close_contacts no'",
+          error->all(FLERR,
+                     "fix gnnff/watch: pair cutoff of types {} {} ({:.3f} Å) is shorter "
+                     "than their reference minimum distance {:.3f} Å, so close contacts "
+                     "could be missed; use 'close_contacts no'",
                      a, b, std::sqrt(force->pair->cutsq[a][b]), d);
       }
     neighbor->add_request(this, NeighConst::REQ_OCCASIONAL);
@@ -338,28 +349,30 @@ void FixGNNFFWatch::init()
   if (use_temp_) {
     temperature_ = modify->get_compute_by_id(temp_id_);
     if (!temperature_ || !temperature_->scalar_flag)
-      error->all(FLERR, "fix gnnff/watch: no temperature compute '{}' with a global scalar; "
-                        "define it or use 'temperature no'", temp_id_);
+      error->all(FLERR,
+                 "fix gnnff/watch: no temperature compute '{}' with a global scalar; "
+                 "define it or use 'temperature no'",
+                 temp_id_);
   }
   committee_ = nullptr;
   if (devi_f_max_ > 0.0) {
     committee_ = force->pair_match("gnnff", 0);
     if (!committee_)
-      error->all(FLERR, "fix gnnff/watch: devi_f_max needs pair_style gnnff (alone or in a "
-                        "hybrid style); the pair style is '{}'",
+      error->all(FLERR,
+                 "fix gnnff/watch: devi_f_max needs pair_style gnnff (alone or in a "
+                 "hybrid style); the pair style is '{}'",
                  force->pair_style ? force->pair_style : "none");
     int dim = -1;
     if (!committee_->extract("gnnff_devi_f_max", dim))
-      error->all(FLERR, "fix gnnff/watch: pair_style gnnff reports no committee force deviation "
-                        "(one model loaded); load a committee of models (docs/pair_style.md) "
-                        "or drop the devi_f_max keyword");
+      error->all(FLERR,
+                 "fix gnnff/watch: pair_style gnnff reports no committee force deviation "
+                 "(one model loaded); load a committee of models (docs/pair_style.md) "
+                 "or drop the devi_f_max keyword");
   }
 }
 
 void FixGNNFFWatch::init_list(int, NeighList *ptr)
-{
-  list_ = ptr;
-}
+{ list_ = ptr; }
 
 void FixGNNFFWatch::setup(int)
 {
@@ -374,14 +387,10 @@ void FixGNNFFWatch::end_of_step()
 }
 
 double FixGNNFFWatch::compute_scalar()
-{
-  return values_[STATUS];
-}
+{ return values_[STATUS]; }
 
 double FixGNNFFWatch::compute_vector(int n)
-{
-  return values_[n];
-}
+{ return values_[n]; }
 
 /* ---------------------------------------------------------------------------------------
    one check: all criteria, verdict, action
@@ -398,11 +407,11 @@ void FixGNNFFWatch::check()
   if (values_[NONFINITE] > 0) failed |= FAIL_NONFINITE;
   // as in gnnff.stability, geometric criteria skip states holding nan/inf
   bool finite = values_[NONFINITE] == 0;
-  values_[MIN_RATIO] =
-      (use_close_ && finite) ? close_contacts(details[0]) : (use_close_ ? nan : 1.0);
+  values_[MIN_RATIO] = (use_close_ && finite) ? close_contacts(details[0])
+                                              : (use_close_ ? nan : 1.0);
   if (values_[MIN_RATIO] < close_fraction_) failed |= FAIL_CLOSE;
-  values_[BOND_DEVIATION] =
-      (use_bonds_ && finite) ? bond_deviation(details[1]) : (use_bonds_ ? nan : 0.0);
+  values_[BOND_DEVIATION] = (use_bonds_ && finite) ? bond_deviation(details[1])
+                                                   : (use_bonds_ ? nan : 0.0);
   if (values_[BOND_DEVIATION] > bond_tol_) failed |= FAIL_BONDS;
   if (use_temp_) {
     values_[TEMPERATURE] = temperature(details[2]);
@@ -449,11 +458,10 @@ void FixGNNFFWatch::check()
     } else {
       written = fmt::format("no check passed before, {} not written", data_file_);
     }
-    if (comm->me == 0)
-      utils::logmesg(lmp, fmt::format("fix gnnff/watch {}: {}\n", id, written));
+    if (comm->me == 0) utils::logmesg(lmp, fmt::format("fix gnnff/watch {}: {}\n", id, written));
   }
   if (action_ == ERROR) error->all(FLERR, line);
   if (comm->me == 0)
     utils::logmesg(lmp, fmt::format("fix gnnff/watch {}: stopping the run at step {}\n", id, step));
-  timer->force_timeout();  // as fix halt: the run loop ends before the next step
+  timer->force_timeout();    // as fix halt: the run loop ends before the next step
 }

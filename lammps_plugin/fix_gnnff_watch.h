@@ -50,23 +50,23 @@ class FixGNNFFWatch : public Fix {
   enum { WARN, STOP, ERROR };
   int action_ = STOP;
   bool use_close_ = true, use_bonds_ = true, use_temp_ = true, use_nonfinite_ = true;
-  double close_fraction_ = 0.5;  // gnnff.stability CloseContacts default
-  double bond_tol_ = 0.5;        // Å, MDsim / gnnff.stability BondLengthDeviation default
-  double temp_factor_ = 3.0;     // gnnff.stability TemperatureBlowup default
-  double temp_max_ = 0.0;        // K, absolute limit when > 0
-  double temp_ref_ = 0.0;        // K, given T_ref when > 0 (else median of first checks)
-  static constexpr int N_TEMP_REF = 10;  // TemperatureBlowup n_ref
-  double devi_f_max_ = 0.0;      // eV/Å, committee criterion when > 0
+  double close_fraction_ = 0.5;            // gnnff.stability CloseContacts default
+  double bond_tol_ = 0.5;                  // Å, MDsim / gnnff.stability BondLengthDeviation default
+  double temp_factor_ = 3.0;               // gnnff.stability TemperatureBlowup default
+  double temp_max_ = 0.0;                  // K, absolute limit when > 0
+  double temp_ref_ = 0.0;                  // K, given T_ref when > 0 (else median of first checks)
+  static constexpr int N_TEMP_REF = 10;    // TemperatureBlowup n_ref
+  double devi_f_max_ = 0.0;                // eV/Å, committee criterion when > 0
   std::string reference_file_, data_file_, temp_id_ = "thermo_temp";
-  std::vector<std::string> elements_;  // element of LAMMPS type 1..ntypes (keyword elements)
+  std::vector<std::string> elements_;    // element of LAMMPS type 1..ntypes (keyword elements)
 
   // reference file contents (identical on all ranks)
   std::vector<std::string> labels_;
-  std::vector<double> dref_;  // labels x labels reference minimum distances
+  std::vector<double> dref_;    // labels x labels reference minimum distances
   std::vector<tagint> bond_i_, bond_j_;
   std::vector<double> bond_ref_;
-  std::vector<double> dref_type_;  // (ntypes+1)^2, per LAMMPS type pair
-  std::vector<std::pair<long, double>> bond_measured_;  // scratch of bond_deviation()
+  std::vector<double> dref_type_;                         // (ntypes+1)^2, per LAMMPS type pair
+  std::vector<std::pair<long, double>> bond_measured_;    // scratch of bond_deviation()
   std::vector<int> bond_pending_;
 
   class NeighList *list_ = nullptr;
@@ -77,7 +77,7 @@ class FixGNNFFWatch : public Fix {
 
   double values_[NVALUES] = {1.0, 0.0, 0.0, 0.0, 0.0, 0.0};
   bigint last_check_ = -1;
-  int reported_ = 0;  // criteria already reported with action warn
+  int reported_ = 0;    // criteria already reported with action warn
 
   // last passing state (only with write_data)
   double **xsave_ = nullptr, **vsave_ = nullptr;
@@ -87,4 +87,4 @@ class FixGNNFFWatch : public Fix {
   double saved_boxlo_[3], saved_boxhi_[3], saved_tilt_[3];
 };
 
-}  // namespace LAMMPS_NS
+}    // namespace LAMMPS_NS

@@ -25,7 +25,7 @@
 
 using namespace LAMMPS_NS;
 
-static constexpr int MAX_LISTED_ATOMS = 10;  // atom IDs named in a non-finite verdict
+static constexpr int MAX_LISTED_ATOMS = 10;    // atom IDs named in a non-finite verdict
 // values this close (relative) count as a tie, broken by the smallest atom ID / bond index:
 // symmetric structures (perfect lattices) give pairs whose distances differ only by round-off,
 // and that round-off depends on the number of ranks
@@ -55,7 +55,9 @@ double FixGNNFFWatch::close_contacts(std::string &detail)
     }
   };
   double best = 1.0;
-  for_each_pair([&](int, int, double, double ratio) { best = std::min(best, ratio); });
+  for_each_pair([&](int, int, double, double ratio) {
+    best = std::min(best, ratio);
+  });
   double global;
   MPI_Allreduce(&best, &global, 1, MPI_DOUBLE, MPI_MIN, world);
   if (global >= close_fraction_) return global;
@@ -76,8 +78,8 @@ double FixGNNFFWatch::close_contacts(std::string &detail)
   MPI_Allreduce(&mine[1], &ab[1], 1, MPI_LMP_TAGINT, MPI_MIN, world);
   double d_mine = (mine[0] == ab[0] && mine[1] == ab[1]) ? best_d : 0.0, d;
   MPI_Allreduce(&d_mine, &d, 1, MPI_DOUBLE, MPI_MAX, world);
-  detail = fmt::format("atoms {} and {} at {:.4f} Å = {:.4f} x d_ref ({:.4f} Å) < {}", ab[0],
-                       ab[1], d, global, d / global, close_fraction_);
+  detail = fmt::format("atoms {} and {} at {:.4f} Å = {:.4f} x d_ref ({:.4f} Å) < {}", ab[0], ab[1],
+                       d, global, d / global, close_fraction_);
   return global;
 }
 
@@ -90,12 +92,14 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
   int *mask = atom->mask;
   const int nlocal = atom->nlocal;
   const double far = comm->get_comm_cutoff();
-  auto &measured = bond_measured_;  // (bond index, length) of this rank's bonds
-  auto &pending = bond_pending_;    // bonds whose partner is not (reliably) on this rank
-  measured.clear();  // members: capacity is kept, nothing is allocated at each check
+  auto &measured = bond_measured_;    // (bond index, length) of this rank's bonds
+  auto &pending = bond_pending_;      // bonds whose partner is not (reliably) on this rank
+  measured.clear();    // members: capacity is kept, nothing is allocated at each check
   pending.clear();
   const long nbonds = (long) bond_i_.size();
-  auto consider = [&](long b, double length) { measured.emplace_back(b, length); };
+  auto consider = [&](long b, double length) {
+    measured.emplace_back(b, length);
+  };
   for (long b = 0; b < nbonds; b++) {
     int i = atom->map(bond_i_[b]);
     if (i < 0 || i >= nlocal || !(mask[i] & groupbit)) continue;
@@ -106,8 +110,10 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
       double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
       length = std::sqrt(dx * dx + dy * dy + dz * dz);
     }
-    if (j < 0 || length >= far) pending.push_back((int) b);
-    else consider(b, length);
+    if (j < 0 || length >= far)
+      pending.push_back((int) b);
+    else
+      consider(b, length);
   }
 
   // rare path: stretched bonds beyond the ghost shell
@@ -124,12 +130,12 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
       int m = atom->map(bond_j_[all[k]]);
       if (m >= 0 && m < nlocal) {
         for (int c = 0; c < 3; c++) pos[4 * k + c] = x[m][c];
-        pos[4 * k + 3] = 1.0;  // found
+        pos[4 * k + 3] = 1.0;    // found
       }
     }
     MPI_Allreduce(pos.data(), sum.data(), 4 * ntotal, MPI_DOUBLE, MPI_SUM, world);
     for (int k = displs[comm->me]; k < displs[comm->me] + npend; k++) {
-      if (sum[4 * k + 3] == 0.0) continue;  // partner lost: skipped, as in the analysis
+      if (sum[4 * k + 3] == 0.0) continue;    // partner lost: skipped, as in the analysis
       int i = atom->map(bond_i_[all[k]]);
       double del[3] = {sum[4 * k] - x[i][0], sum[4 * k + 1] - x[i][1], sum[4 * k + 2] - x[i][2]};
       domain->minimum_image(FLERR, del);
@@ -141,7 +147,7 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
   double best = -1.0, global;
   for (auto &m : measured) best = std::max(best, std::fabs(m.second - bond_ref_[m.first]));
   MPI_Allreduce(&best, &global, 1, MPI_DOUBLE, MPI_MAX, world);
-  if (global < 0.0) return 0.0;  // no bond measured (all partners lost)
+  if (global < 0.0) return 0.0;    // no bond measured (all partners lost)
   if (global > bond_tol_) {
     long mine = nbonds, b;
     double length = 0.0;
@@ -153,8 +159,8 @@ double FixGNNFFWatch::bond_deviation(std::string &detail)
     MPI_Allreduce(&mine, &b, 1, MPI_LONG, MPI_MIN, world);
     double length_mine = mine == b ? length : -1.0;
     MPI_Allreduce(&length_mine, &length, 1, MPI_DOUBLE, MPI_MAX, world);
-    detail = fmt::format("bond {}-{} is {:.4f} Å, off by {:.4f} Å from {:.4f} Å > {} Å",
-                         bond_i_[b], bond_j_[b], length, global, bond_ref_[b], bond_tol_);
+    detail = fmt::format("bond {}-{} is {:.4f} Å, off by {:.4f} Å from {:.4f} Å > {} Å", bond_i_[b],
+                         bond_j_[b], length, global, bond_ref_[b], bond_tol_);
   }
   return global;
 }
@@ -177,7 +183,7 @@ double FixGNNFFWatch::temperature(std::string &detail)
       std::vector<double> h(temp_history_);
       std::sort(h.begin(), h.end());
       size_t n = h.size();
-      ref = n % 2 ? h[n / 2] : 0.5 * (h[n / 2 - 1] + h[n / 2]);  // numpy.median
+      ref = n % 2 ? h[n / 2] : 0.5 * (h[n / 2 - 1] + h[n / 2]);    // numpy.median
       how = fmt::format(" = {} x median of the first {} checks", temp_factor_, n);
     } else {
       how = fmt::format(" = {} x temp_ref", temp_factor_);
@@ -185,8 +191,8 @@ double FixGNNFFWatch::temperature(std::string &detail)
     limit = temp_factor_ * ref;
   }
   if (t > limit || !std::isfinite(t))
-    detail = fmt::format("T = {:.2f} K > {:.2f} K{}, hottest atom {}", t, limit, how,
-                         hottest_atom());
+    detail =
+        fmt::format("T = {:.2f} K > {:.2f} K{}, hottest atom {}", t, limit, how, hottest_atom());
   return t;
 }
 

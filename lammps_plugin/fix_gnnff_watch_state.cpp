@@ -90,7 +90,7 @@ int FixGNNFFWatch::pack_exchange(int i, double *buf)
     buf[c] = xsave_[i][c];
     buf[3 + c] = vsave_[i][c];
   }
-  buf[6] = ubuf(isave_[i]).d;  // bit-exact image flags, also for 64-bit imageint
+  buf[6] = ubuf(isave_[i]).d;    // bit-exact image flags, also for 64-bit imageint
   return 7;
 }
 
@@ -105,6 +105,4 @@ int FixGNNFFWatch::unpack_exchange(int i, double *buf)
 }
 
 double FixGNNFFWatch::memory_usage()
-{
-  return data_file_.empty() ? 0.0 : (double) atom->nmax * (6 * sizeof(double) + sizeof(imageint));
-}
+{ return data_file_.empty() ? 0.0 : (double) atom->nmax * (6 * sizeof(double) + sizeof(imageint)); }

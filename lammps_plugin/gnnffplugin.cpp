@@ -3,13 +3,13 @@
 // of the LAMMPS plugin API (see the manual of the `plugin` command) is declared here.
 #include "lammps.h"
 
-#include "fix_gnnff_watch.h"
 #include "compute_gnnff_devi_atom.h"
+#include "fix_gnnff_watch.h"
 #include "pair_gnnff.h"
 
 extern "C" {
-typedef void *(lammpsplugin_factory1)(void *);
-typedef void *(lammpsplugin_factory2)(void *, int, char **);
+typedef void *(lammpsplugin_factory1) (void *);
+typedef void *(lammpsplugin_factory2) (void *, int, char **);
 typedef struct {
   const char *version;
   const char *style;
@@ -29,19 +29,13 @@ void lammpsplugin_init(void *lmp, void *handle, void *regfunc);
 using namespace LAMMPS_NS;
 
 static Pair *gnnff_creator(LAMMPS *lmp)
-{
-  return new PairGNNFF(lmp);
-}
+{ return new PairGNNFF(lmp); }
 
 static Fix *gnnff_watch_creator(LAMMPS *lmp, int argc, char **argv)
-{
-  return new FixGNNFFWatch(lmp, argc, argv);
-}
+{ return new FixGNNFFWatch(lmp, argc, argv); }
 
 static Compute *gnnff_devi_atom_creator(LAMMPS *lmp, int argc, char **argv)
-{
-  return new ComputeGNNFFDeviAtom(lmp, argc, argv);
-}
+{ return new ComputeGNNFFDeviAtom(lmp, argc, argv); }
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {

@@ -80,9 +80,12 @@ void PairGNNFF::settings(int narg, char **arg)
   while (iarg < narg) {
     if (strcmp(arg[iarg], "comm") == 0 && iarg + 1 < narg) {
       // comm layer|shell: per-layer feature exchange or the whole ghost shell (layerwise.cpp)
-      if (strcmp(arg[iarg + 1], "layer") == 0) comm_request_ = CommRequest::Layer;
-      else if (strcmp(arg[iarg + 1], "shell") == 0) comm_request_ = CommRequest::Shell;
-      else usage(fmt::format("'comm {}' (use comm layer or comm shell)", arg[iarg + 1]).c_str());
+      if (strcmp(arg[iarg + 1], "layer") == 0)
+        comm_request_ = CommRequest::Layer;
+      else if (strcmp(arg[iarg + 1], "shell") == 0)
+        comm_request_ = CommRequest::Shell;
+      else
+        usage(fmt::format("'comm {}' (use comm layer or comm shell)", arg[iarg + 1]).c_str());
       iarg += 2;
     } else if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
       device_request_ = arg[iarg + 1];
@@ -219,8 +222,8 @@ void PairGNNFF::init_style()
 
   // comm layer: ghosts one r_max deep and a feature exchange per layer (layerwise.cpp)
   init_layerwise();
-  neighbor->add_request(this, layerwise_ ? NeighConst::REQ_FULL
-                                         : NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+  neighbor->add_request(
+      this, layerwise_ ? NeighConst::REQ_FULL : NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
   // Message passing: a local atom feels atoms up to interaction_range away, so ghosts must
   // reach that far (plus the skin, as ghosts are only refreshed on re-neighbouring).
@@ -249,8 +252,7 @@ void PairGNNFF::init_style()
     }
   }
   if (comm->me == 0 && interaction_range_ > r_max_)
-    utils::logmesg(lmp,
-                   "gnnff: comm {}: ghost cutoff {} A ({} + skin {} A){}\n",
+    utils::logmesg(lmp, "gnnff: comm {}: ghost cutoff {} A ({} + skin {} A){}\n",
                    layerwise_ ? "layer" : "shell", needed,
                    layerwise_ ? "r_max" : "interaction range", neighbor->skin,
                    layerwise_ ? ", node features exchanged between ranks after every layer"
@@ -270,4 +272,3 @@ double PairGNNFF::init_one(int i, int j)
   cutghost[i][j] = cutghost[j][i] = r_max_;
   return r_max_;
 }
-

@@ -39,11 +39,11 @@ class PairGNNFF : public Pair {
  protected:
   // One model's outputs for this step, on the host in float64 (views of step buffers).
   struct HostOutput {
-    double energy = 0.0;          // eV, sum of the local atoms' energies, summed in float64
-    torch::Tensor forces;         // (N,3) eV/Å, local and ghost nodes
-    torch::Tensor atomic_energy;  // (N,) eV, only when per-atom energies are tallied
-    double virial[9] = {0.0};     // eV, 3x3 row-major, LAMMPS sign, summed in float64
-    torch::Tensor atom_virial;    // (N,3,3) eV, only when per-atom virials are tallied
+    double energy = 0.0;            // eV, sum of the local atoms' energies, summed in float64
+    torch::Tensor forces;           // (N,3) eV/Å, local and ghost nodes
+    torch::Tensor atomic_energy;    // (N,) eV, only when per-atom energies are tallied
+    double virial[9] = {0.0};       // eV, 3x3 row-major, LAMMPS sign, summed in float64
+    torch::Tensor atom_virial;      // (N,3,3) eV, only when per-atom virials are tallied
   };
 
   void allocate();
@@ -60,7 +60,7 @@ class PairGNNFF : public Pair {
 
   std::unique_ptr<gnnff::Model> model_;
   std::string device_request_ = "auto";
-  std::vector<int> type_map_;  // LAMMPS type (1..ntypes) -> model type index, -1 for NULL
+  std::vector<int> type_map_;    // LAMMPS type (1..ntypes) -> model type index, -1 for NULL
   bool has_null_ = false;
   double r_max_ = 0.0;
   double interaction_range_ = 0.0;
@@ -77,23 +77,23 @@ class PairGNNFF : public Pair {
   void write_model_devi();
   std::vector<std::string> committee_files_;
   std::vector<std::unique_ptr<gnnff::Model>> committee_;
-  std::string devi_path_;            // model_devi FILE ('' = no file)
-  int devi_every_ = 1;               // committee evaluated (and FILE written) every N steps
+  std::string devi_path_;    // model_devi FILE ('' = no file)
+  int devi_every_ = 1;       // committee evaluated (and FILE written) every N steps
   FILE *devi_fp_ = nullptr;
-  double **member_f_ = nullptr;      // [nmax][3 * members]: each member's forces, for reverse comm
+  double **member_f_ = nullptr;    // [nmax][3 * members]: each member's forces, for reverse comm
   int member_f_nmax_ = 0;
-  double *devi_f_ = nullptr;         // [nmax] per-atom force deviation (eV/A), local atoms
+  double *devi_f_ = nullptr;    // [nmax] per-atom force deviation (eV/A), local atoms
   int devi_f_nmax_ = 0;
-  double devi_global_[6] = {0, 0, 0, 0, 0, 0};  // max/min/avg virial (eV/atom), max/min/avg force
-  double devi_step_ = -1.0;          // step of the last committee evaluation
+  double devi_global_[6] = {0, 0, 0, 0, 0, 0};    // max/min/avg virial (eV/atom), max/min/avg force
+  double devi_step_ = -1.0;                       // step of the last committee evaluation
 
   // Layer-wise evaluation (`pair_style gnnff comm layer`, pair_gnnff_layerwise.cpp): ghosts one
   // r_max deep, node features forward-communicated after every layer, their gradients
   // reverse-communicated in the backward pass (docs/pair_style.md, issue 15).
   enum class CommRequest { Default, Layer, Shell };
   CommRequest comm_request_ = CommRequest::Default;
-  bool layerwise_ = false;  // decided in init_style
-  void init_layerwise();    // decides layerwise_, sets comm sizes, logs the path
+  bool layerwise_ = false;    // decided in init_style
+  void init_layerwise();      // decides layerwise_, sets comm sizes, logs the path
   void compute_layerwise(int eflag, int vflag);
   HostOutput call_model_layerwise(bool want_energy_atom, bool want_virial, bool want_atom_virial);
   // owners' rows `local` (nlocal, D) -> (N, D) over all graph nodes, ghosts filled by forward comm
@@ -102,9 +102,9 @@ class PairGNNFF : public Pair {
   torch::Tensor exchange_feature_grads(const torch::Tensor &all, int64_t nlocal);
   int pack_feature_grads(int n, int first, double *buf);
   void unpack_feature_grads(int n, int *list, double *buf);
-  std::vector<double> exchange_buf_;  // [atom index * width + c], grows with nmax
-  int exchange_width_ = 0;            // > 0 while a feature exchange is under way
-  bool skip_reverse_exchange_ = false;  // GNNFF_TEST_SKIP_REVERSE_EXCHANGE: test control only
+  std::vector<double> exchange_buf_;      // [atom index * width + c], grows with nmax
+  int exchange_width_ = 0;                // > 0 while a feature exchange is under way
+  bool skip_reverse_exchange_ = false;    // GNNFF_TEST_SKIP_REVERSE_EXCHANGE: test control only
 
   // GNNFF_TIMING=1 logs where the time went at the end of each run (rank 0)
   bool timing_ = false;
@@ -114,4 +114,4 @@ class PairGNNFF : public Pair {
   double edges_total_ = 0.0;
 };
 
-}  // namespace LAMMPS_NS
+}    // namespace LAMMPS_NS

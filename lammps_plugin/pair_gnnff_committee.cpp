@@ -55,9 +55,7 @@ void PairGNNFF::load_committee(const std::string &driver_file)
 }
 
 bool PairGNNFF::committee_step() const
-{
-  return !committee_.empty() && update->ntimestep % devi_every_ == 0;
-}
+{ return !committee_.empty() && update->ntimestep % devi_every_ == 0; }
 
 int PairGNNFF::pack_reverse_comm(int n, int first, double *buf)
 {

@@ -26,9 +26,7 @@ using namespace LAMMPS_NS;
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0)
-{
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+{ return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 
 // LAMMPS's 6-component virial (xx yy zz xy xz yz) from a 3x3 row-major tensor, added to v.
 // The model's virial is symmetric up to rounding; the off-diagonal pairs are averaged.
@@ -59,9 +57,7 @@ void PairGNNFF::report_timing()
 }
 
 void PairGNNFF::finish()
-{
-  report_timing();
-}
+{ report_timing(); }
 
 void PairGNNFF::check_finite(const double *forces, int natoms, double energy)
 {
@@ -97,8 +93,7 @@ PairGNNFF::HostOutput PairGNNFF::call_model(gnnff::Model &model, bool want_energ
   // sum of its per-atom virials (which costs the per-atom virial's two index_adds).
   const bool f32 = model.dtype() != torch::kFloat64;
   const bool need_atom_virial = want_atom_virial || (want_virial && f32);
-  gnnff::Output out =
-      model.evaluate(in.pos, in.atom_type, in.edge_index, nlocal, need_atom_virial);
+  gnnff::Output out = model.evaluate(in.pos, in.atom_type, in.edge_index, nlocal, need_atom_virial);
 
   HostOutput host;
   // .to() is a no-op for float64 CPU outputs; otherwise one copy to host doubles

@@ -47,7 +47,9 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
     }
     if (nall == nlocal) nlocal_nodes_ = nnodes_;
   }
-  auto node_of = [&](int i) { return has_null ? graph_of_atom_[i] : i; };
+  auto node_of = [&](int i) {
+    return has_null ? graph_of_atom_[i] : i;
+  };
 
   // node types
   reserve(host_types_, nnodes_, torch::kInt64, torch::kCPU);
@@ -73,7 +75,7 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
         count += (dx * dx + dy * dy + dz * dz < rsq_max);
       }
     }
-    edges_of_centre_[ii] = total;  // offset of this centre's first edge
+    edges_of_centre_[ii] = total;    // offset of this centre's first edge
     total += count;
   }
   nedges_ = total;

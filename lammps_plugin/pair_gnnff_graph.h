@@ -19,9 +19,9 @@ class GNNFFGraph {
  public:
   // Tensors handed to the model; views of the buffers below, valid until the next build().
   struct Inputs {
-    torch::Tensor pos;         // (N,3) model dtype, Å
-    torch::Tensor atom_type;   // (N,) int64
-    torch::Tensor edge_index;  // (2,E) int64, row 0 centre, row 1 neighbour
+    torch::Tensor pos;           // (N,3) model dtype, Å
+    torch::Tensor atom_type;     // (N,) int64
+    torch::Tensor edge_index;    // (2,E) int64, row 0 centre, row 1 neighbour
   };
 
   // Nodes: atoms whose LAMMPS type maps to a model type (type_map[t] >= 0), locals first.
@@ -46,20 +46,20 @@ class GNNFFGraph {
   static void reserve(torch::Tensor &buf, int64_t n, torch::ScalarType dtype,
                       const torch::Device &device, bool pinned = false);
 
-  bool identity_ = true;             // no NULL types: graph node g is LAMMPS atom g
+  bool identity_ = true;    // no NULL types: graph node g is LAMMPS atom g
   int nnodes_ = 0, nlocal_nodes_ = 0;
   int64_t nedges_ = 0;
-  std::vector<int> graph_of_atom_;   // LAMMPS index -> node, -1 if not in the graph
-  std::vector<int> atom_of_graph_;   // node -> LAMMPS index (only when !identity_)
-  std::vector<int64_t> edges_of_centre_;  // count pass -> write offsets of the fill pass
+  std::vector<int> graph_of_atom_;          // LAMMPS index -> node, -1 if not in the graph
+  std::vector<int> atom_of_graph_;          // node -> LAMMPS index (only when !identity_)
+  std::vector<int64_t> edges_of_centre_;    // count pass -> write offsets of the fill pass
 
   // host buffers (1-d, capacity >= what this step needs)
-  torch::Tensor host_types_, host_edges_, host_pos_[2];  // pos: [0] float64, [1] float32
+  torch::Tensor host_types_, host_edges_, host_pos_[2];    // pos: [0] float64, [1] float32
   // device buffers, used when the model is not on the CPU
   torch::Tensor dev_types_, dev_edges_, dev_pos_[2];
-  bool types_edges_on_device_ = false;  // copied for this build
-  Inputs inputs_[2];                    // per dtype slot
-  bool ready_[2] = {false, false};      // inputs_[slot] is current for this build
+  bool types_edges_on_device_ = false;    // copied for this build
+  Inputs inputs_[2];                      // per dtype slot
+  bool ready_[2] = {false, false};        // inputs_[slot] is current for this build
 };
 
-}  // namespace LAMMPS_NS
+}    // namespace LAMMPS_NS

@@ -64,7 +64,8 @@ int PairGNNFF::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/
   // features are invariant under translation: a periodic image gets its owner's row unchanged
   const int w = exchange_width_;
   for (int i = 0; i < n; i++)
-    std::memcpy(buf + (size_t) i * w, exchange_buf_.data() + (size_t) list[i] * w, w * sizeof(double));
+    std::memcpy(buf + (size_t) i * w, exchange_buf_.data() + (size_t) list[i] * w,
+                w * sizeof(double));
   return n * w;
 }
 
@@ -95,7 +96,8 @@ torch::Tensor PairGNNFF::exchange_features(const torch::Tensor &local, const tor
   const int w = (int) local.size(1);
   const int nall = atom->nlocal + atom->nghost;
   const int nnodes = graph_.num_nodes(), nlocal = graph_.num_local_nodes();
-  if ((int) exchange_buf_.size() < nall * w) exchange_buf_.resize((size_t) (nall + nall / 4 + 16) * w);
+  if ((int) exchange_buf_.size() < nall * w)
+    exchange_buf_.resize((size_t) (nall + nall / 4 + 16) * w);
   torch::Tensor host = local.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   const double *h = host.data_ptr<double>();
   for (int g = 0; g < nlocal; g++)
@@ -117,7 +119,8 @@ torch::Tensor PairGNNFF::exchange_feature_grads(const torch::Tensor &all, int64_
   const int w = (int) all.size(1);
   const int nall = atom->nlocal + atom->nghost;
   const int nnodes = graph_.num_nodes();
-  if ((int) exchange_buf_.size() < nall * w) exchange_buf_.resize((size_t) (nall + nall / 4 + 16) * w);
+  if ((int) exchange_buf_.size() < nall * w)
+    exchange_buf_.resize((size_t) (nall + nall / 4 + 16) * w);
   std::fill(exchange_buf_.begin(), exchange_buf_.begin() + (size_t) nall * w, 0.0);
   torch::Tensor host = all.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   const double *g_all = host.data_ptr<double>();
@@ -198,7 +201,8 @@ PairGNNFF::HostOutput PairGNNFF::call_model_layerwise(bool want_energy_atom, boo
   const torch::Tensor g = edge_grad.to(torch::kCPU, torch::kFloat64);
   const torch::Tensor rv = r.detach().to(torch::kCPU, torch::kFloat64);
   const torch::Tensor ctr = centre.to(torch::kCPU), nbr = neighbour.to(torch::kCPU);
-  host.forces = torch::zeros({nnodes, 3}, torch::kFloat64).index_add(0, ctr, g).index_add(0, nbr, -g);
+  host.forces =
+      torch::zeros({nnodes, 3}, torch::kFloat64).index_add(0, ctr, g).index_add(0, nbr, -g);
   const torch::Tensor atomic64 = atomic.to(torch::kCPU, torch::kFloat64);
   host.energy = atomic64.sum().item<double>();
   if (want_energy_atom) {

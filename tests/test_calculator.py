@@ -28,13 +28,25 @@ def trained(tmp_path_factory):
         atoms.get_stress()
         frames.append(atoms)
     ase.io.write(tmp / "d.extxyz", frames)
-    config = resolve_config({
-        "model": {"name": "pair_mlp", "type_names": ["Cu"], "r_max": 4.0, "hidden": 16},
-        "data": {"train": str(tmp / "d.extxyz"), "val_fraction": 0.25},
-        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}, "stress": {"weight": 1.0}},
-        "training": {"max_epochs": 2, "batch_size": 2, "dtype": "float64", "device": "cpu", "progress_bar": False},
-        "output": {"dir": str(tmp / "run")},
-    })
+    config = resolve_config(
+        {
+            "model": {"name": "pair_mlp", "type_names": ["Cu"], "r_max": 4.0, "hidden": 16},
+            "data": {"train": str(tmp / "d.extxyz"), "val_fraction": 0.25},
+            "loss": {
+                "energy": {"weight": 1.0},
+                "forces": {"weight": 10.0},
+                "stress": {"weight": 1.0},
+            },
+            "training": {
+                "max_epochs": 2,
+                "batch_size": 2,
+                "dtype": "float64",
+                "device": "cpu",
+                "progress_bar": False,
+            },
+            "output": {"dir": str(tmp / "run")},
+        }
+    )
     Trainer(config).run()
     checkpoint = str(tmp / "run" / "best.pt")
     main(["export", checkpoint, "-o", str(tmp / "model.pt")])
@@ -102,7 +114,10 @@ def test_eval_cli_reports_mae_computed_by_hand(trained, tmp_path, capsys):
         atoms.get_forces()
         frames.append(atoms)
     ase.io.write(tmp_path / "t.extxyz", frames)
-    assert main(["eval", trained[1], str(tmp_path / "t.extxyz"), "--json", str(tmp_path / "e.json")]) == 0
+    assert (
+        main(["eval", trained[1], str(tmp_path / "t.extxyz"), "--json", str(tmp_path / "e.json")])
+        == 0
+    )
     import json
 
     report = json.loads((tmp_path / "e.json").read_text())
@@ -114,7 +129,9 @@ def test_eval_cli_reports_mae_computed_by_hand(trained, tmp_path, capsys):
         force_err.append((copy.get_forces() - atoms.get_forces()).ravel())
     force_err = np.concatenate(force_err)
     assert report["energy_mae"] == pytest.approx(1e3 * np.mean(np.abs(energy_err)), rel=1e-9)
-    assert report["energy_rmse"] == pytest.approx(1e3 * np.sqrt(np.mean(np.square(energy_err))), rel=1e-9)
+    assert report["energy_rmse"] == pytest.approx(
+        1e3 * np.sqrt(np.mean(np.square(energy_err))), rel=1e-9
+    )
     assert report["forces_mae"] == pytest.approx(1e3 * np.mean(np.abs(force_err)), rel=1e-9)
     assert report["forces_rmse"] == pytest.approx(1e3 * np.sqrt(np.mean(force_err**2)), rel=1e-9)
     assert "meV/atom" in capsys.readouterr().out
@@ -127,7 +144,9 @@ def test_parameter_free_model_states_its_dtype_and_matches_ase_lennard_jones():
 
     from gnnff.models import build_model
 
-    model = build_model("lennard_jones", epsilon=0.0104, sigma=3.4, cutoff=8.0, type_names=["Ar"], dtype="float64")
+    model = build_model(
+        "lennard_jones", epsilon=0.0104, sigma=3.4, cutoff=8.0, type_names=["Ar"], dtype="float64"
+    )
     assert not list(model.parameters()) and model.dtype == torch.float64
     atoms = bulk("Ar", "fcc", a=5.26, cubic=True)
     atoms.rattle(0.05, seed=3)
@@ -148,7 +167,9 @@ def test_model_stress_is_its_own_prediction_not_the_label():
     from gnnff.data.graph import atoms_to_graph
     from gnnff.models import build_model
 
-    model = build_model("lennard_jones", epsilon=0.0104, sigma=3.4, cutoff=8.0, type_names=["Ar"], dtype="float64")
+    model = build_model(
+        "lennard_jones", epsilon=0.0104, sigma=3.4, cutoff=8.0, type_names=["Ar"], dtype="float64"
+    )
     atoms = bulk("Ar", "fcc", a=5.26, cubic=True)
     atoms.rattle(0.05, seed=4)
     graph = atoms_to_graph(atoms, ["Ar"], 8.0)

@@ -31,12 +31,20 @@ def _train(tmp_path, dtype):
         atoms.get_forces()
         frames.append(atoms)
     ase.io.write(tmp_path / "d.extxyz", frames)
-    config = resolve_config({
-        "model": {"name": "pair_mlp", "type_names": ["Cu", "Al"], "r_max": 4.5, "hidden": 16},
-        "data": {"train": str(tmp_path / "d.extxyz"), "val_fraction": 0.25},
-        "training": {"max_epochs": 1, "batch_size": 2, "dtype": dtype, "device": "cpu", "progress_bar": False},
-        "output": {"dir": str(tmp_path / "run")},
-    })
+    config = resolve_config(
+        {
+            "model": {"name": "pair_mlp", "type_names": ["Cu", "Al"], "r_max": 4.5, "hidden": 16},
+            "data": {"train": str(tmp_path / "d.extxyz"), "val_fraction": 0.25},
+            "training": {
+                "max_epochs": 1,
+                "batch_size": 2,
+                "dtype": dtype,
+                "device": "cpu",
+                "progress_bar": False,
+            },
+            "output": {"dir": str(tmp_path / "run")},
+        }
+    )
     Trainer(config).run()
     return str(tmp_path / "run" / "best.pt")
 
@@ -68,7 +76,11 @@ def test_exported_equals_eager(tmp_path, dtype):
     scripted, meta = load_exported(out_file)
     eager = load_model(checkpoint)
     assert meta["dtype"] == dtype and meta["type_names"] == ["Cu", "Al"] and meta["r_max"] == 4.5
-    assert meta["interaction_range"] == 4.5 and meta["model_name"] == "pair_mlp" and meta["units"] == "metal"
+    assert (
+        meta["interaction_range"] == 4.5
+        and meta["model_name"] == "pair_mlp"
+        and meta["units"] == "metal"
+    )
     eager64 = load_model(checkpoint).double()
     rng = np.random.default_rng(0)
     for _ in range(3):
@@ -90,7 +102,10 @@ def test_exported_equals_eager(tmp_path, dtype):
                 if dtype == "float64":
                     assert error < TOLERANCE[dtype], key
                 else:
-                    rounding = float((ref[key].detach().double() - exact[key].detach()).norm() / exact[key].detach().norm())
+                    rounding = float(
+                        (ref[key].detach().double() - exact[key].detach()).norm()
+                        / exact[key].detach().norm()
+                    )
                     assert error < max(TOLERANCE[dtype], 2.0 * rounding), (key, error, rounding)
 
 
@@ -112,6 +127,12 @@ def test_export_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     (tmp_path / "x.pt").write_bytes(b"junk")
     assert main(["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "m.pt")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "not a readable gnnff checkpoint" in err and "Traceback" not in err
-    with pytest.raises(ValueError, match="not a readable gnnff checkpoint"):  # --debug: the exception itself
+    assert (
+        err.startswith("error: ")
+        and "not a readable gnnff checkpoint" in err
+        and "Traceback" not in err
+    )
+    with pytest.raises(
+        ValueError, match="not a readable gnnff checkpoint"
+    ):  # --debug: the exception itself
         main(["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "m.pt"), "--debug"])

@@ -24,8 +24,12 @@ def reference():
 
 @pytest.mark.parametrize("kind", sorted(FILES))
 def test_legacy_model_loads_and_reproduces_recorded_results(kind, reference):
-    atoms = Atoms(numbers=reference["numbers"], positions=reference["positions"], cell=reference["cell"],
-                  pbc=reference["pbc"])
+    atoms = Atoms(
+        numbers=reference["numbers"],
+        positions=reference["positions"],
+        cell=reference["cell"],
+        pbc=reference["pbc"],
+    )
     atoms.calc = GnnffCalculator(os.path.join(LEGACY, FILES[kind]))
     expected = reference["results"][kind]
     assert atoms.get_potential_energy() == pytest.approx(expected["energy"], rel=1e-10)
@@ -41,8 +45,12 @@ def test_legacy_exported_model_evaluates_like_its_checkpoint(reference):
 
     from gnnff.model_io import evaluate_structures, load_for_inference
 
-    atoms = Atoms(numbers=reference["numbers"], positions=reference["positions"], cell=reference["cell"],
-                  pbc=reference["pbc"])
+    atoms = Atoms(
+        numbers=reference["numbers"],
+        positions=reference["positions"],
+        cell=reference["cell"],
+        pbc=reference["pbc"],
+    )
     frames = []
     for k in range(3):
         frame = atoms.copy()
@@ -50,8 +58,10 @@ def test_legacy_exported_model_evaluates_like_its_checkpoint(reference):
         frame.calc = EMT()
         frame.get_stress()
         frames.append(frame)
-    results = {kind: evaluate_structures(*load_for_inference(os.path.join(LEGACY, FILES[kind])), frames)
-               for kind in FILES}
+    results = {
+        kind: evaluate_structures(*load_for_inference(os.path.join(LEGACY, FILES[kind])), frames)
+        for kind in FILES
+    }
     assert results["exported"]["stress_mae"] > 1e-4  # a real error, not label minus label
     for key, value in results["checkpoint"].items():
         assert results["exported"][key] == pytest.approx(value, rel=1e-9), key

@@ -43,4 +43,6 @@ def test_cli_reports_a_failed_step(monkeypatch, capsys):
 
     monkeypatch.setattr(pipeline, "run_pipeline", fail)
     assert main(["pipeline", "--out", "x"]) == 5
-    assert capsys.readouterr().err.startswith("error: gnnff pipeline: step failed with exit status 5")
+    assert capsys.readouterr().err.startswith(
+        "error: gnnff pipeline: step failed with exit status 5"
+    )

@@ -30,13 +30,18 @@ def test_plot_without_matplotlib_says_which_extra(monkeypatch, tmp_path):
 
 
 def test_did_you_mean():
-    assert did_you_mean("max_epohcs", ["max_epochs", "batch_size"]) == " (did you mean 'max_epochs'?)"
+    assert (
+        did_you_mean("max_epohcs", ["max_epochs", "batch_size"]) == " (did you mean 'max_epochs'?)"
+    )
     assert did_you_mean("zzz", ["max_epochs"]) == ""
 
 
 def test_file_sha256_of_a_known_text(tmp_path):
     (tmp_path / "abc").write_bytes(b"abc")  # FIPS 180-2 example
-    assert file_sha256(str(tmp_path / "abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert (
+        file_sha256(str(tmp_path / "abc"))
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
     big = tmp_path / "big"
     big.write_bytes(b"\x00" * (3 << 20) + b"abc")  # more than one read block
     import hashlib

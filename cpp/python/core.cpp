@@ -14,7 +14,8 @@ namespace {
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
-py::array_t<double> to_numpy(const torch::Tensor& t) {
+py::array_t<double> to_numpy(const torch::Tensor &t)
+{
   torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
   std::vector<py::ssize_t> shape(c.sizes().begin(), c.sizes().end());
   py::array_t<double> out(shape);
@@ -22,19 +23,23 @@ py::array_t<double> to_numpy(const torch::Tensor& t) {
   return out;
 }
 
-torch::Tensor from_numpy(const py::array& a, torch::ScalarType type) {
+torch::Tensor from_numpy(const py::array &a, torch::ScalarType type)
+{
   std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
   // clone: the numpy buffer must not be aliased beyond this call
-  return torch::from_blob(const_cast<void*>(a.data()), shape, type).clone();
+  return torch::from_blob(const_cast<void *>(a.data()), shape, type).clone();
 }
 
 class PyModel {
  public:
-  PyModel(const std::string& path, const std::string& device)
-      : model_(gnnff::Model::load(path, gnnff::resolve_device(device, 0))) {}
+  PyModel(const std::string &path, const std::string &device) :
+      model_(gnnff::Model::load(path, gnnff::resolve_device(device, 0)))
+  {
+  }
 
-  py::dict metadata() const {
-    const auto& m = model_.metadata();
+  py::dict metadata() const
+  {
+    const auto &m = model_.metadata();
     py::dict d;
     d["contract_version"] = m.contract_version;
     d["r_max"] = m.r_max;
@@ -48,7 +53,8 @@ class PyModel {
   }
 
   py::dict evaluate(F64 pos, I64 atom_type, I64 edge_index, py::object edge_shift,
-                    int64_t num_local, bool atom_virial) {
+                    int64_t num_local, bool atom_virial)
+  {
     if (pos.ndim() != 2 || pos.shape(1) != 3) throw gnnff::Error("pos must have shape (N, 3)");
     if (edge_index.ndim() != 2 || edge_index.shape(0) != 2)
       throw gnnff::Error("edge_index must have shape (2, E)");
@@ -79,13 +85,14 @@ class PyModel {
   gnnff::Model model_;
 };
 
-}  // namespace
+}    // namespace
 
-PYBIND11_MODULE(_core, m) {
+PYBIND11_MODULE(_core, m)
+{
   m.doc() = "C++ loader/evaluator of exported gnnff models (the code path of pair_style gnnff)";
   py::register_exception<gnnff::Error>(m, "ModelError", PyExc_ValueError);
   py::class_<PyModel>(m, "Model")
-      .def(py::init<const std::string&, const std::string&>(), py::arg("path"),
+      .def(py::init<const std::string &, const std::string &>(), py::arg("path"),
            py::arg("device") = "cpu")
       .def_property_readonly("metadata", &PyModel::metadata)
       .def("evaluate", &PyModel::evaluate, py::arg("pos"), py::arg("atom_type"),

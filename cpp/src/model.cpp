@@ -15,102 +15,109 @@ namespace gnnff {
 
 namespace {
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : " ") + s;
-  return out;
-}
-
-double parse_length(const std::string& text, const char* key, const std::string& path) {
-  try {
-    size_t used = 0;
-    double value = std::stod(text, &used);
-    if (used == text.size() && std::isfinite(value) && value > 0) return value;
-  } catch (const std::exception&) {
+  std::string join(const std::vector<std::string> &items)
+  {
+    std::string out;
+    for (const auto &s : items) out += (out.empty() ? "" : " ") + s;
+    return out;
   }
-  throw Error("model file '" + path + "' has an invalid " + key + " value '" + text +
-              "' (expected a positive length in Å); re-export it with `gnnff export`");
-}
 
-Metadata parse_metadata(const std::unordered_map<std::string, std::string>& extra,
-                        const std::string& path) {
-  std::vector<std::string> missing;
-  for (const char* key : contract::REQUIRED_KEYS)
-    if (extra.at(key).empty()) missing.emplace_back(key);
-  if (!missing.empty())
-    throw Error("'" + path + "' is a TorchScript file without gnnff metadata (missing " +
-                join(missing) + "); export the model with `gnnff export CHECKPOINT -o model.pt`");
-  Metadata m;
-  m.contract_version = extra.at(contract::META_CONTRACT_VERSION);
-  if (m.contract_version != contract::CONTRACT_VERSION)
-    throw Error("'" + path + "' follows model contract version " + m.contract_version +
-                ", this gnnff reads version " + contract::CONTRACT_VERSION +
-                "; re-export the model with this gnnff");
-  m.r_max = parse_length(extra.at(contract::META_R_MAX), contract::META_R_MAX, path);
-  m.interaction_range = parse_length(extra.at(contract::META_INTERACTION_RANGE),
-                                     contract::META_INTERACTION_RANGE, path);
-  if (m.interaction_range < m.r_max)
-    throw Error("'" + path + "' declares an interaction range shorter than r_max; re-export it");
-  std::istringstream names(extra.at(contract::META_TYPE_NAMES));
-  for (std::string n; names >> n;) m.type_names.push_back(n);
-  if (m.type_names.empty())
-    throw Error("'" + path + "' lists no element names (gnnff/type_names is blank); re-export it "
-                "with `gnnff export` from a model built with type_names");
-  std::unordered_set<std::string> seen;
-  for (const auto& n : m.type_names)
-    if (!seen.insert(n).second)
-      throw Error("'" + path + "' lists element '" + n + "' twice in gnnff/type_names (" +
-                  join(m.type_names) + "); each atom type index needs its own name, re-export "
-                  "the model with unique type_names");
-  m.dtype = extra.at(contract::META_DTYPE);
-  if (m.dtype != "float32" && m.dtype != "float64")
-    throw Error("'" + path + "' has dtype '" + m.dtype +
-                "'; gnnff models are float32 or float64, re-export it");
-  m.units = extra.at(contract::META_UNITS);
-  if (m.units != contract::UNITS)
-    throw Error("'" + path + "' uses units '" + m.units +
-                "'; gnnff models use LAMMPS units metal, re-export it");
-  m.model_name = extra.at(contract::META_MODEL_NAME);
-  m.lineage = extra.at(contract::META_LINEAGE);
-  // optional layer-wise extension: both keys, or neither
-  const std::string& layerwise = extra.at(contract::META_LAYERWISE);
-  if (!layerwise.empty()) {
-    if (layerwise != contract::LAYERWISE_VERSION)
-      throw Error("'" + path + "' has layer-wise extension version " + layerwise +
-                  ", this gnnff reads version " + contract::LAYERWISE_VERSION +
-                  "; re-export it with this gnnff");
-    std::istringstream dims(extra.at(contract::META_LAYER_FEATURE_DIMS));
-    for (int64_t d; dims >> d;) m.layer_feature_dims.push_back(d);
-    if (m.layer_feature_dims.size() < 2)
-      throw Error("'" + path + "' has an unreadable " + contract::META_LAYER_FEATURE_DIMS +
-                  "; re-export it with `gnnff export`");
+  double parse_length(const std::string &text, const char *key, const std::string &path)
+  {
+    try {
+      size_t used = 0;
+      double value = std::stod(text, &used);
+      if (used == text.size() && std::isfinite(value) && value > 0) return value;
+    } catch (const std::exception &) {
+    }
+    throw Error("model file '" + path + "' has an invalid " + key + " value '" + text +
+                "' (expected a positive length in Å); re-export it with `gnnff export`");
   }
-  return m;
-}
 
-// Why a file that torch::jit::load refused is not a model, when it is a torch.save archive
-// (pickled Python objects: a training checkpoint, or weights saved by hand); "" otherwise.
-std::string torch_save_explanation(const std::string& path) {
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    if (!reader.hasRecord("data.pkl") || reader.hasRecord("constants.pkl")) return "";
-    auto record = reader.getRecord("data.pkl");
-    const char* bytes = static_cast<const char*>(std::get<0>(record).get());
-    const std::string pickle(bytes, std::get<1>(record));
-    if (pickle.find("model_state") != std::string::npos && pickle.find("model_config") !=
-        std::string::npos)
-      return "'" + path + "' is a gnnff training checkpoint, not an exported model; export it " +
-             "with `gnnff export " + path + " -o model.pt` and give model.pt to pair_coeff";
-    return "'" + path + "' was written by torch.save (pickled Python objects), not exported as " +
-           "TorchScript; export the model with `gnnff export CHECKPOINT -o model.pt`";
-  } catch (const std::exception&) {
-    return "";  // not a zip archive at all: the caller's generic message applies
+  Metadata parse_metadata(const std::unordered_map<std::string, std::string> &extra,
+                          const std::string &path)
+  {
+    std::vector<std::string> missing;
+    for (const char *key : contract::REQUIRED_KEYS)
+      if (extra.at(key).empty()) missing.emplace_back(key);
+    if (!missing.empty())
+      throw Error("'" + path + "' is a TorchScript file without gnnff metadata (missing " +
+                  join(missing) + "); export the model with `gnnff export CHECKPOINT -o model.pt`");
+    Metadata m;
+    m.contract_version = extra.at(contract::META_CONTRACT_VERSION);
+    if (m.contract_version != contract::CONTRACT_VERSION)
+      throw Error("'" + path + "' follows model contract version " + m.contract_version +
+                  ", this gnnff reads version " + contract::CONTRACT_VERSION +
+                  "; re-export the model with this gnnff");
+    m.r_max = parse_length(extra.at(contract::META_R_MAX), contract::META_R_MAX, path);
+    m.interaction_range = parse_length(extra.at(contract::META_INTERACTION_RANGE),
+                                       contract::META_INTERACTION_RANGE, path);
+    if (m.interaction_range < m.r_max)
+      throw Error("'" + path + "' declares an interaction range shorter than r_max; re-export it");
+    std::istringstream names(extra.at(contract::META_TYPE_NAMES));
+    for (std::string n; names >> n;) m.type_names.push_back(n);
+    if (m.type_names.empty())
+      throw Error("'" + path +
+                  "' lists no element names (gnnff/type_names is blank); re-export it "
+                  "with `gnnff export` from a model built with type_names");
+    std::unordered_set<std::string> seen;
+    for (const auto &n : m.type_names)
+      if (!seen.insert(n).second)
+        throw Error("'" + path + "' lists element '" + n + "' twice in gnnff/type_names (" +
+                    join(m.type_names) +
+                    "); each atom type index needs its own name, re-export "
+                    "the model with unique type_names");
+    m.dtype = extra.at(contract::META_DTYPE);
+    if (m.dtype != "float32" && m.dtype != "float64")
+      throw Error("'" + path + "' has dtype '" + m.dtype +
+                  "'; gnnff models are float32 or float64, re-export it");
+    m.units = extra.at(contract::META_UNITS);
+    if (m.units != contract::UNITS)
+      throw Error("'" + path + "' uses units '" + m.units +
+                  "'; gnnff models use LAMMPS units metal, re-export it");
+    m.model_name = extra.at(contract::META_MODEL_NAME);
+    m.lineage = extra.at(contract::META_LINEAGE);
+    // optional layer-wise extension: both keys, or neither
+    const std::string &layerwise = extra.at(contract::META_LAYERWISE);
+    if (!layerwise.empty()) {
+      if (layerwise != contract::LAYERWISE_VERSION)
+        throw Error("'" + path + "' has layer-wise extension version " + layerwise +
+                    ", this gnnff reads version " + contract::LAYERWISE_VERSION +
+                    "; re-export it with this gnnff");
+      std::istringstream dims(extra.at(contract::META_LAYER_FEATURE_DIMS));
+      for (int64_t d; dims >> d;) m.layer_feature_dims.push_back(d);
+      if (m.layer_feature_dims.size() < 2)
+        throw Error("'" + path + "' has an unreadable " + contract::META_LAYER_FEATURE_DIMS +
+                    "; re-export it with `gnnff export`");
+    }
+    return m;
   }
-}
 
-}  // namespace
+  // Why a file that torch::jit::load refused is not a model, when it is a torch.save archive
+  // (pickled Python objects: a training checkpoint, or weights saved by hand); "" otherwise.
+  std::string torch_save_explanation(const std::string &path)
+  {
+    try {
+      caffe2::serialize::PyTorchStreamReader reader(path);
+      if (!reader.hasRecord("data.pkl") || reader.hasRecord("constants.pkl")) return "";
+      auto record = reader.getRecord("data.pkl");
+      const char *bytes = static_cast<const char *>(std::get<0>(record).get());
+      const std::string pickle(bytes, std::get<1>(record));
+      if (pickle.find("model_state") != std::string::npos &&
+          pickle.find("model_config") != std::string::npos)
+        return "'" + path + "' is a gnnff training checkpoint, not an exported model; export it " +
+            "with `gnnff export " + path + " -o model.pt` and give model.pt to pair_coeff";
+      return "'" + path + "' was written by torch.save (pickled Python objects), not exported as " +
+          "TorchScript; export the model with `gnnff export CHECKPOINT -o model.pt`";
+    } catch (const std::exception &) {
+      return "";    // not a zip archive at all: the caller's generic message applies
+    }
+  }
 
-torch::Device resolve_device(const std::string& request, int node_local_rank) {
+}    // namespace
+
+torch::Device resolve_device(const std::string &request, int node_local_rank)
+{
   if (request == "cpu") return torch::Device(torch::kCPU);
   const bool have_gpu = torch::cuda::is_available();
   if (request == "auto" || request == "cuda") {
@@ -126,7 +133,7 @@ torch::Device resolve_device(const std::string& request, int node_local_rank) {
     int index = -1;
     try {
       index = std::stoi(request.substr(5));
-    } catch (const std::exception&) {
+    } catch (const std::exception &) {
     }
     if (index < 0)
       throw Error("device '" + request + "' is not valid; use auto, cpu, cuda or cuda:N");
@@ -138,26 +145,28 @@ torch::Device resolve_device(const std::string& request, int node_local_rank) {
   throw Error("device '" + request + "' is not valid; use auto, cpu, cuda or cuda:N");
 }
 
-Model::Model(torch::jit::script::Module module, Metadata meta, torch::Device device)
-    : module_(std::move(module)), meta_(std::move(meta)), device_(device) {
+Model::Model(torch::jit::script::Module module, Metadata meta, torch::Device device) :
+    module_(std::move(module)), meta_(std::move(meta)), device_(device)
+{
   dtype_ = meta_.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   auto int_opts = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   num_local_ = torch::zeros({1}, int_opts);
   request_flag_ = torch::ones({1}, int_opts);
 }
 
-Model Model::load(const std::string& path, const torch::Device& device) {
+Model Model::load(const std::string &path, const torch::Device &device)
+{
   if (!std::ifstream(path).good())
     throw Error("model file '" + path + "' does not exist or cannot be read; give the path of " +
                 "a model exported with `gnnff export`");
   std::unordered_map<std::string, std::string> extra;
-  for (const char* key : contract::REQUIRED_KEYS) extra[key] = "";
+  for (const char *key : contract::REQUIRED_KEYS) extra[key] = "";
   extra[contract::META_LAYERWISE] = "";
   extra[contract::META_LAYER_FEATURE_DIMS] = "";
   torch::jit::script::Module module;
   try {
     module = torch::jit::load(path, device, extra);
-  } catch (const std::exception& err) {
+  } catch (const std::exception &err) {
     const std::string explanation = torch_save_explanation(path);
     if (!explanation.empty()) throw Error(explanation);
     throw Error("'" + path + "' is not a readable TorchScript file (" + message_of(err) +
@@ -168,27 +177,29 @@ Model Model::load(const std::string& path, const torch::Device& device) {
   // Every floating parameter and buffer must have the declared dtype: the inputs are made in
   // that dtype, and a float32 buffer in a "float64" model silently computes in float32.
   const auto declared = meta.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-  auto check_dtype = [&](const std::string& name, const torch::Tensor& t, const char* what) {
+  auto check_dtype = [&](const std::string &name, const torch::Tensor &t, const char *what) {
     if (t.is_floating_point() && t.scalar_type() != declared)
-      throw Error("'" + path + "' declares dtype " + meta.dtype + " but its " + what + " '" +
-                  name + "' is " + std::string(c10::toString(t.scalar_type())) +
+      throw Error("'" + path + "' declares dtype " + meta.dtype + " but its " + what + " '" + name +
+                  "' is " + std::string(c10::toString(t.scalar_type())) +
                   "; convert the whole model to one dtype (model.to(torch." + meta.dtype +
                   ")) and re-export it with `gnnff export`");
   };
-  for (const auto& p : module.named_parameters()) check_dtype(p.name, p.value, "parameter");
-  for (const auto& b : module.named_buffers()) check_dtype(b.name, b.value, "buffer");
+  for (const auto &p : module.named_parameters()) check_dtype(p.name, p.value, "parameter");
+  for (const auto &b : module.named_buffers()) check_dtype(b.name, b.value, "buffer");
   return Model(std::move(module), std::move(meta), device);
 }
 
-int Model::type_index(const std::string& name) const {
+int Model::type_index(const std::string &name) const
+{
   for (size_t t = 0; t < meta_.type_names.size(); ++t)
     if (meta_.type_names[t] == name) return static_cast<int>(t);
   return -1;
 }
 
-Output Model::evaluate(const torch::Tensor& pos, const torch::Tensor& atom_type,
-                       const torch::Tensor& edge_index, int64_t num_local, bool want_atom_virial,
-                       const torch::Tensor& edge_shift) {
+Output Model::evaluate(const torch::Tensor &pos, const torch::Tensor &atom_type,
+                       const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
+                       const torch::Tensor &edge_shift)
+{
   c10::Dict<std::string, torch::Tensor> input;
   input.insert(keys::POSITIONS, pos);
   input.insert(keys::ATOM_TYPE, atom_type);
@@ -199,7 +210,7 @@ Output Model::evaluate(const torch::Tensor& pos, const torch::Tensor& atom_type,
   if (want_atom_virial) input.insert(keys::REQUEST_ATOM_VIRIAL, request_flag_);
 
   auto result = module_.forward({input}).toGenericDict();
-  auto get = [&](const char* key, bool required) -> torch::Tensor {
+  auto get = [&](const char *key, bool required) -> torch::Tensor {
     auto it = result.find(key);
     if (it == result.end()) {
       if (required)
@@ -227,22 +238,23 @@ Output Model::evaluate(const torch::Tensor& pos, const torch::Tensor& atom_type,
 
 namespace {
 
-std::string shape_text(c10::IntArrayRef sizes) {
-  std::string out = "(";
-  for (size_t k = 0; k < sizes.size(); ++k)
-    out += (k ? ", " : "") + std::to_string(sizes[k]);
-  return out + (sizes.size() == 1 ? ",)" : ")");
-}
+  std::string shape_text(c10::IntArrayRef sizes)
+  {
+    std::string out = "(";
+    for (size_t k = 0; k < sizes.size(); ++k) out += (k ? ", " : "") + std::to_string(sizes[k]);
+    return out + (sizes.size() == 1 ? ",)" : ")");
+  }
 
-}  // namespace
+}    // namespace
 
-void Model::check_outputs(const Output& out, int64_t num_nodes, bool want_atom_virial) const {
+void Model::check_outputs(const Output &out, int64_t num_nodes, bool want_atom_virial) const
+{
   // expected shapes for one graph (no BATCH input): G = 1, N = local + ghost atoms
   struct Expected {
-    const char* key;
-    const torch::Tensor* tensor;
+    const char *key;
+    const torch::Tensor *tensor;
     std::vector<int64_t> shape;
-    const char* symbolic;
+    const char *symbolic;
   };
   const int64_t n = num_nodes;
   std::vector<Expected> expected = {
@@ -252,10 +264,10 @@ void Model::check_outputs(const Output& out, int64_t num_nodes, bool want_atom_v
       {keys::VIRIAL, &out.virial, {1, 3, 3}, "(G, 3, 3) with G = 1 graph"},
   };
   if (want_atom_virial)
-    expected.push_back({keys::ATOM_VIRIAL, &out.atom_virial, {n, 3, 3},
-                        "(N, 3, 3) over local and ghost atoms"});
-  for (const auto& e : expected) {
-    const torch::Tensor& t = *e.tensor;
+    expected.push_back(
+        {keys::ATOM_VIRIAL, &out.atom_virial, {n, 3, 3}, "(N, 3, 3) over local and ghost atoms"});
+  for (const auto &e : expected) {
+    const torch::Tensor &t = *e.tensor;
     const std::string what = std::string("the model's output '") + e.key + "'";
     const std::string fix = "; the model does not follow the gnnff model contract "
                             "(docs/model_contract.md), fix and re-export it";
@@ -271,4 +283,4 @@ void Model::check_outputs(const Output& out, int64_t num_nodes, bool want_atom_v
   }
 }
 
-}  // namespace gnnff
+}    // namespace gnnff

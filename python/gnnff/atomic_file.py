@@ -45,8 +45,12 @@ def atomic_path(path: str, kind: str, suffix: str = "") -> Iterator[str]:
         raise ValueError(f"temporary-file kind must be one of {KINDS}, got {kind!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise ValueError(f"cannot write {path!r}: folder {folder!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f"{PREFIX}{kind}-{_host()}-{os.getpid()}-", suffix=suffix, dir=folder)
+        raise ValueError(
+            f"cannot write {path!r}: folder {folder!r} does not exist; create it first"
+        )
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{PREFIX}{kind}-{_host()}-{os.getpid()}-", suffix=suffix, dir=folder
+    )
     os.close(fd)
     try:
         yield tmp

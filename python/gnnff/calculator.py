@@ -22,12 +22,20 @@ from gnnff.model_io import load_for_inference, model_dtype, predicted_stress
 class GnnffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model_path: Optional[str] = None, model: Optional[torch.nn.Module] = None, device: str = "cpu",
-                 use_ema: bool = True, **kwargs):
+    def __init__(
+        self,
+        model_path: Optional[str] = None,
+        model: Optional[torch.nn.Module] = None,
+        device: str = "cpu",
+        use_ema: bool = True,
+        **kwargs,
+    ):
         """Load ``model_path`` (checkpoint or exported), or wrap an in-memory ForceModel ``model``."""
         super().__init__(**kwargs)
         if (model_path is None) == (model is None):
-            raise ValueError("give exactly one of model_path (checkpoint or exported .pt) and model (a ForceModel)")
+            raise ValueError(
+                "give exactly one of model_path (checkpoint or exported .pt) and model (a ForceModel)"
+            )
         if model_path is not None:
             self.model, info = load_for_inference(model_path, device=device, use_ema=use_ema)
             self.type_names: List[str] = list(info["type_names"])

@@ -100,12 +100,16 @@ def check_type_names(names: Sequence[str], source: str = "model") -> List[str]:
     """Refuse a model's type_names that are empty or repeat a name (index = ATOM_TYPE value)."""
     names = list(names)
     if not names:
-        raise ValueError(f"{source} lists no element names (gnnff/type_names is blank); "
-                         "re-export it from a model built with type_names")
+        raise ValueError(
+            f"{source} lists no element names (gnnff/type_names is blank); "
+            "re-export it from a model built with type_names"
+        )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ValueError(f"{source} repeats {repeated} in its type_names {names}; each atom type "
-                         "index needs its own name, re-export it with unique type_names")
+        raise ValueError(
+            f"{source} repeats {repeated} in its type_names {names}; each atom type "
+            "index needs its own name, re-export it with unique type_names"
+        )
     return names
 
 
@@ -123,12 +127,16 @@ def parse_layerwise(extra_files: Dict[str, str], source: str = "model") -> List[
     if not version:
         return []
     if version != LAYERWISE_VERSION:
-        raise ValueError(f"{source} has layer-wise extension version {version}, this gnnff reads "
-                         f"version {LAYERWISE_VERSION}; re-export it with this gnnff")
+        raise ValueError(
+            f"{source} has layer-wise extension version {version}, this gnnff reads "
+            f"version {LAYERWISE_VERSION}; re-export it with this gnnff"
+        )
     try:
         return [int(d) for d in (extra_files.get(META_LAYER_FEATURE_DIMS) or "").split()]
     except ValueError as err:
-        raise ValueError(f"{source} has an unreadable {META_LAYER_FEATURE_DIMS}; re-export it") from err
+        raise ValueError(
+            f"{source} has an unreadable {META_LAYER_FEATURE_DIMS}; re-export it"
+        ) from err
 
 
 def parse_metadata(extra_files: Dict[str, str], source: str = "model") -> Dict[str, object]:

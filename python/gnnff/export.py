@@ -19,15 +19,18 @@ from gnnff.models.layerwise import layerwise_form
 __all__ = ["export_model", "load_exported", "model_dtype"]
 
 
-def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = None,
-                 layerwise: bool = True) -> Dict[str, str]:
+def export_model(
+    model: torch.nn.Module, path: str, lineage: Optional[Dict] = None, layerwise: bool = True
+) -> Dict[str, str]:
     """Script ``model`` (a ForceModel) and save it to ``path`` with its metadata; return them.
 
     ``layerwise``: a model with a layer-wise form (NequIP) is saved with the layer-wise methods
     and metadata (docs/model_contract.md), which `pair_style gnnff comm layer` needs."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise ValueError(f"cannot write {path!r}: folder {folder!r} does not exist; create it first")
+        raise ValueError(
+            f"cannot write {path!r}: folder {folder!r} does not exist; create it first"
+        )
     metadata = contract.make_metadata(
         r_max=model.r_max,
         interaction_range=model.interaction_range,
@@ -52,7 +55,9 @@ def export_model(model: torch.nn.Module, path: str, lineage: Optional[Dict] = No
     return metadata
 
 
-def load_exported(path: str, device: str = "cpu") -> Tuple[torch.jit.ScriptModule, Dict[str, object]]:
+def load_exported(
+    path: str, device: str = "cpu"
+) -> Tuple[torch.jit.ScriptModule, Dict[str, object]]:
     """Load an exported model and its decoded metadata; clear errors for files that are not."""
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist; export one with `gnnff export`")

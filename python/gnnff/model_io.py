@@ -43,7 +43,9 @@ def _check_option_types(name: str, options: Dict[str, Any]) -> None:
     params = inspect.signature(model_builder(name)).parameters
     for key, value in options.items():
         annotation = params[key].annotation if key in params else inspect.Parameter.empty
-        if annotation in (float, int) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if annotation in (float, int) and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
             kind = "a number" if annotation is float else "an integer"
             raise ValueError(f"model.{key} must be {kind}, got {value!r}")
         if annotation is int and isinstance(value, float) and not value.is_integer():
@@ -60,25 +62,33 @@ def build_model(model_config: Dict[str, Any], dtype: str) -> torch.nn.Module:
     config = dict(model_config)
     name = config.pop("name", None)
     if not name:
-        raise ValueError("model config needs a name: model: {name: <registered model>, type_names: [...]}")
+        raise ValueError(
+            "model config needs a name: model: {name: <registered model>, type_names: [...]}"
+        )
     torch_dtype = contract.torch_dtype(dtype)
     if name in available_models():  # an unknown name: the registry's error names the closest
         _check_option_types(name, config)
     try:
         model = build(name, **config)
     except TypeError as err:  # a value the builder could not use; the registry checked the names
-        raise ValueError(f"model {name!r}: an option has a value of the wrong type ({err}); see docs/models.md") from err
+        raise ValueError(
+            f"model {name!r}: an option has a value of the wrong type ({err}); see docs/models.md"
+        ) from err
     return model.to(torch_dtype)
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
     """The state dict of a training checkpoint; clear errors for anything else."""
     if not os.path.isfile(path):
-        raise ValueError(f"checkpoint {path!r} does not exist; training writes last.pt and best.pt in output.dir")
+        raise ValueError(
+            f"checkpoint {path!r} does not exist; training writes last.pt and best.pt in output.dir"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise ValueError(f"{path!r} is not a readable gnnff checkpoint ({type(err).__name__}: {err})") from err
+        raise ValueError(
+            f"{path!r} is not a readable gnnff checkpoint ({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{path!r} is not a gnnff training checkpoint (no format={CHECKPOINT_FORMAT!r}); an exported "
@@ -91,14 +101,18 @@ def _check_weights_fit(model: torch.nn.Module, weights: Dict[str, torch.Tensor],
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
-    wrong = [k for k in sorted(set(own) & set(weights)) if tuple(own[k].shape) != tuple(weights[k].shape)]
+    wrong = [
+        k for k in sorted(set(own) & set(weights)) if tuple(own[k].shape) != tuple(weights[k].shape)
+    ]
     if not (missing or unexpected or wrong):
         return
     details = []
     if wrong:
         k = wrong[0]
-        details.append(f"{k} has shape {tuple(weights[k].shape)} in the checkpoint but {tuple(own[k].shape)} in "
-                       f"the model its model_config builds ({len(wrong)} such tensors)")
+        details.append(
+            f"{k} has shape {tuple(weights[k].shape)} in the checkpoint but {tuple(own[k].shape)} in "
+            f"the model its model_config builds ({len(wrong)} such tensors)"
+        )
     if missing:
         details.append(f"weights missing for {missing[:3]}")
     if unexpected:
@@ -109,7 +123,9 @@ def _check_weights_fit(model: torch.nn.Module, weights: Dict[str, torch.Tensor],
     )
 
 
-def model_from_checkpoint(checkpoint: Dict[str, Any], use_ema: bool = True, source: str = "checkpoint") -> torch.nn.Module:
+def model_from_checkpoint(
+    checkpoint: Dict[str, Any], use_ema: bool = True, source: str = "checkpoint"
+) -> torch.nn.Module:
     """Rebuild the ForceModel of a loaded checkpoint (EMA weights when the run kept them)."""
     missing = [k for k in _MODEL_KEYS if k not in checkpoint]
     if missing:
@@ -139,25 +155,43 @@ def is_torchscript_file(path: str) -> bool:
         return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
 
 
-def load_for_inference(path: str, device: str = "cpu", use_ema: bool = True) -> Tuple[torch.nn.Module, Dict[str, Any]]:
+def load_for_inference(
+    path: str, device: str = "cpu", use_ema: bool = True
+) -> Tuple[torch.nn.Module, Dict[str, Any]]:
     """(model, info) from a checkpoint or an exported model, with info = {type_names, r_max,
     dtype (torch), model_name, kind ("checkpoint" | "exported"), metadata (exported only)}."""
     from gnnff.export import load_exported
 
     if not os.path.isfile(path):
-        raise ValueError(f"model file {path!r} does not exist; give a checkpoint (best.pt) or an exported model")
+        raise ValueError(
+            f"model file {path!r} does not exist; give a checkpoint (best.pt) or an exported model"
+        )
     if is_torchscript_file(path):
         module, meta = load_exported(path, device=device)
-        info = {"type_names": meta["type_names"], "r_max": meta["r_max"], "dtype": contract.torch_dtype(meta["dtype"]),
-                "model_name": meta["model_name"], "kind": "exported", "metadata": meta}
+        info = {
+            "type_names": meta["type_names"],
+            "r_max": meta["r_max"],
+            "dtype": contract.torch_dtype(meta["dtype"]),
+            "model_name": meta["model_name"],
+            "kind": "exported",
+            "metadata": meta,
+        }
         return module.eval(), info
     model = load_model(path, use_ema=use_ema).to(device)
-    info = {"type_names": list(model.type_names), "r_max": model.r_max, "dtype": model_dtype(model),
-            "model_name": model.model_name, "kind": "checkpoint", "metadata": None}
+    info = {
+        "type_names": list(model.type_names),
+        "r_max": model.r_max,
+        "dtype": model_dtype(model),
+        "model_name": model.model_name,
+        "kind": "checkpoint",
+        "metadata": None,
+    }
     return model, info
 
 
-def predicted_stress(pred: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+def predicted_stress(
+    pred: Dict[str, torch.Tensor], inputs: Dict[str, torch.Tensor]
+) -> torch.Tensor:
     """(G, 3, 3) stress (eV/Å^3, ASE sign) of a prediction. Models emit it since the model I/O
     move; models exported before did not, and it is derived from their virial the same way."""
     from gnnff import keys
@@ -173,22 +207,38 @@ def model_inputs(batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     move passed their inputs through, so a label given to them would come back as a 'prediction'."""
     from gnnff import keys
 
-    labels = (keys.TOTAL_ENERGY, keys.FORCES, keys.STRESS, keys.HAS_STRESS, keys.ATOMIC_ENERGY, keys.VIRIAL)
+    labels = (
+        keys.TOTAL_ENERGY,
+        keys.FORCES,
+        keys.STRESS,
+        keys.HAS_STRESS,
+        keys.ATOMIC_ENERGY,
+        keys.VIRIAL,
+    )
     return {k: v for k, v in batch.items() if k not in labels}
 
 
-def evaluate_structures(model: torch.nn.Module, info: Dict[str, Any], structures: Sequence, batch_size: int = 16,
-                        device: str = "cpu") -> Dict[str, float]:
+def evaluate_structures(
+    model: torch.nn.Module,
+    info: Dict[str, Any],
+    structures: Sequence,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> Dict[str, float]:
     """MAE/RMSE of energy per atom (eV/atom), force components (eV/Å), stress (eV/Å^3) of a model
     loaded by load_for_inference on labelled structures (``gnnff eval``)."""
     from gnnff.data.dataset import collate, structure_to_example, to_device, validate_structures
     from gnnff.training.metrics import ErrorAccumulator  # the trainer's metrics, so numbers agree
 
-    validate_structures(structures, info["type_names"], "evaluation data", need_energy=False, need_forces=False)
+    validate_structures(
+        structures, info["type_names"], "evaluation data", need_energy=False, need_forces=False
+    )
     errors = ErrorAccumulator()
     for start in range(0, len(structures), batch_size):
         chunk = structures[start : start + batch_size]
-        examples = [structure_to_example(a, info["type_names"], info["r_max"], info["dtype"]) for a in chunk]
+        examples = [
+            structure_to_example(a, info["type_names"], info["r_max"], info["dtype"]) for a in chunk
+        ]
         batch = to_device(collate(examples), torch.device(device))
         pred = model(model_inputs(batch))
         errors.add(pred, batch)

@@ -65,15 +65,28 @@ def _decorrelation_payload(baseline_times, method_times, mae_over_rms, control_o
     runs = []
     for variant, times in (("baseline", baseline_times), ("decorrelation", method_times)):
         for seed, t in enumerate(times):
-            cell = {"forces_mae_meV_per_A": 100.0 * mae_over_rms,
-                    "reference_force_rms_meV_per_A": 100.0, "stability": _stability(t)}
-            runs.append({"variant": variant, "seed": seed,
-                         "training": {"val_corr_per_layer_best": {"0": 0.5}},
-                         "compositions": {"SiO2": cell, "SiO1.1": cell}})
+            cell = {
+                "forces_mae_meV_per_A": 100.0 * mae_over_rms,
+                "reference_force_rms_meV_per_A": 100.0,
+                "stability": _stability(t),
+            }
+            runs.append(
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "training": {"val_corr_per_layer_best": {"0": 0.5}},
+                    "compositions": {"SiO2": cell, "SiO1.1": cell},
+                }
+            )
     control = {c: {"stability": _stability(5.0 if control_ok else 1.0)} for c in ("SiO2", "SiO1.1")}
-    return {"command": "test", "size": "protocol", "model": "allegro", "runs": runs,
-            "settings": {"md_steps": 5000, "timestep_ps": 0.001, "temperature_K": 1500.0},
-            "reference_potential_control": control}
+    return {
+        "command": "test",
+        "size": "protocol",
+        "model": "allegro",
+        "runs": runs,
+        "settings": {"md_steps": 5000, "timestep_ps": 0.001, "temperature_K": 1500.0},
+        "reference_potential_control": control,
+    }
 
 
 def test_decorrelation_claims_gates_and_censored_comparison():
@@ -90,14 +103,17 @@ def test_decorrelation_claims_gates_and_censored_comparison():
     assert not sio2["baseline_median_reached"] and sio2["baseline_median_ps"] == 5.0
 
     too_coarse = claims.decorrelation_claims(
-        _decorrelation_payload([5.0] * 4, [5.0] * 4, mae_over_rms=0.11), n_boot=50)["gates"]
+        _decorrelation_payload([5.0] * 4, [5.0] * 4, mae_over_rms=0.11), n_boot=50
+    )["gates"]
     assert not too_coarse["id_force_mae_over_rms_pass"] and not too_coarse["all_pass"]
     unstable = claims.decorrelation_claims(
-        _decorrelation_payload([5.0, 5.0, 1.0, 1.0], [5.0] * 4, mae_over_rms=0.05), n_boot=50)
+        _decorrelation_payload([5.0, 5.0, 1.0, 1.0], [5.0] * 4, mae_over_rms=0.05), n_boot=50
+    )
     assert unstable["gates"]["baseline_id_stable_fraction"] == 0.5
     assert not unstable["gates"]["all_pass"]
     bad_control = claims.decorrelation_claims(
-        _decorrelation_payload([5.0] * 4, [5.0] * 4, 0.05, control_ok=False), n_boot=50)
+        _decorrelation_payload([5.0] * 4, [5.0] * 4, 0.05, control_ok=False), n_boot=50
+    )
     assert not bad_control["gates"]["reference_stable"] and not bad_control["gates"]["all_pass"]
 
 
@@ -107,7 +123,8 @@ def test_claims_file_keeps_the_other_experiment_and_plots(tmp_path):
     path = tmp_path / "claims.json"
     claims.update_claims(path, "pretraining", {"n_seeds": 0})
     result = claims.decorrelation_claims(
-        _decorrelation_payload([0.5, 1.0, 2.0, 5.0], [1.0, 2.0, 5.0, 5.0], 0.05), n_boot=50)
+        _decorrelation_payload([0.5, 1.0, 2.0, 5.0], [1.0, 2.0, 5.0, 5.0], 0.05), n_boot=50
+    )
     claims.update_claims(path, "decorrelation", result)
     stored = json.loads(path.read_text())
     assert stored["pretraining"] == {"n_seeds": 0} and stored["decorrelation"]["n_seeds"] == 4
@@ -123,7 +140,8 @@ def test_holm_adjustment_by_hand():
     # sorted p 0.01, 0.02, 0.04 (m = 3): 3 x 0.01 = 0.03; max(0.03, 2 x 0.02) = 0.04;
     # max(0.04, 1 x 0.04) = 0.04. Untested (None) stays None.
     assert claims.holm([0.04, None, 0.01, 0.02]) == pytest.approx(
-        {0: 0.04, 1: None, 2: 0.03, 3: 0.04})
+        {0: 0.04, 1: None, 2: 0.03, 3: 0.04}
+    )
     assert claims.holm([0.6, 0.5])[0] == 1.0  # capped at 1
 
 

@@ -31,8 +31,12 @@ class OneWrongOutput(torch.nn.Module):
         e = self.scale * (pos * pos).sum(1)
         e = torch.cat([e[:nl], torch.zeros_like(e[nl:])])
         f = -2.0 * self.scale * pos
-        out = {"total_energy": e.sum().reshape(1), "atomic_energy": e, "forces": f,
-               "virial": torch.zeros(1, 3, 3, dtype=pos.dtype)}
+        out = {
+            "total_energy": e.sum().reshape(1),
+            "atomic_energy": e,
+            "forces": f,
+            "virial": torch.zeros(1, 3, 3, dtype=pos.dtype),
+        }
         if self.mode == "forces_n2":
             out["forces"] = f[:, :2]
         elif self.mode == "forces_3n":
@@ -51,8 +55,9 @@ class OneWrongOutput(torch.nn.Module):
 
 
 def save(module, path, type_names=("Si",), dtype="float64"):
-    extra = contract.make_metadata(r_max=3.0, interaction_range=3.0, type_names=["Si"],
-                                   dtype=dtype, model_name="hand_written")
+    extra = contract.make_metadata(
+        r_max=3.0, interaction_range=3.0, type_names=["Si"], dtype=dtype, model_name="hand_written"
+    )
     extra[contract.META_TYPE_NAMES] = " ".join(type_names)  # make_metadata refuses bad names
     torch.jit.save(torch.jit.script(module), str(path), _extra_files=extra)
     return str(path)
@@ -62,8 +67,9 @@ def evaluate(model, n_atoms=N_ATOMS, n_local=N_LOCAL):
     rng = np.random.default_rng(0)
     pos = rng.uniform(0, 4, (n_atoms, 3))
     edges = np.array([[i, j] for i in range(n_atoms) for j in range(n_atoms) if i != j]).T
-    return model.evaluate(pos=pos, atom_type=np.zeros(n_atoms, dtype=np.int64),
-                          edge_index=edges, num_local=n_local)
+    return model.evaluate(
+        pos=pos, atom_type=np.zeros(n_atoms, dtype=np.int64), edge_index=edges, num_local=n_local
+    )
 
 
 WRONG = [
@@ -98,22 +104,29 @@ def test_outputs_are_checked_again_when_the_atom_count_changes(core, tmp_path):
         evaluate(model, n_atoms=6, n_local=4)
 
 
-@pytest.mark.parametrize("declared,actual", [("float64", torch.float32),
-                                             ("float32", torch.float64)])
+@pytest.mark.parametrize(
+    "declared,actual", [("float64", torch.float32), ("float32", torch.float64)]
+)
 def test_buffer_dtype_must_match_metadata(core, tmp_path, declared, actual):
     module = OneWrongOutput("none", dtype=torch.float64 if declared == "float64" else torch.float32)
     module.linear = torch.nn.Linear(2, 2).to(module.scale.dtype)  # parameters of the right dtype
     module.register_buffer("offset", torch.zeros(3, dtype=actual))  # one buffer of the wrong one
     path = save(module, tmp_path / "mixed.pt", dtype=declared)
-    with pytest.raises(ValueError, match=rf"declares dtype {declared} but its buffer 'offset' is "
-                                         rf"{'Float' if actual == torch.float32 else 'Double'}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"declares dtype {declared} but its buffer 'offset' is "
+        rf"{'Float' if actual == torch.float32 else 'Double'}",
+    ):
         core.Model(path)
 
 
-@pytest.mark.parametrize("names,message", [
-    ((" ",), r"lists no element names"),
-    (("Si", "O", "Si"), r"lists element 'Si' twice in gnnff/type_names \(Si O Si\)"),
-])
+@pytest.mark.parametrize(
+    "names,message",
+    [
+        ((" ",), r"lists no element names"),
+        (("Si", "O", "Si"), r"lists element 'Si' twice in gnnff/type_names \(Si O Si\)"),
+    ],
+)
 def test_type_names_must_be_non_empty_and_unique(core, tmp_path, names, message):
     path = save(OneWrongOutput("none"), tmp_path / "names.pt", type_names=names)
     with pytest.raises(ValueError, match=message + ".*re-export"):
@@ -129,11 +142,21 @@ def test_training_checkpoint_is_named_as_such(core, tmp_path):
     from gnnff.training.checkpoint import save_checkpoint
 
     path = str(tmp_path / "best.pt")
-    save_checkpoint({"model_config": {"name": "allegro"}, "type_names": ["Si"],
-                     "dtype": "float64", "model_state": {"w": torch.zeros(2)}}, path)
-    with pytest.raises(ValueError, match=r"best\.pt' is a gnnff training checkpoint, not an "
-                                         r"exported model; export it with `gnnff export .*best\.pt "
-                                         r"-o model\.pt`"):
+    save_checkpoint(
+        {
+            "model_config": {"name": "allegro"},
+            "type_names": ["Si"],
+            "dtype": "float64",
+            "model_state": {"w": torch.zeros(2)},
+        },
+        path,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"best\.pt' is a gnnff training checkpoint, not an "
+        r"exported model; export it with `gnnff export .*best\.pt "
+        r"-o model\.pt`",
+    ):
         core.Model(path)
     other = str(tmp_path / "weights.pt")
     torch.save({"w": torch.zeros(2)}, other)

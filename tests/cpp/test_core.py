@@ -23,7 +23,9 @@ def random_structure(seed, symbols, n_atoms=24, box=7.5):
     frac = (grid + 0.5 + 0.15 * rng.standard_normal(grid.shape)) / 3.0
     return ase.Atoms(
         symbols=[symbols[k % len(symbols)] for k in range(n_atoms)],
-        scaled_positions=frac, cell=cell, pbc=True,
+        scaled_positions=frac,
+        cell=cell,
+        pbc=True,
     )
 
 
@@ -48,7 +50,9 @@ def test_cpp_equals_python_float64(core, tmp_path, name, kwargs, num_local):
     path = str(tmp_path / "model.pt")
     export_model(build_model(name, dtype="float64", **kwargs), path)
     module, meta = load_python(path)
-    graph = atoms_to_graph(random_structure(1, meta["type_names"]), meta["type_names"], meta["r_max"])
+    graph = atoms_to_graph(
+        random_structure(1, meta["type_names"]), meta["type_names"], meta["r_max"]
+    )
     assert graph[keys.EDGE_INDEX].shape[1] > 100  # a real neighbour list, not an empty graph
 
     data = {k: graph[k] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX, keys.EDGE_SHIFT)}
@@ -59,9 +63,12 @@ def test_cpp_equals_python_float64(core, tmp_path, name, kwargs, num_local):
 
     model = core.Model(path, "cpu")
     got = model.evaluate(
-        pos=graph[keys.POSITIONS].numpy(), atom_type=graph[keys.ATOM_TYPE].numpy(),
-        edge_index=graph[keys.EDGE_INDEX].numpy(), edge_shift=graph[keys.EDGE_SHIFT].numpy(),
-        num_local=int(data[keys.NUM_LOCAL]), atom_virial=True,
+        pos=graph[keys.POSITIONS].numpy(),
+        atom_type=graph[keys.ATOM_TYPE].numpy(),
+        edge_index=graph[keys.EDGE_INDEX].numpy(),
+        edge_shift=graph[keys.EDGE_SHIFT].numpy(),
+        num_local=int(data[keys.NUM_LOCAL]),
+        atom_virial=True,
     )
     for key in (keys.TOTAL_ENERGY, keys.ATOMIC_ENERGY, keys.FORCES, keys.VIRIAL, keys.ATOM_VIRIAL):
         want = expected[key].detach().numpy()
@@ -73,24 +80,37 @@ def test_cpp_equals_python_float64(core, tmp_path, name, kwargs, num_local):
 
 def test_float32_model_runs_in_float32(core, tmp_path):
     path = str(tmp_path / "model32.pt")
-    export_model(build_model("lennard_jones", type_names=["Ar"], sigma=2.3, cutoff=4.0,
-                             dtype="float32"), path)
+    export_model(
+        build_model("lennard_jones", type_names=["Ar"], sigma=2.3, cutoff=4.0, dtype="float32"),
+        path,
+    )
     module, meta = load_python(path)
     assert meta["dtype"] == "float32"
     graph = atoms_to_graph(random_structure(2, ["Ar"]), ["Ar"], 4.0, dtype=torch.float32)
-    expected = module({keys.POSITIONS: graph[keys.POSITIONS], keys.ATOM_TYPE: graph[keys.ATOM_TYPE],
-                       keys.EDGE_INDEX: graph[keys.EDGE_INDEX], keys.EDGE_SHIFT: graph[keys.EDGE_SHIFT]})
+    expected = module(
+        {
+            keys.POSITIONS: graph[keys.POSITIONS],
+            keys.ATOM_TYPE: graph[keys.ATOM_TYPE],
+            keys.EDGE_INDEX: graph[keys.EDGE_INDEX],
+            keys.EDGE_SHIFT: graph[keys.EDGE_SHIFT],
+        }
+    )
     got = core.Model(path).evaluate(
-        graph[keys.POSITIONS].double().numpy(), graph[keys.ATOM_TYPE].numpy(),
-        graph[keys.EDGE_INDEX].numpy(), graph[keys.EDGE_SHIFT].double().numpy(),
-        num_local=graph[keys.POSITIONS].shape[0])
+        graph[keys.POSITIONS].double().numpy(),
+        graph[keys.ATOM_TYPE].numpy(),
+        graph[keys.EDGE_INDEX].numpy(),
+        graph[keys.EDGE_SHIFT].double().numpy(),
+        num_local=graph[keys.POSITIONS].shape[0],
+    )
     # identical float32 arithmetic on both sides
     np.testing.assert_array_equal(got[keys.FORCES], expected[keys.FORCES].double().numpy())
 
 
 def test_metadata_is_read(core, tmp_path):
     path = str(tmp_path / "mp.pt")
-    written = export_model(build_model("toy_message_passing", type_names=["Si", "O"], r_max=2.5), path)
+    written = export_model(
+        build_model("toy_message_passing", type_names=["Si", "O"], r_max=2.5), path
+    )
     meta = core.Model(path).metadata
     assert meta["type_names"] == ["Si", "O"]
     assert meta["r_max"] == 2.5 and meta["interaction_range"] == 5.0

@@ -6,22 +6,22 @@ import re
 from gnnff import contract, keys
 
 HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "cpp", "include", "gnnff", "keys.h")
-CONSTANT = re.compile(r'inline constexpr const char\*\s+(\w+)\s*=\s*"([^"]*)"\s*;')
+# one declaration, whatever the pointer spacing and line wrapping clang-format chose
+CONSTANT = re.compile(r'inline\s+constexpr\s+const\s+char\s*\*\s*(\w+)\s*=\s*"([^"]*)"\s*;')
+NAMESPACE = re.compile(r"namespace\s+(\w+)\s*\{")
 
 
 def header_namespaces():
     """{namespace: {NAME: value}} for the string constants of keys.h, and REQUIRED_KEYS."""
-    text = open(HEADER).read()
+    text = re.sub(r"//[^\n]*", "", open(HEADER).read())  # comments may hold example declarations
     spaces, current = {}, None
-    for line in text.splitlines():
-        m = re.match(r"\s*namespace (\w+) \{", line)
-        if m and m.group(1) != "gnnff":
-            current = m.group(1)
-            spaces[current] = {}
-            continue
-        m = CONSTANT.search(line)
-        if m and current:
-            spaces[current][m.group(1)] = m.group(2)
+    for m in re.finditer(f"{NAMESPACE.pattern}|{CONSTANT.pattern}", text):
+        if m.group(1):
+            if m.group(1) != "gnnff":
+                current = m.group(1)
+                spaces[current] = {}
+        elif current:
+            spaces[current][m.group(2)] = m.group(3)
     body = re.search(r"REQUIRED_KEYS\[\]\s*=\s*\{([^}]*)\}", text, re.S).group(1)
     required = [name.strip() for name in body.split(",") if name.strip()]
     return spaces, required
@@ -48,7 +48,8 @@ def test_keys_namespace_equals_gnnff_keys():
 def test_contract_namespace_equals_gnnff_contract():
     spaces, required = header_namespaces()
     expected = python_string_constants(
-        contract, lambda k: k.startswith("META_") or k in ("CONTRACT_VERSION", "UNITS", "LAYERWISE_VERSION")
+        contract,
+        lambda k: k.startswith("META_") or k in ("CONTRACT_VERSION", "UNITS", "LAYERWISE_VERSION"),
     )
     assert spaces["contract"] == expected
     assert [spaces["contract"][name] for name in required] == list(contract.REQUIRED_KEYS)

@@ -9,7 +9,14 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from gnnff import keys
-from gnnff.data import AtomicDataset, collate, fit_energy_shift, force_rms, split_indices, validate_structures
+from gnnff.data import (
+    AtomicDataset,
+    collate,
+    fit_energy_shift,
+    force_rms,
+    split_indices,
+    validate_structures,
+)
 from gnnff.models import build_model
 
 TYPES = ["Cu", "Al"]
@@ -34,21 +41,30 @@ def test_batched_model_equals_one_structure_at_a_time():
     dataset = AtomicDataset.from_structures(_frames(), TYPES, r_max=4.0)
     model = build_model("pair_mlp", type_names=TYPES, r_max=4.0).double()
     batch = collate(dataset.examples)
-    assert int(batch[keys.NUM_GRAPHS]) == 6 and batch[keys.BATCH].shape[0] == batch[keys.POSITIONS].shape[0]
+    assert (
+        int(batch[keys.NUM_GRAPHS]) == 6
+        and batch[keys.BATCH].shape[0] == batch[keys.POSITIONS].shape[0]
+    )
     out = model(dict(batch))
     start = 0
     for g, example in enumerate(dataset.examples):
         single = model(dict(collate([example])))
         n = example[keys.POSITIONS].shape[0]
-        assert float(out[keys.TOTAL_ENERGY][g]) == pytest.approx(float(single[keys.TOTAL_ENERGY][0]), rel=1e-12)
-        torch.testing.assert_close(out[keys.FORCES][start : start + n], single[keys.FORCES], rtol=1e-10, atol=1e-12)
+        assert float(out[keys.TOTAL_ENERGY][g]) == pytest.approx(
+            float(single[keys.TOTAL_ENERGY][0]), rel=1e-12
+        )
+        torch.testing.assert_close(
+            out[keys.FORCES][start : start + n], single[keys.FORCES], rtol=1e-10, atol=1e-12
+        )
         start += n
 
 
 def test_labels_are_carried_into_examples():
     frames = _frames(2)
     example = AtomicDataset.from_structures(frames, TYPES, r_max=4.0).examples[0]
-    assert float(example[keys.TOTAL_ENERGY][0]) == pytest.approx(frames[0].get_potential_energy(), rel=1e-12)
+    assert float(example[keys.TOTAL_ENERGY][0]) == pytest.approx(
+        frames[0].get_potential_energy(), rel=1e-12
+    )
     np.testing.assert_allclose(example[keys.FORCES].numpy(), frames[0].get_forces(), rtol=1e-12)
 
 
@@ -65,7 +81,9 @@ def test_splits_are_reproducible_disjoint_and_complete():
 def test_splits_from_index_files(tmp_path):
     (tmp_path / "val.txt").write_text("3\n7\n")
     np.save(tmp_path / "test.npy", np.array([0, 1]))
-    splits = split_indices(10, index_files={"val": str(tmp_path / "val.txt"), "test": str(tmp_path / "test.npy")})
+    splits = split_indices(
+        10, index_files={"val": str(tmp_path / "val.txt"), "test": str(tmp_path / "test.npy")}
+    )
     assert splits["val"].tolist() == [3, 7] and splits["test"].tolist() == [0, 1]
     assert splits["train"].tolist() == [2, 4, 5, 6, 8, 9]
     (tmp_path / "bad.txt").write_text("12\n")
@@ -79,7 +97,9 @@ def test_energy_shift_is_least_squares_and_scale_is_force_rms():
     rng = np.random.default_rng(0)
     for atoms in frames:  # energies exactly linear in the composition
         energy = sum(per_type[s] for s in atoms.get_chemical_symbols())
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=rng.normal(size=(len(atoms), 3)))
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=energy, forces=rng.normal(size=(len(atoms), 3))
+        )
     examples = AtomicDataset.from_structures(frames, TYPES, r_max=4.0).examples
     np.testing.assert_allclose(fit_energy_shift(examples, 2), [-3.5, -2.25], rtol=1e-10)
     forces = np.concatenate([a.get_forces().ravel() for a in frames])
@@ -108,7 +128,9 @@ def test_nan_is_refused():
 
 
 def test_element_without_type_is_refused():
-    atoms = _with(Atoms("CuO", positions=[[0, 0, 0], [2, 0, 0]]), energy=1.0, forces=np.zeros((2, 3)))
+    atoms = _with(
+        Atoms("CuO", positions=[[0, 0, 0], [2, 0, 0]]), energy=1.0, forces=np.zeros((2, 3))
+    )
     with pytest.raises(ValueError, match=r"elements \['O'\] have no type.*type_names"):
         validate_structures([atoms], TYPES, "train")
 

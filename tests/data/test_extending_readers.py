@@ -7,6 +7,7 @@ from typing import List
 import numpy as np
 import pytest
 from ase import Atoms
+
 from gnnff.data.readers import (
     available_formats,
     labelled,
@@ -27,7 +28,9 @@ def read_energy_table(path: str, index: str = ":") -> List[Atoms]:
         rows = lines[k + 1 : k + 1 + n]
         atoms = Atoms([r[0] for r in rows], positions=[[float(v) for v in r[1:4]] for r in rows])
         forces = np.array([[float(v) for v in r[4:7]] for r in rows]) * kj_per_mol
-        frames.append(labelled(atoms, energy * kj_per_mol, forces, None, "energy_table: kJ/mol -> eV"))
+        frames.append(
+            labelled(atoms, energy * kj_per_mol, forces, None, "energy_table: kJ/mol -> eV")
+        )
         k += 1 + n
     return frames[_slice(index)]
 
@@ -38,11 +41,15 @@ def _slice(index: str) -> slice:
 
 def test_registered_reader_reads_by_suffix_and_by_name(tmp_path):
     path = tmp_path / "water.etab"
-    path.write_text("2 -96.485\nH 0 0 0 1 0 0\nO 0.96 0 0 -1 0 0\n2 0\nH 0 0 0 0 0 0\nO 1.0 0 0 0 0 0\n")
+    path.write_text(
+        "2 -96.485\nH 0 0 0 1 0 0\nO 0.96 0 0 -1 0 0\n2 0\nH 0 0 0 0 0 0\nO 1.0 0 0 0 0 0\n"
+    )
     assert "energy_table" in available_formats()
     frames = read_structures(str(path))
     assert len(frames) == 2 and frames[0].get_chemical_symbols() == ["H", "O"]
-    assert frames[0].get_potential_energy() == pytest.approx(-96.485 * 0.01036427230, rel=1e-12)  # ~ -1 eV
+    assert frames[0].get_potential_energy() == pytest.approx(
+        -96.485 * 0.01036427230, rel=1e-12
+    )  # ~ -1 eV
     np.testing.assert_allclose(frames[0].get_forces()[0], [0.01036427230, 0, 0], rtol=1e-12)
     assert frames[0].info["gnnff_units"] == "energy_table: kJ/mol -> eV"
     assert frames[1].info["gnnff_source"] == f"{path}[1]"

@@ -20,8 +20,9 @@ def xtb_pool():
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the spawned worker before OpenMP starts
     try:
-        pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
-                                   initializer=single_thread_worker)
+        pool = ProcessPoolExecutor(
+            1, mp_context=mp.get_context("spawn"), initializer=single_thread_worker
+        )
         pool.submit(int).result()  # start the worker while the variable is set
     finally:
         if saved is None:

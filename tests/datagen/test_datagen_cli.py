@@ -18,8 +18,14 @@ def parse(argv):
 def test_list_names_every_set(capsys):
     assert data_cli.run(parse(["data", "list"])) == 0
     out = capsys.readouterr().out
-    for name in ("si ", "sio ", "md17:aspirin", "md17:ethanol", "md17:salicylic_acid",
-                 "pretrain-molecules"):
+    for name in (
+        "si ",
+        "sio ",
+        "md17:aspirin",
+        "md17:ethanol",
+        "md17:salicylic_acid",
+        "pretrain-molecules",
+    ):
         assert name in out
     assert "paper: 12000 frames" in out  # md17 paper: 10k train + 1k valid + 1k test
 
@@ -43,7 +49,8 @@ def test_generate_si_small_end_to_end(tmp_path, capsys):
     train = os.path.join(out, "si_train.extxyz")
     read = read_structures(train)
     assert [a.get_potential_energy() for a in read] == [
-        a.get_potential_energy() for a in ase.io.read(train, ":")]
+        a.get_potential_energy() for a in ase.io.read(train, ":")
+    ]
     assert read[0].get_stress(voigt=False).shape == (3, 3)
     liquid = ase.io.read(os.path.join(out, "si_reference_liquid_2000K.extxyz"), ":")
     crystal = ase.io.read(os.path.join(out, "si_reference_crystal_900K.extxyz"), ":")

@@ -12,8 +12,21 @@ import pytest
 
 from gnnff.datagen import DATACARD, catalog, generate, geometries, lammps_engine, xtb_engine
 
-REQUIRED = ["name", "description", "size", "seed", "command", "generator", "engine", "md",
-            "units", "labels", "stress_convention", "sets", "reference_md"]
+REQUIRED = [
+    "name",
+    "description",
+    "size",
+    "seed",
+    "command",
+    "generator",
+    "engine",
+    "md",
+    "units",
+    "labels",
+    "stress_convention",
+    "sets",
+    "reference_md",
+]
 
 
 def tiny_plan(name, frames=2):
@@ -27,8 +40,12 @@ def tiny_plan(name, frames=2):
         for run in {id(r): r for r in (split_runs[0], split_runs[-1])}.values():
             # melt/quench stages cut to 300 steps each: same code path, less time
             fam = run.family
-            short = dataclasses.replace(fam, anneal=lambda t, fam=fam: tuple(
-                (t0, t1, min(steps, 300)) for t0, t1, steps in fam.anneal(t)))
+            short = dataclasses.replace(
+                fam,
+                anneal=lambda t, fam=fam: tuple(
+                    (t0, t1, min(steps, 300)) for t0, t1, steps in fam.anneal(t)
+                ),
+            )
             runs.append(dataclasses.replace(run, family=short, n_frames=frames, replicas=1))
     plan.runs, plan.n_equil_steps, plan.interval_steps = runs, 20, 10
     return plan
@@ -36,8 +53,7 @@ def tiny_plan(name, frames=2):
 
 def make(tmp_path, name, seed, sub, workers=2):
     out = str(tmp_path / sub)
-    card = generate(name, "small", seed, out, workers=workers, progress=False,
-                    plan=tiny_plan(name))
+    card = generate(name, "small", seed, out, workers=workers, progress=False, plan=tiny_plan(name))
     return out, card
 
 
@@ -61,11 +77,14 @@ def check_card(card, outdir):
         assert {a.info["target_temperature_K"] for a in frames} == set(entry["temperatures_K"])
         assert {a.info["config_type"] for a in frames} == set(entry["families"])
         assert sorted({len(a) for a in frames}) == entry["atoms_per_frame"]
-        compositions = [json.loads(c) for c in sorted(
-            {json.dumps(geometries.composition(a), sort_keys=True) for a in frames})]
+        compositions = [
+            json.loads(c)
+            for c in sorted({json.dumps(geometries.composition(a), sort_keys=True) for a in frames})
+        ]
         assert compositions == entry["compositions"]
     assert card["md"]["sampling_interval_fs"] == pytest.approx(
-        card["md"]["sampling_interval_steps"] * card["md"]["timestep_fs"])
+        card["md"]["sampling_interval_steps"] * card["md"]["timestep_fs"]
+    )
 
 
 def test_lammps_set_reproducible_labels_true_card_complete(tmp_path):
@@ -78,7 +97,8 @@ def test_lammps_set_reproducible_labels_true_card_complete(tmp_path):
     check_card(card, a)
     assert set(card["sets"]) == {"train", "valid", "test"}
     assert card["engine"]["potential_sha256"] == lammps_engine.file_sha256(
-        lammps_engine.potential_path("Si.sw"))
+        lammps_engine.potential_path("Si.sw")
+    )
     for name in ("si_train.extxyz", "si_reference_liquid_2000K.extxyz"):
         for atoms in ase.io.read(os.path.join(a, name), ":"):
             fresh = lammps_engine.single_point(atoms, catalog.SW_PAIR)
@@ -101,8 +121,10 @@ def test_sio_out_of_distribution_compositions(tmp_path):
     fresh = lammps_engine.single_point(atoms, catalog.TERSOFF_PAIR)
     np.testing.assert_allclose(atoms.get_forces(), fresh["forces"], atol=1e-5)
     # tiny plan keeps the first and last reference run: SiO2 and SiO1.1 melt-quenched
-    assert [r["families"] for r in card["reference_md"]] == [["SiO2-amorphous"],
-                                                            ["SiO1.1-amorphous"]]
+    assert [r["families"] for r in card["reference_md"]] == [
+        ["SiO2-amorphous"],
+        ["SiO1.1-amorphous"],
+    ]
 
 
 def test_xtb_set_labels_true_and_reference_is_continuous(tmp_path, xtb_pool):

@@ -31,8 +31,7 @@ def test_remove_oxygen_hits_ratio_and_depends_on_rng(ratio, expected_o):
 
 def test_remove_oxygen_rejects_impossible_ratio():
     with pytest.raises(ValueError, match="O/Si = 2.5 needs 20 O atoms but the cell has 16"):
-        geometries.remove_oxygen(geometries.silica_cristobalite(1), 2.5,
-                                 np.random.default_rng(0))
+        geometries.remove_oxygen(geometries.silica_cristobalite(1), 2.5, np.random.default_rng(0))
 
 
 def test_silicon_vacancy_and_strain():
@@ -46,8 +45,16 @@ def test_silicon_vacancy_and_strain():
 
 
 def test_shipped_molecules_have_sane_bonds():
-    assert {"aspirin", "ethanol", "naphthalene", "salicylic_acid", "malonaldehyde",
-            "toluene", "uracil", "benzene"} <= set(geometries.md17_molecules())
+    assert {
+        "aspirin",
+        "ethanol",
+        "naphthalene",
+        "salicylic_acid",
+        "malonaldehyde",
+        "toluene",
+        "uracil",
+        "benzene",
+    } <= set(geometries.md17_molecules())
     for name in geometries.md17_molecules():
         atoms = geometries.shipped_molecule(name)
         d = atoms.get_all_distances() + 10 * np.eye(len(atoms))

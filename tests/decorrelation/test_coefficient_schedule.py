@@ -4,7 +4,11 @@ import math
 
 import pytest
 
-from gnnff.training.coefficient_schedule import AdaptiveSchedule, ConstantSchedule, WarmupCosineSchedule
+from gnnff.training.coefficient_schedule import (
+    AdaptiveSchedule,
+    ConstantSchedule,
+    WarmupCosineSchedule,
+)
 
 
 def test_constant():
@@ -23,7 +27,9 @@ def test_warmup_cosine_by_epoch_hand_values():
         s.on_step(1.0, 1.0)  # steps do not move an epoch schedule
         s.on_epoch_end()
     expected = [0.0, 0.5, 1.0, 1.5]  # linear warm-up 2.0 * t / 4
-    expected += [0.5 + 1.5 * 0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(6)]  # cosine 2.0 -> 0.5
+    expected += [
+        0.5 + 1.5 * 0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(6)
+    ]  # cosine 2.0 -> 0.5
     expected += [0.5, 0.5]
     assert values == pytest.approx(expected, abs=1e-12)
     assert values[4] == pytest.approx(2.0) and values[7] == pytest.approx(1.25)
@@ -51,7 +57,9 @@ def test_adaptive_reaches_target_fraction():
 
 
 def test_adaptive_limits_each_step_and_clamps():
-    s = AdaptiveSchedule(lambda_value=1.0, target_fraction=1.0, max_change=1.5, lambda_max=3.0, rate=1.0)
+    s = AdaptiveSchedule(
+        lambda_value=1.0, target_fraction=1.0, max_change=1.5, lambda_max=3.0, rate=1.0
+    )
     s.on_step(1000.0, 1.0)  # wants lambda = 1000: grows by at most 1.5 per step
     assert s.value == pytest.approx(1.5)
     for _ in range(10):

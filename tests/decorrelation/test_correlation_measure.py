@@ -5,7 +5,11 @@ import math
 
 import pytest
 import torch
-from decorrelation_helpers import equivariant_edge_features, irreps_string, reference_layer_correlation
+from decorrelation_helpers import (
+    equivariant_edge_features,
+    irreps_string,
+    reference_layer_correlation,
+)
 
 from gnnff.training import correlation
 
@@ -16,7 +20,9 @@ def _random_features(spec, n_edges, dtype, seed):
     gen = torch.Generator().manual_seed(seed)
     dim = sum(m * (2 * l + 1) for m, l in spec)
     mixing = torch.randn(dim, dim, generator=gen, dtype=dtype)  # correlated channels
-    return torch.randn(n_edges, dim, generator=gen, dtype=dtype) @ mixing + torch.randn(dim, generator=gen, dtype=dtype)
+    return torch.randn(n_edges, dim, generator=gen, dtype=dtype) @ mixing + torch.randn(
+        dim, generator=gen, dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=irreps_string)
@@ -25,7 +31,9 @@ def _random_features(spec, n_edges, dtype, seed):
 def test_fast_measure_equals_loop_reference(spec, reduction, dtype):
     x = _random_features(spec, 23, dtype, seed=len(spec))
     fast = correlation.layer_correlation(x, irreps_string(spec), reduction)
-    slow = reference_layer_correlation(x.double().tolist(), spec, reduction, tiny=torch.finfo(dtype).tiny)
+    slow = reference_layer_correlation(
+        x.double().tolist(), spec, reduction, tiny=torch.finfo(dtype).tiny
+    )
     assert 0.0 < slow <= 1.0
     tol = 1e-10 if dtype == torch.float64 else 2e-5
     assert float(fast) == pytest.approx(slow, rel=tol, abs=tol)
@@ -40,7 +48,9 @@ def test_pearson_matrix_matches_torch_corrcoef():
 def test_uncorrelated_and_perfectly_correlated_channels():
     t = torch.linspace(-1, 1, 50, dtype=torch.float64)
     same = torch.stack([t, 2 * t + 1, -3 * t], dim=1)  # |r| = 1 for every pair
-    assert float(correlation.layer_correlation(same, "3x0e", variance_eps=0.0)) == pytest.approx(1.0, abs=1e-12)
+    assert float(correlation.layer_correlation(same, "3x0e", variance_eps=0.0)) == pytest.approx(
+        1.0, abs=1e-12
+    )
     a, b = torch.meshgrid(t, t, indexing="ij")  # independent on a grid: r = 0 exactly
     grid = torch.stack([a.flatten(), b.flatten()], dim=1)
     assert float(correlation.layer_correlation(grid, "2x0e")) == pytest.approx(0.0, abs=1e-12)
@@ -68,7 +78,9 @@ def test_invariant_to_rotating_the_structure(spec):
     # negative control: treating the vector components as scalars is NOT invariant
     naive = correlation.pearson_matrix(x), correlation.pearson_matrix(x_rot)
     assert (naive[0] - naive[1]).abs().max() > 0.05
-    invariant = [correlation.pearson_matrix(correlation.invariant_channels(f, irreps)) for f in (x, x_rot)]
+    invariant = [
+        correlation.pearson_matrix(correlation.invariant_channels(f, irreps)) for f in (x, x_rot)
+    ]
     assert torch.allclose(invariant[0], invariant[1], atol=1e-10)
 
 
@@ -77,8 +89,12 @@ def test_invariant_to_rotating_the_structure(spec):
 def test_gradcheck_float64(spec, reduction):
     x = _random_features(spec, 11, torch.float64, seed=5).requires_grad_(True)
     irreps = irreps_string(spec)
-    assert torch.autograd.gradcheck(lambda f: correlation.layer_correlation(f, irreps, reduction), (x,))
-    assert torch.autograd.gradgradcheck(lambda f: correlation.layer_correlation(f, irreps, reduction), (x,))
+    assert torch.autograd.gradcheck(
+        lambda f: correlation.layer_correlation(f, irreps, reduction), (x,)
+    )
+    assert torch.autograd.gradgradcheck(
+        lambda f: correlation.layer_correlation(f, irreps, reduction), (x,)
+    )
 
 
 def test_zero_variance_channel_is_guarded():
@@ -89,7 +105,9 @@ def test_zero_variance_channel_is_guarded():
     features = torch.cat([x, vec], dim=1).requires_grad_(True)
     corr = correlation.pearson_matrix(correlation.invariant_channels(features, "4x0e+1x1o"))
     assert torch.isfinite(corr).all()
-    assert torch.all(corr[2] == 0) and torch.all(corr[:, 4] == 0)  # dead channels correlate with nothing
+    assert torch.all(corr[2] == 0) and torch.all(
+        corr[:, 4] == 0
+    )  # dead channels correlate with nothing
     value = correlation.layer_correlation(features, "4x0e+1x1o")
     value.backward()
     assert torch.isfinite(features.grad).all()
@@ -102,7 +120,9 @@ def test_zero_variance_channel_is_guarded():
 def test_scale_invariance_and_degenerate_sizes():
     x = _random_features([(3, 0), (1, 1)], 30, torch.float64, seed=7)
     base = correlation.layer_correlation(x, "3x0e+1x1o", norm_eps=1e-30)
-    assert float(correlation.layer_correlation(1e-4 * x, "3x0e+1x1o", norm_eps=1e-30)) == pytest.approx(float(base), rel=1e-8)
+    assert float(
+        correlation.layer_correlation(1e-4 * x, "3x0e+1x1o", norm_eps=1e-30)
+    ) == pytest.approx(float(base), rel=1e-8)
     one_edge = torch.randn(1, 3, dtype=torch.float64, requires_grad=True)
     assert float(correlation.layer_correlation(one_edge, "3x0e").detach()) == 0.0
     assert float(correlation.layer_correlation(x[:, :1], "1x0e")) == 0.0  # one channel
@@ -128,7 +148,11 @@ def test_edge_subsample():
     x = _random_features([(6, 0)], 20000, torch.float64, seed=8)
     full = float(correlation.layer_correlation(x, "6x0e"))
     torch.manual_seed(0)
-    part = float(correlation.layer_correlation(x, "6x0e", edge_index=correlation.subsample_edges(20000, 4000, "cpu")))
+    part = float(
+        correlation.layer_correlation(
+            x, "6x0e", edge_index=correlation.subsample_edges(20000, 4000, "cpu")
+        )
+    )
     assert part == pytest.approx(full, rel=0.05)
     assert correlation.num_invariant_channels("3x0e+2x1o+1x2e") == 6 and math.isfinite(full)
 
@@ -140,7 +164,9 @@ def test_neighbouring_blocks_of_equal_l_and_mixed_parity():
     x = _random_features(blocks, 19, torch.float64, seed=11).requires_grad_(True)
     for reduction in correlation.REDUCTIONS:
         fast = float(correlation.layer_correlation(x, irreps, reduction).detach())
-        slow = reference_layer_correlation(x.detach().tolist(), blocks, reduction, tiny=torch.finfo(torch.float64).tiny)
+        slow = reference_layer_correlation(
+            x.detach().tolist(), blocks, reduction, tiny=torch.finfo(torch.float64).tiny
+        )
         assert fast == pytest.approx(slow, rel=1e-10)
     assert torch.autograd.gradcheck(lambda f: correlation.layer_correlation(f, irreps), (x,))
     assert torch.autograd.gradgradcheck(lambda f: correlation.invariant_channels(f, irreps), (x,))

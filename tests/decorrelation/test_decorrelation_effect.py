@@ -56,7 +56,9 @@ def one_thread():
 
 def _train(with_decorrelation: bool, train, val, seed=0):
     torch.manual_seed(seed)
-    model = build_model("pair_mlp", type_names=["Ar"], r_max=4.0, hidden=16, num_layers=2, angular=False, seed=seed)
+    model = build_model(
+        "pair_mlp", type_names=["Ar"], r_max=4.0, hidden=16, num_layers=2, angular=False, seed=seed
+    )
     model = model.double()
     features.set_recording(model, True)
     term = build_loss_term("decorrelation", schedule="adaptive", target_fraction=0.1)
@@ -93,7 +95,11 @@ def validation_correlation(model, dataset, batch_size=4):
     features.set_recording(model, True)
     per_batch = []
     for start in range(0, len(dataset), batch_size):
-        pred = model(trainer_collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]))
+        pred = model(
+            trainer_collate(
+                [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            )
+        )
         per_batch.append(sum(
             float(correlation.layer_correlation(pred[keys.edge_feature_key(i)].detach(), irreps))
             for i, irreps in enumerate(features.edge_feature_irreps(model))
@@ -141,8 +147,14 @@ def trainer_run(folder, name, decorrelation, seed=0, epochs=80, measure_every_ep
 def test_trainer_with_decorrelation_lowers_validation_correlation(tmp_path, one_thread):
     ase.io.write(tmp_path / "train.extxyz", lennard_jones_structures(16, seed=1))
     ase.io.write(tmp_path / "val.extxyz", lennard_jones_structures(8, seed=2))
-    base = [trainer_run(str(tmp_path), "base", None, seed=s, epochs=TRAINER_EPOCHS) for s in TRAINER_SEEDS]
-    dec = [trainer_run(str(tmp_path), "dec", DEC_CONFIG, seed=s, epochs=TRAINER_EPOCHS) for s in TRAINER_SEEDS]
+    base = [
+        trainer_run(str(tmp_path), "base", None, seed=s, epochs=TRAINER_EPOCHS)
+        for s in TRAINER_SEEDS
+    ]
+    dec = [
+        trainer_run(str(tmp_path), "dec", DEC_CONFIG, seed=s, epochs=TRAINER_EPOCHS)
+        for s in TRAINER_SEEDS
+    ]
 
     def mean(runs, what):
         return sum(run[what][-1] for run in runs) / len(runs)
@@ -150,15 +162,22 @@ def test_trainer_with_decorrelation_lowers_validation_correlation(tmp_path, one_
     for run in dec:  # the trainer logs the same measure the baseline is given afterwards
         assert run["corr"][-1] == pytest.approx(run["last"]["val_" + RAW_LOG_KEY], rel=1e-9)
         for layer in (0, 1):
-            assert "train_" + corr_log_key(layer) in run["last"] and "val_" + corr_log_key(layer) in run["last"]
+            assert (
+                "train_" + corr_log_key(layer) in run["last"]
+                and "val_" + corr_log_key(layer) in run["last"]
+            )
     corr_ratio = mean(dec, "corr") / mean(base, "corr")
     mae_ratio = mean(dec, "mae") / mean(base, "mae")
-    print(f"seeds {TRAINER_SEEDS}: val corr base {[round(r['corr'][-1], 3) for r in base]} "
-          f"dec {[round(r['corr'][-1], 3) for r in dec]} (ratio of means {corr_ratio:.3f}); val force MAE "
-          f"base {[round(r['mae'][-1], 3) for r in base]} dec {[round(r['mae'][-1], 3) for r in dec]} "
-          f"(ratio of means {mae_ratio:.3f})")
+    print(
+        f"seeds {TRAINER_SEEDS}: val corr base {[round(r['corr'][-1], 3) for r in base]} "
+        f"dec {[round(r['corr'][-1], 3) for r in dec]} (ratio of means {corr_ratio:.3f}); val force MAE "
+        f"base {[round(r['mae'][-1], 3) for r in base]} dec {[round(r['mae'][-1], 3) for r in dec]} "
+        f"(ratio of means {mae_ratio:.3f})"
+    )
     assert corr_ratio < TRAINER_CORRELATION_RATIO_MAX
-    assert all(d["corr"][-1] < b["corr"][-1] for d, b in zip(dec, base))  # every seed, not only on average
+    assert all(
+        d["corr"][-1] < b["corr"][-1] for d, b in zip(dec, base)
+    )  # every seed, not only on average
     assert mae_ratio <= TRAINER_MAE_RATIO_MAX
     assert mean(base, "mae") < 1.0  # the baseline learned (mean |F| of the val set ~5.8 eV/Å)
 
@@ -170,7 +189,9 @@ def test_decorrelation_lowers_validation_correlation_at_similar_force_error(one_
     val = collate(lennard_jones_dataset(8, seed=2))
     mae_base, logs_base, _ = _train(False, train, val)
     mae_dec, logs_dec, lam = _train(True, train, val)
-    print(f"baseline: MAE {mae_base:.4f} eV/Å, corr {logs_base}; decorrelated: MAE {mae_dec:.4f}, corr {logs_dec}, lambda {lam:.4g}")
+    print(
+        f"baseline: MAE {mae_base:.4f} eV/Å, corr {logs_base}; decorrelated: MAE {mae_dec:.4f}, corr {logs_dec}, lambda {lam:.4g}"
+    )
     assert logs_dec[RAW_LOG_KEY] < CORRELATION_RATIO_MAX * logs_base[RAW_LOG_KEY]
     for layer in (0, 1):  # every layer, not just their sum
         assert logs_dec[corr_log_key(layer)] < logs_base[corr_log_key(layer)]

@@ -10,7 +10,12 @@ from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.models import available_models, build_model, features
 from gnnff.training import correlation
-from gnnff.training.decorrelation import LAMBDA_LOG_KEY, RAW_LOG_KEY, DecorrelationLoss, corr_log_key
+from gnnff.training.decorrelation import (
+    LAMBDA_LOG_KEY,
+    RAW_LOG_KEY,
+    DecorrelationLoss,
+    corr_log_key,
+)
 from gnnff.training.loss_terms import available_loss_terms, build_loss_term
 
 # small versions of every model of the project (models written later are skipped until present)
@@ -26,7 +31,10 @@ SMALL_MODELS = {
 
 def _cluster(seed=0):
     rng = np.random.default_rng(seed)
-    grid = np.array([[x, y, z] for x in range(3) for y in range(2) for z in range(2)], dtype=float) * 2.3
+    grid = (
+        np.array([[x, y, z] for x in range(3) for y in range(2) for z in range(2)], dtype=float)
+        * 2.3
+    )
     return ase.Atoms("Si12", positions=grid + rng.normal(scale=0.15, size=grid.shape), pbc=False)
 
 
@@ -56,7 +64,10 @@ def test_every_model_value_gradient_and_rotation_invariance(name, dtype):
     loss = term(pred, graph, model)
     # the value is lambda * the sum over layers of the measure applied to what the model recorded
     irreps = features.edge_feature_irreps(model)
-    direct = sum(float(correlation.layer_correlation(pred[keys.edge_feature_key(i)].detach(), ir)) for i, ir in enumerate(irreps))
+    direct = sum(
+        float(correlation.layer_correlation(pred[keys.edge_feature_key(i)].detach(), ir))
+        for i, ir in enumerate(irreps)
+    )
     assert float(loss.detach()) == pytest.approx(0.5 * direct, rel=1e-5)
     assert set(term.batch_logs()) == {corr_log_key(i) for i in range(len(irreps))} | {RAW_LOG_KEY}
     # it trains the model's parameters, with finite gradients
@@ -90,7 +101,9 @@ def test_registered_and_layer_choice():
     only(pred, graph, model)
     assert set(only.batch_logs()) == {corr_log_key(1), RAW_LOG_KEY}
     assert only.epoch_logs() == {LAMBDA_LOG_KEY: 1.0}
-    with pytest.raises(ValueError, match=r"layers \[2\] do not exist: the model exposes 2 edge-feature layers"):
+    with pytest.raises(
+        ValueError, match=r"layers \[2\] do not exist: the model exposes 2 edge-feature layers"
+    ):
         build_loss_term("decorrelation", layers=[0, 2])(pred, graph, model)
 
 
@@ -104,7 +117,9 @@ def test_recording_off_and_featureless_models_give_clear_errors():
         term(model(dict(graph)), graph, model)
     if "lennard_jones" in available_models():
         lj = build_model("lennard_jones", type_names=["Ar"], cutoff=4.0)
-        with pytest.raises(ValueError, match="exposes no edge-feature layers.*remove `decorrelation`"):
+        with pytest.raises(
+            ValueError, match="exposes no edge-feature layers.*remove `decorrelation`"
+        ):
             term(lj(dict(graph)), graph, lj)
 
 
@@ -112,13 +127,19 @@ def test_recording_off_and_featureless_models_give_clear_errors():
     "kwargs, message",
     [
         ({"schedule": "cosine"}, "unknown decorrelation schedule 'cosine'.*warmup_cosine"),
-        ({"schedule": "constant", "target_fraction": 0.1}, r"\['target_fraction'\] do not apply to the 'constant'"),
+        (
+            {"schedule": "constant", "target_fraction": 0.1},
+            r"\['target_fraction'\] do not apply to the 'constant'",
+        ),
         ({"reduction": "median"}, "unknown correlation reduction 'median'"),
         ({"layers": "last"}, "layers must be 'all', a layer index"),
         ({"edge_subsample": 1.5}, "edge_subsample must be null"),
         ({"edge_subsample": 1}, "edge_subsample must be null"),
         ({"lambda": 1.0}, "has no option 'lambda'"),
-        ({"schedule": "warmup_cosine", "schedule_unit": "epochs"}, "schedule_unit must be 'epoch' or 'step'"),
+        (
+            {"schedule": "warmup_cosine", "schedule_unit": "epochs"},
+            "schedule_unit must be 'epoch' or 'step'",
+        ),
     ],
 )
 def test_config_errors_name_the_fix(kwargs, message):
@@ -133,7 +154,9 @@ def test_schedule_hooks_lambda_logs_and_state_roundtrip():
     atoms.set_chemical_symbols(["Ar"] * len(atoms))
     graph = atoms_to_graph(atoms, ["Ar"], 4.0)
     pred = model(dict(graph))
-    warm = build_loss_term("decorrelation", schedule="warmup_cosine", lambda_value=1.0, warmup=2, decay=2)
+    warm = build_loss_term(
+        "decorrelation", schedule="warmup_cosine", lambda_value=1.0, warmup=2, decay=2
+    )
     value = warm(pred, graph, model)
     assert float(value) == 0.0 and not value.requires_grad  # lambda(0) = 0: no graph is built
     assert warm.batch_logs()[corr_log_key(0)] > 0  # but the correlation is still measured
@@ -141,10 +164,19 @@ def test_schedule_hooks_lambda_logs_and_state_roundtrip():
     warm.on_epoch_end(0)
     assert warm.epoch_logs()[LAMBDA_LOG_KEY] == pytest.approx(0.5)
 
-    adaptive = build_loss_term("decorrelation", schedule="adaptive", target_fraction=0.1, ema_decay=0.0, adaptation_rate=1.0, max_change=100.0)
+    adaptive = build_loss_term(
+        "decorrelation",
+        schedule="adaptive",
+        target_fraction=0.1,
+        ema_decay=0.0,
+        adaptation_rate=1.0,
+        max_change=100.0,
+    )
     raw = float(adaptive(pred, graph, model).detach())
     adaptive.on_step(1, 0, {"forces": 0.3, "energy": 1.0})
-    assert adaptive.coefficient == pytest.approx(0.1 * 0.3 / raw, rel=1e-9)  # rate 1: jumps to lambda*
+    assert adaptive.coefficient == pytest.approx(
+        0.1 * 0.3 / raw, rel=1e-9
+    )  # rate 1: jumps to lambda*
     with pytest.raises(ValueError, match="needs the 'forces' loss term.*set reference_term"):
         adaptive.on_step(2, 0, {"energy": 1.0})
     restored = build_loss_term("decorrelation", schedule="adaptive", target_fraction=0.1)
@@ -162,7 +194,9 @@ def test_edge_subsample_in_the_term():
     pred = model(dict(graph))
     n_edges = graph[keys.EDGE_INDEX].shape[1]
     full = float(build_loss_term("decorrelation")(pred, graph, model).detach())
-    same = float(build_loss_term("decorrelation", edge_subsample=n_edges + 5)(pred, graph, model).detach())
+    same = float(
+        build_loss_term("decorrelation", edge_subsample=n_edges + 5)(pred, graph, model).detach()
+    )
     assert same == full
     torch.manual_seed(0)
     part = float(build_loss_term("decorrelation", edge_subsample=0.5)(pred, graph, model).detach())
@@ -186,4 +220,6 @@ def test_example_configs_build():
         name = model_cfg.pop("name")
         if name in available_models():
             model = build_model(name, **model_cfg)
-            term.chosen_layers(len(features.edge_feature_irreps(model)))  # layer choice fits the model
+            term.chosen_layers(
+                len(features.edge_feature_irreps(model))
+            )  # layer choice fits the model

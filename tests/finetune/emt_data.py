@@ -14,7 +14,13 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 
-def random_cluster(elements: Sequence[str], n_atoms: int, rng: np.random.Generator, min_dist: float = 2.2, box: float = 5.0) -> Atoms:
+def random_cluster(
+    elements: Sequence[str],
+    n_atoms: int,
+    rng: np.random.Generator,
+    min_dist: float = 2.2,
+    box: float = 5.0,
+) -> Atoms:
     pos: List[np.ndarray] = []
     while len(pos) < n_atoms:
         p = rng.uniform(0.0, box, 3)
@@ -33,15 +39,29 @@ def label(atoms: Atoms) -> Atoms:
 
 def broad_set(elements: Sequence[str], n_structures: int, seed: int, n_atoms=(4, 8)) -> List[Atoms]:
     rng = np.random.default_rng(seed)
-    return [label(random_cluster(elements, int(rng.integers(n_atoms[0], n_atoms[1] + 1)), rng)) for _ in range(n_structures)]
+    return [
+        label(random_cluster(elements, int(rng.integers(n_atoms[0], n_atoms[1] + 1)), rng))
+        for _ in range(n_structures)
+    ]
 
 
 def target_set(symbols: str, n_structures: int, seed: int, rattle: float = 0.15) -> List[Atoms]:
     """Rattled copies of one compact cluster (an fcc fragment)."""
     rng = np.random.default_rng(seed)
-    fcc_fragment = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [1, 0, 0], [1, 0.5, 0.5], [0.5, 1, 0.5], [0.5, 0.5, 1]]
+    fcc_fragment = [
+        [0, 0, 0],
+        [0.5, 0.5, 0],
+        [0.5, 0, 0.5],
+        [0, 0.5, 0.5],
+        [1, 0, 0],
+        [1, 0.5, 0.5],
+        [0.5, 1, 0.5],
+        [0.5, 0.5, 1],
+    ]
     n = len(Atoms(symbols))
-    base = Atoms(symbols, positions=3.61 * np.array(fcc_fragment[:n], dtype=float))  # Cu lattice constant, Å
+    base = Atoms(
+        symbols, positions=3.61 * np.array(fcc_fragment[:n], dtype=float)
+    )  # Cu lattice constant, Å
     out = []
     for _ in range(n_structures):
         atoms = base.copy()

@@ -40,14 +40,21 @@ def build(name, type_names, seed, **options):
 def write_checkpoint(tmp_path, name, type_names, seed=1, lineage=None, **options):
     model, options = build(name, type_names, seed, **dict(model_options(name), **options))
     with torch.no_grad():
-        model.per_type_energy_shift.copy_(torch.arange(len(type_names), dtype=torch.float32) - 100.0)
+        model.per_type_energy_shift.copy_(
+            torch.arange(len(type_names), dtype=torch.float32) - 100.0
+        )
         model.per_type_energy_scale.copy_(torch.arange(len(type_names), dtype=torch.float32) + 2.0)
     state = {
-        "format": ckpt.FORMAT, "version": ckpt.VERSION,
+        "format": ckpt.FORMAT,
+        "version": ckpt.VERSION,
         "model_config": dict(options, name=name, type_names=list(type_names)),
-        "type_names": list(type_names), "dtype": "float32",
-        "model_state": model.state_dict(), "ema_state": None,
-        "epoch": 7, "step": 70, "lineage": lineage or {"data": {"files": {"train": ["broad.xyz"]}}},
+        "type_names": list(type_names),
+        "dtype": "float32",
+        "model_state": model.state_dict(),
+        "ema_state": None,
+        "epoch": 7,
+        "step": 70,
+        "lineage": lineage or {"data": {"files": {"train": ["broad.xyz"]}}},
     }
     path = str(tmp_path / f"{name}-pretrained.pt")
     ckpt.save_checkpoint(state, path)
@@ -99,13 +106,17 @@ def test_ema_weights_are_preferred(tmp_path):
 def test_other_architecture_is_refused_with_both_names(tmp_path):
     path, _ = write_checkpoint(tmp_path, "pair_mlp", ["H", "C"])
     model = build_model("gemnet_t", type_names=["H", "C"], **MODELS["gemnet_t"])
-    with pytest.raises(ValueError, match="holds a 'pair_mlp' model but the config builds 'gemnet_t'"):
+    with pytest.raises(
+        ValueError, match="holds a 'pair_mlp' model but the config builds 'gemnet_t'"
+    ):
         apply_init_from(model, {"checkpoint": path}, ["H", "C"])
 
 
 def test_other_sizes_or_cutoff_are_refused(tmp_path):
     path, _ = write_checkpoint(tmp_path, "gemnet_t", ["H", "C"])
-    wider = build_model("gemnet_t", type_names=["H", "C"], preset="small", r_max=3.0, emb_size_edge=24)
+    wider = build_model(
+        "gemnet_t", type_names=["H", "C"], preset="small", r_max=3.0, emb_size_edge=24
+    )
     with pytest.raises(ValueError, match="shape.*use the checkpoint's model: sizes"):
         apply_init_from(wider, {"checkpoint": path}, ["H", "C"])
     longer = build_model("gemnet_t", type_names=["H", "C"], preset="small", r_max=4.0)
@@ -116,20 +127,26 @@ def test_other_sizes_or_cutoff_are_refused(tmp_path):
 def test_bad_options_are_named(tmp_path):
     path, _ = write_checkpoint(tmp_path, "gemnet_t", ["H", "C"])
     model = build_model("gemnet_t", type_names=["H", "C"], **MODELS["gemnet_t"])
-    with pytest.raises(ValueError, match="no option 'backbone_lr'.*did you mean 'backbone_lr_factor'"):
+    with pytest.raises(
+        ValueError, match="no option 'backbone_lr'.*did you mean 'backbone_lr_factor'"
+    ):
         apply_init_from(model, {"checkpoint": path, "backbone_lr": 0.1}, ["H", "C"])
     with pytest.raises(ValueError, match="init_from needs a checkpoint"):
         apply_init_from(model, {"freeze": ["x"]}, ["H", "C"])
     with pytest.raises(ValueError, match="does not exist"):
         apply_init_from(model, {"checkpoint": str(tmp_path / "nope.pt")}, ["H", "C"])
-    with pytest.raises(ValueError, match="pattern 'int_block.7' matches no parameter; module names"):
+    with pytest.raises(
+        ValueError, match="pattern 'int_block.7' matches no parameter; module names"
+    ):
         apply_init_from(model, {"checkpoint": path, "freeze": ["int_block.7"]}, ["H", "C"])
 
 
 def test_freeze_patterns(tmp_path):
     path, _ = write_checkpoint(tmp_path, "gemnet_t", ["H", "C"])
     model = build_model("gemnet_t", type_names=["H", "C"], **MODELS["gemnet_t"])
-    lineage, groups = apply_init_from(model, {"checkpoint": path, "freeze": ["type_embedding", "int_blocks.0"]}, ["H", "C"])
+    lineage, groups = apply_init_from(
+        model, {"checkpoint": path, "freeze": ["type_embedding", "int_blocks.0"]}, ["H", "C"]
+    )
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == set(lineage["frozen"])
     assert "energy_model.type_embedding.weight" in frozen
@@ -155,5 +172,8 @@ def test_backbone_learning_rate_factor(tmp_path):
     assert head and backbone and not head & backbone
     assert head | backbone == set(names.values())
     assert all("out_block" in n or "type_embedding" in n for n in head)
-    optimizer = make_optimizer(groups, {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "amsgrad": False, "betas": [0.9, 0.999]})
+    optimizer = make_optimizer(
+        groups,
+        {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "amsgrad": False, "betas": [0.9, 0.999]},
+    )
     assert [g["lr"] for g in optimizer.param_groups] == [pytest.approx(1e-3), pytest.approx(1e-4)]

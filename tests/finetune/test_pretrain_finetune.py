@@ -18,8 +18,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from emt_data import broad_set, target_set, write_extxyz
+
 from gnnff.cli import main as gnnff
 from gnnff.training.checkpoint import load_checkpoint
 
@@ -58,23 +58,87 @@ def runs(tmp_path_factory):
     train = write_extxyz(target_set("Cu4Ni3", 12, seed=1), str(tmp / "target_train.extxyz"))
     val_structures = target_set("Cu4Ni3", 12, seed=2)
     val = write_extxyz(val_structures, str(tmp / "target_val.extxyz"))
-    pre_dir, scratch_dir, ft_dir = str(tmp / "pretrain"), str(tmp / "scratch"), str(tmp / "finetune")
+    pre_dir, scratch_dir, ft_dir = (
+        str(tmp / "pretrain"),
+        str(tmp / "scratch"),
+        str(tmp / "finetune"),
+    )
     common = ["--set", "output.overwrite=true", "--quiet"]
-    assert gnnff(["train", os.path.join(CONFIGS, "gemnet_t_small_pretrain.yaml"), "--set", f"data.train={broad}",
-                  "--set", "data.val=null", "--set", "data.val_fraction=0.1", "--set", f"model.type_names={BROAD_TYPES}",
-                  "--set", "training.max_epochs=15", "--set", f"output.dir={pre_dir}"] + common) == 0
-    target = ["--set", f"data.train={train}", "--set", f"data.val={val}", "--set", f"model.type_names={TARGET_TYPES}",
-              "--set", f"training.max_epochs={BUDGET_EPOCHS}"] + common
+    assert (
+        gnnff(
+            [
+                "train",
+                os.path.join(CONFIGS, "gemnet_t_small_pretrain.yaml"),
+                "--set",
+                f"data.train={broad}",
+                "--set",
+                "data.val=null",
+                "--set",
+                "data.val_fraction=0.1",
+                "--set",
+                f"model.type_names={BROAD_TYPES}",
+                "--set",
+                "training.max_epochs=15",
+                "--set",
+                f"output.dir={pre_dir}",
+            ]
+            + common
+        )
+        == 0
+    )
+    target = [
+        "--set",
+        f"data.train={train}",
+        "--set",
+        f"data.val={val}",
+        "--set",
+        f"model.type_names={TARGET_TYPES}",
+        "--set",
+        f"training.max_epochs={BUDGET_EPOCHS}",
+    ] + common
     finetune_config = os.path.join(CONFIGS, "gemnet_t_small_finetune.yaml")
-    assert gnnff(["train", finetune_config, "--set", "init_from=null", "--set", "data.energy_scale=force_rms",
-                  "--set", f"output.dir={scratch_dir}"] + target) == 0
+    assert (
+        gnnff(
+            [
+                "train",
+                finetune_config,
+                "--set",
+                "init_from=null",
+                "--set",
+                "data.energy_scale=force_rms",
+                "--set",
+                f"output.dir={scratch_dir}",
+            ]
+            + target
+        )
+        == 0
+    )
     pretrained = os.path.join(pre_dir, "last.pt")
-    assert gnnff(["train", finetune_config, "--set", f"init_from.checkpoint={pretrained}",
-                  "--set", f"output.dir={ft_dir}"] + target) == 0
+    assert (
+        gnnff(
+            [
+                "train",
+                finetune_config,
+                "--set",
+                f"init_from.checkpoint={pretrained}",
+                "--set",
+                f"output.dir={ft_dir}",
+            ]
+            + target
+        )
+        == 0
+    )
     mean_abs_force = float(np.mean([np.abs(a.get_forces()).mean() for a in val_structures]))
-    return {"tmp": tmp, "broad": broad, "pretrained": pretrained, "pre": history(pre_dir),
-            "scratch": history(scratch_dir), "finetune": history(ft_dir), "ft_dir": ft_dir,
-            "mean_abs_force": mean_abs_force}
+    return {
+        "tmp": tmp,
+        "broad": broad,
+        "pretrained": pretrained,
+        "pre": history(pre_dir),
+        "scratch": history(scratch_dir),
+        "finetune": history(ft_dir),
+        "ft_dir": ft_dir,
+        "mean_abs_force": mean_abs_force,
+    }
 
 
 def test_gemnet_learns_small_data_from_scratch(runs):
@@ -90,9 +154,17 @@ def test_finetuning_reaches_target_force_error_in_fewer_steps(runs):
     scratch = steps_to_reach(runs["scratch"], FORCE_MAE_TARGET)
     finetune = steps_to_reach(runs["finetune"], FORCE_MAE_TARGET)
     budget = runs["scratch"][-1]["step"]
-    print("val force MAE (eV/Å) per epoch, scratch:", [round(r["val_forces_mae"], 3) for r in runs["scratch"]])
-    print("val force MAE (eV/Å) per epoch, fine-tuned:", [round(r["val_forces_mae"], 3) for r in runs["finetune"]])
-    print(f"steps to {FORCE_MAE_TARGET} eV/Å: fine-tuned {finetune}, scratch {scratch}, budget {budget}")
+    print(
+        "val force MAE (eV/Å) per epoch, scratch:",
+        [round(r["val_forces_mae"], 3) for r in runs["scratch"]],
+    )
+    print(
+        "val force MAE (eV/Å) per epoch, fine-tuned:",
+        [round(r["val_forces_mae"], 3) for r in runs["finetune"]],
+    )
+    print(
+        f"steps to {FORCE_MAE_TARGET} eV/Å: fine-tuned {finetune}, scratch {scratch}, budget {budget}"
+    )
     assert runs["finetune"][-1]["step"] == budget  # same budget
     assert finetune is not None, [r["val_forces_mae"] for r in runs["finetune"]]
     # from scratch: at least twice the steps, or not within the budget at all
@@ -126,13 +198,25 @@ def test_frozen_blocks_stay_and_backbone_learns_slower_in_the_trainer(runs):
     from gnnff.training.trainer import Trainer
 
     tmp = runs["tmp"]
-    config = load_config(os.path.join(CONFIGS, "gemnet_t_small_finetune.yaml"), [
-        f"init_from.checkpoint={runs['pretrained']}", "init_from.freeze=[int_blocks.0]",
-        "init_from.backbone_lr_factor=0.1", f"data.train={tmp / 'target_train.extxyz'}",
-        f"data.val={tmp / 'target_val.extxyz'}", f"model.type_names={TARGET_TYPES}",
-        "training.max_epochs=1", f"output.dir={tmp / 'frozen'}", "output.overwrite=true"])
+    config = load_config(
+        os.path.join(CONFIGS, "gemnet_t_small_finetune.yaml"),
+        [
+            f"init_from.checkpoint={runs['pretrained']}",
+            "init_from.freeze=[int_blocks.0]",
+            "init_from.backbone_lr_factor=0.1",
+            f"data.train={tmp / 'target_train.extxyz'}",
+            f"data.val={tmp / 'target_val.extxyz'}",
+            f"model.type_names={TARGET_TYPES}",
+            "training.max_epochs=1",
+            f"output.dir={tmp / 'frozen'}",
+            "output.overwrite=true",
+        ],
+    )
     trainer = Trainer(config)
-    assert [(g["name"], g["lr"]) for g in trainer.optimizer.param_groups] == [("head", 1e-3), ("backbone", pytest.approx(1e-4))]
+    assert [(g["name"], g["lr"]) for g in trainer.optimizer.param_groups] == [
+        ("head", 1e-3),
+        ("backbone", pytest.approx(1e-4)),
+    ]
     pretrained = load_checkpoint(runs["pretrained"])["model_state"]
     trainer.run()
     trained = trainer.model.state_dict()

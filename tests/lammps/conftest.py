@@ -129,8 +129,9 @@ def run_lammps(lammps_ready):
         proc = subprocess.run(
             cmd, cwd=workdir, env=lammps_env(), capture_output=True, text=True, timeout=timeout
         )
-        result = LammpsRun(proc.stdout + proc.stderr, proc.returncode,
-                           os.path.join(workdir, "log.lammps"))
+        result = LammpsRun(
+            proc.stdout + proc.stderr, proc.returncode, os.path.join(workdir, "log.lammps")
+        )
         failed = proc.returncode != 0 or "ERROR" in result.output
         if failed and not expect_error:
             raise AssertionError(

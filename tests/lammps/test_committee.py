@@ -13,12 +13,11 @@ virial, then of the force deviation) and the model_devi file, on 1, 2 and 4 rank
 import ase.build
 import numpy as np
 import pytest
+from parity_helpers import python_reference, read_dump, write_data
+from test_errors import assert_lammps_error
 
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
-
-from parity_helpers import python_reference, read_dump, write_data
-from test_errors import assert_lammps_error
 
 R_MAX = 4.0
 MEMBERS = [  # a message-passing driver, a second seed of it, and a strictly local LJ
@@ -55,7 +54,7 @@ def python_deviation(models, atoms):
     forces = np.stack([r[1] for r in results])  # (M, N, 3)
     per_atom = np.sqrt(((forces - forces.mean(0)) ** 2).sum(-1).mean(0))
     virial_std = np.stack([r[2] for r in results]).reshape(len(models), 9).std(0) / len(atoms)
-    virial = [virial_std.max(), virial_std.min(), np.sqrt((virial_std ** 2).mean())]
+    virial = [virial_std.max(), virial_std.min(), np.sqrt((virial_std**2).mean())]
     force = [per_atom.max(), per_atom.min(), per_atom.mean()]
     return per_atom, np.array(virial + force), results[0][0]
 
@@ -87,47 +86,62 @@ def test_committee_deviation_matches_python(run_lammps, tmp_path, committee, npr
     np.testing.assert_allclose(got, global_devi, rtol=1e-10)
 
     lines = (tmp_path / "devi.out").read_text().splitlines()
-    assert lines[0] == ("#       step         max_devi_v         min_devi_v         avg_devi_v"
-                        "         max_devi_f         min_devi_f         avg_devi_f")
+    assert lines[0] == (
+        "#       step         max_devi_v         min_devi_v         avg_devi_v"
+        "         max_devi_f         min_devi_f         avg_devi_f"
+    )
     row = np.array(lines[1].split(), dtype=float)
     assert row[0] == 0 and len(lines) == 2
     np.testing.assert_allclose(row[1:], global_devi, rtol=1e-9)  # written with 11 digits
 
 
 def test_committee_needs_the_same_type_names(run_lammps, tmp_path, committee):
-    export_model(build_model("lennard_jones", type_names=["Kr"], cutoff=R_MAX),
-                 str(tmp_path / "kr.pt"))
+    export_model(
+        build_model("lennard_jones", type_names=["Kr"], cutoff=R_MAX), str(tmp_path / "kr.pt")
+    )
     deck = DECK.replace("committee m1.pt m2.pt", "committee m1.pt kr.pt")
     r = run_lammps(deck, tmp_path, expect_error=True)
-    assert_lammps_error(r, r"committee: model kr\.pt has elements Kr but the pair_coeff model "
-                           r"m0\.pt has Ar; committee members must share type_names")
+    assert_lammps_error(
+        r,
+        r"committee: model kr\.pt has elements Kr but the pair_coeff model "
+        r"m0\.pt has Ar; committee members must share type_names",
+    )
 
 
 def test_committee_needs_the_same_r_max(run_lammps, tmp_path, committee):
-    export_model(build_model("lennard_jones", type_names=["Ar"], cutoff=5.0),
-                 str(tmp_path / "long.pt"))
+    export_model(
+        build_model("lennard_jones", type_names=["Ar"], cutoff=5.0), str(tmp_path / "long.pt")
+    )
     deck = DECK.replace("committee m1.pt m2.pt", "committee long.pt")
     r = run_lammps(deck, tmp_path, expect_error=True)
     assert_lammps_error(r, r"model long\.pt has r_max 5 A but the pair_coeff model m0\.pt has 4 A")
 
 
-def test_model_devi_every_n_steps_and_stale_per_atom_values_refused(run_lammps, tmp_path,
-                                                                     committee):
-    deck = DECK.replace("model_devi devi.out 1", "model_devi devi.out 3").replace(
-        "dump d all custom 1", "dump d all custom 3").replace(
-        "run 0", "velocity all create 20 5\nfix 1 all nve\nthermo 3\nrun 7")
+def test_model_devi_every_n_steps_and_stale_per_atom_values_refused(
+    run_lammps, tmp_path, committee
+):
+    deck = (
+        DECK.replace("model_devi devi.out 1", "model_devi devi.out 3")
+        .replace("dump d all custom 1", "dump d all custom 3")
+        .replace("run 0", "velocity all create 20 5\nfix 1 all nve\nthermo 3\nrun 7")
+    )
     run_lammps(deck, tmp_path)
     steps = [int(line.split()[0]) for line in (tmp_path / "devi.out").read_text().splitlines()[1:]]
     assert steps == [0, 3, 6]
     # a dump every step asks for deviations the committee did not compute at steps 1, 2
-    r = run_lammps(deck.replace("dump d all custom 3", "dump d all custom 1"), tmp_path,
-                   expect_error=True)
-    assert_lammps_error(r, r"compute gnnff/devi/atom is used at step 1 but pair_style gnnff "
-                           r"evaluated its committee last at step 0")
+    r = run_lammps(
+        deck.replace("dump d all custom 3", "dump d all custom 1"), tmp_path, expect_error=True
+    )
+    assert_lammps_error(
+        r,
+        r"compute gnnff/devi/atom is used at step 1 but pair_style gnnff "
+        r"evaluated its committee last at step 0",
+    )
 
 
 def test_model_devi_without_committee_is_refused(run_lammps, tmp_path, committee):
-    deck = DECK.replace("committee m1.pt m2.pt ", "").replace("compute dev all gnnff/devi/atom\n",
-                                                             "")
+    deck = DECK.replace("committee m1.pt m2.pt ", "").replace(
+        "compute dev all gnnff/devi/atom\n", ""
+    )
     r = run_lammps(deck, tmp_path, expect_error=True)
     assert_lammps_error(r, r"'model_devi' without 'committee model2\.pt \.\.\.'")

@@ -32,23 +32,50 @@ def emt_cells(count, seed=0):
 def test_committee_cli_trains_exports_and_runs_in_lammps(tmp_path, run_lammps):
     ase.io.write(tmp_path / "cu.extxyz", emt_cells(12))
     config = {
-        "model": {"name": "pair_mlp", "type_names": ["Cu"], "r_max": 4.0, "hidden": 8,
-                  "num_basis": 4, "num_channels": 4},
+        "model": {
+            "name": "pair_mlp",
+            "type_names": ["Cu"],
+            "r_max": 4.0,
+            "hidden": 8,
+            "num_basis": 4,
+            "num_channels": 4,
+        },
         "data": {"train": str(tmp_path / "cu.extxyz"), "val_fraction": 0.25},
-        "training": {"max_epochs": 1, "batch_size": 4, "dtype": "float64", "device": "cpu",
-                     "progress_bar": False},
+        "training": {
+            "max_epochs": 1,
+            "batch_size": 4,
+            "dtype": "float64",
+            "device": "cpu",
+            "progress_bar": False,
+        },
         "output": {"dir": str(tmp_path / "unused")},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "committee"
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from gnnff.cli import main; sys.exit(main(sys.argv[1:]))",
-         "committee", "config.yaml", "--seeds", "0", "1", "-o", str(out)],
-        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=PYTHON_DIR, OMP_NUM_THREADS="1"),
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gnnff.cli import main; sys.exit(main(sys.argv[1:]))",
+            "committee",
+            "config.yaml",
+            "--seeds",
+            "0",
+            "1",
+            "-o",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=PYTHON_DIR, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(l.strip() for l in proc.stdout.splitlines() if l.strip().startswith("pair_style"))
-    assert line == (f"pair_style gnnff committee {out}/model_seed1.pt model_devi model_devi.out 100")
+    assert line == (
+        f"pair_style gnnff committee {out}/model_seed1.pt model_devi model_devi.out 100"
+    )
 
     metas = [load_exported(str(out / f"model_seed{s}.pt"))[1] for s in (0, 1)]
     assert metas[0]["type_names"] == metas[1]["type_names"] == ["Cu"]
@@ -62,7 +89,7 @@ create_box 1 b
 create_atoms 1 box
 mass 1 63.5
 displace_atoms all random 0.1 0.1 0.1 99
-{line.replace(' 100', ' 1')}
+{line.replace(" 100", " 1")}
 pair_coeff * * {out}/model_seed0.pt Cu
 run 0
 """

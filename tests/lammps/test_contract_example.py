@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from parity_helpers import read_dump
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "model_contract.md"
@@ -38,8 +37,9 @@ run 0
 def example_module(folder):
     """The example block as an importable module (TorchScript reads the source of classes)."""
     text = DOC.read_text()
-    block = re.search(r"<!-- example:begin -->\n```python\n(.*?)```\n<!-- example:end -->",
-                      text, re.S)
+    block = re.search(
+        r"<!-- example:begin -->\n```python\n(.*?)```\n<!-- example:end -->", text, re.S
+    )
     assert block, "the example block of docs/model_contract.md is missing"
     path = folder / "contract_example.py"
     path.write_text(block.group(1))
@@ -51,18 +51,22 @@ def example_module(folder):
 
 @pytest.mark.parametrize("nprocs", [1, 2])
 def test_contract_example_matches_lj_cut(run_lammps, tmp_path, nprocs):
-    example_module(tmp_path).save(str(tmp_path / "example.pt"), epsilon=EPS, sigma=SIGMA,
-                                  r_max=CUT)
-    gnnff = run_lammps(DECK.format(pair_style="gnnff", pair_coeff="* * example.pt Ar"),
-                       tmp_path, nprocs=nprocs)
+    example_module(tmp_path).save(str(tmp_path / "example.pt"), epsilon=EPS, sigma=SIGMA, r_max=CUT)
+    gnnff = run_lammps(
+        DECK.format(pair_style="gnnff", pair_coeff="* * example.pt Ar"), tmp_path, nprocs=nprocs
+    )
     f_gnnff = read_dump(tmp_path / "forces.dump")
-    native = run_lammps(DECK.format(pair_style=f"lj/cut {CUT}", pair_coeff=f"* * {EPS} {SIGMA}"),
-                        tmp_path, nprocs=nprocs)
+    native = run_lammps(
+        DECK.format(pair_style=f"lj/cut {CUT}", pair_coeff=f"* * {EPS} {SIGMA}"),
+        tmp_path,
+        nprocs=nprocs,
+    )
     f_native = read_dump(tmp_path / "forces.dump")
     a, b = gnnff.thermo()[0], native.thermo()[0]
     assert abs(b["PotEng"][0]) > 0.5
     for col in ("PotEng", "Press", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz"):
-        np.testing.assert_allclose(a[col], b[col], rtol=1e-10, atol=1e-10 * abs(b["Press"][0]),
-                                   err_msg=col)
+        np.testing.assert_allclose(
+            a[col], b[col], rtol=1e-10, atol=1e-10 * abs(b["Press"][0]), err_msg=col
+        )
     for c in ("fx", "fy", "fz"):
         np.testing.assert_allclose(f_gnnff[c], f_native[c], rtol=0, atol=1e-10, err_msg=c)

@@ -12,11 +12,10 @@ import pytest
 import torch
 from ase.build import bulk
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
+from parity_helpers import python_reference, read_dump, write_data
 
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
-
-from parity_helpers import python_reference, read_dump, write_data
 
 NKTV2P_METAL = 1.6021765e6  # bar per eV/Å^3 (LAMMPS units metal)
 TYPES = ["Si", "Ge"]
@@ -46,7 +45,9 @@ def structure():
     rng = np.random.default_rng(7)
     atoms = bulk("Si", "diamond", a=5.5, cubic=True).repeat((2, 2, 2))
     atoms.symbols[rng.permutation(len(atoms))[:20]] = "Ge"
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.03 * rng.standard_normal((3, 3))), scale_atoms=True)
+    atoms.set_cell(
+        atoms.cell.array @ (np.eye(3) + 0.03 * rng.standard_normal((3, 3))), scale_atoms=True
+    )
     atoms.positions += 0.1 * rng.standard_normal(atoms.positions.shape)
     atoms.set_cell(cellpar_to_cell(cell_to_cellpar(atoms.cell)), scale_atoms=True)
     atoms.wrap()

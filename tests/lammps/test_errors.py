@@ -20,10 +20,19 @@ mass * 39.95
 """
 
 
-def deck(pair_style="gnnff", pair_coeff="* * lj.pt Ar", units="metal", newton="on", ntypes=1,
-         extra="", run=0):
-    return (BOX.format(units=units, newton=newton, ntypes=ntypes)
-            + f"pair_style {pair_style}\npair_coeff {pair_coeff}\n{extra}\nrun {run}\n")
+def deck(
+    pair_style="gnnff",
+    pair_coeff="* * lj.pt Ar",
+    units="metal",
+    newton="on",
+    ntypes=1,
+    extra="",
+    run=0,
+):
+    return (
+        BOX.format(units=units, newton=newton, ntypes=ntypes)
+        + f"pair_style {pair_style}\npair_coeff {pair_coeff}\n{extra}\nrun {run}\n"
+    )
 
 
 @pytest.fixture
@@ -59,14 +68,20 @@ def test_torchscript_without_metadata(run_lammps, tmp_path):
 
 def test_unknown_element(run_lammps, tmp_path, lj_model):
     r = run_lammps(deck(pair_coeff="* * lj.pt Xe"), tmp_path, expect_error=True)
-    assert_lammps_error(r, r"element 'Xe' \(atom type 1\) is not known to model lj\.pt; its "
-                           r"elements are: Ar\. Map every atom type")
+    assert_lammps_error(
+        r,
+        r"element 'Xe' \(atom type 1\) is not known to model lj\.pt; its "
+        r"elements are: Ar\. Map every atom type",
+    )
 
 
 def test_wrong_number_of_names(run_lammps, tmp_path, lj_model):
     r = run_lammps(deck(pair_coeff="* * lj.pt Ar", ntypes=2), tmp_path, expect_error=True)
-    assert_lammps_error(r, r"got 1 element names for 2 atom types; give exactly one name per "
-                           r"atom type")
+    assert_lammps_error(
+        r,
+        r"got 1 element names for 2 atom types; give exactly one name per "
+        r"atom type",
+    )
 
 
 def test_units_other_than_metal(run_lammps, tmp_path, lj_model):
@@ -79,14 +94,17 @@ def test_newton_pair_off(run_lammps, tmp_path, lj_model):
     assert_lammps_error(r, r"requires newton pair on.*use `newton on`")
 
 
-def test_communication_cutoff_shorter_than_interaction_range(run_lammps, tmp_path,
-                                                            export_analytic):
+def test_communication_cutoff_shorter_than_interaction_range(run_lammps, tmp_path, export_analytic):
     # message passing: interaction range 2 x 3 A = 6 A, needs 6 A + skin 2 A of ghosts
     export_analytic("toy_message_passing", tmp_path / "mp.pt", type_names=["Si"], r_max=3.0)
-    r = run_lammps(deck(pair_coeff="* * mp.pt Si", extra="comm_modify cutoff 5.0"), tmp_path,
-                   expect_error=True)
-    assert_lammps_error(r, r"communication cutoff 5 A is shorter than the model's interaction "
-                           r"range 6 A.*use `comm_modify cutoff 8` or larger")
+    r = run_lammps(
+        deck(pair_coeff="* * mp.pt Si", extra="comm_modify cutoff 5.0"), tmp_path, expect_error=True
+    )
+    assert_lammps_error(
+        r,
+        r"communication cutoff 5 A is shorter than the model's interaction "
+        r"range 6 A.*use `comm_modify cutoff 8` or larger",
+    )
 
 
 def test_non_finite_forces_name_step_and_atoms(run_lammps, tmp_path, lj_model):
@@ -94,14 +112,18 @@ def test_non_finite_forces_name_step_and_atoms(run_lammps, tmp_path, lj_model):
     overlap = "create_atoms 1 single 0.0 0.0 0.0\n"
     text = deck(run=0).replace("create_atoms 1 box\n", "create_atoms 1 box\n" + overlap)
     r = run_lammps(text, tmp_path, expect_error=True)
-    assert_lammps_error(r, r"non-finite (forces|energy) at step 0 \(atom IDs: 1 33\).*lower the "
-                           r"timestep")
+    assert_lammps_error(
+        r,
+        r"non-finite (forces|energy) at step 0 \(atom IDs: 1 33\).*lower the "
+        r"timestep",
+    )
 
 
 def test_non_finite_reported_on_later_step(run_lammps, tmp_path, lj_model):
     # after 7 good steps atom 33 is put onto atom 1: the error must name step 7
     text = deck(run=7, extra="fix 1 all nve\n").replace(
-        "mass * 39.95\n", "mass * 39.95\ncreate_atoms 1 single 0.25 0.25 0.25\n")
+        "mass * 39.95\n", "mass * 39.95\ncreate_atoms 1 single 0.25 0.25 0.25\n"
+    )
     text += "set atom 33 x 0.0 y 0.0 z 0.0\nset atom 1 x 0.0 y 0.0 z 0.0\nrun 3\n"
     r = run_lammps(text, tmp_path, expect_error=True)
     assert_lammps_error(r, r"non-finite (forces|energy) at step 7 \(atom IDs: 1 33\)")
@@ -121,15 +143,23 @@ def test_cuda_requested_without_gpu(run_lammps, tmp_path, lj_model):
 
 
 def test_centroid_stress_is_refused_not_zero(run_lammps, tmp_path, lj_model):
-    r = run_lammps(deck(extra="compute s all centroid/stress/atom NULL\n"
-                              "compute t all reduce sum c_s[1]\nthermo_style custom step c_t"),
-                   tmp_path, expect_error=True)
+    r = run_lammps(
+        deck(
+            extra="compute s all centroid/stress/atom NULL\n"
+            "compute t all reduce sum c_s[1]\nthermo_style custom step c_t"
+        ),
+        tmp_path,
+        expect_error=True,
+    )
     assert_lammps_error(r, r"centroid/stress/atom")
 
 
 def test_pair_local_energy_is_refused_not_zero(run_lammps, tmp_path, lj_model):
-    r = run_lammps(deck(extra="compute pl all pair/local eng\ndump d all local 1 pl.dump c_pl"),
-                   tmp_path, expect_error=True)
+    r = run_lammps(
+        deck(extra="compute pl all pair/local eng\ndump d all local 1 pl.dump c_pl"),
+        tmp_path,
+        expect_error=True,
+    )
     assert_lammps_error(r, r"Pair style does not support compute pair/local")
 
 

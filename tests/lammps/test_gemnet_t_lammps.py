@@ -13,11 +13,10 @@ import pytest
 import torch
 from ase.build import bulk
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
+from parity_helpers import python_reference, read_dump, write_data
 
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
-
-from parity_helpers import python_reference, read_dump, write_data
 
 NKTV2P_METAL = 1.6021765e6  # bar per eV/Å^3 (LAMMPS units metal)
 TYPES = ["Cu", "Ni"]
@@ -30,7 +29,9 @@ def structure():
     rng = np.random.default_rng(3)
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 2))
     atoms.symbols[rng.permutation(len(atoms))[:12]] = "Ni"
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.03 * rng.standard_normal((3, 3))), scale_atoms=True)
+    atoms.set_cell(
+        atoms.cell.array @ (np.eye(3) + 0.03 * rng.standard_normal((3, 3))), scale_atoms=True
+    )
     atoms.positions += 0.1 * rng.standard_normal(atoms.positions.shape)
     atoms.set_cell(cellpar_to_cell(cell_to_cellpar(atoms.cell)), scale_atoms=True)  # LAMMPS form
     atoms.wrap()
@@ -39,7 +40,11 @@ def structure():
 
 @pytest.fixture
 def model():
-    return build_model("gemnet_t", type_names=TYPES, preset="small", r_max=R_MAX, num_blocks=2, seed=4).double().eval()
+    return (
+        build_model("gemnet_t", type_names=TYPES, preset="small", r_max=R_MAX, num_blocks=2, seed=4)
+        .double()
+        .eval()
+    )
 
 
 DECK = """units metal
@@ -59,7 +64,9 @@ run 0
 """
 
 
-@pytest.mark.parametrize("nprocs,dtype", [(1, torch.float64), (2, torch.float64), (2, torch.float32)])
+@pytest.mark.parametrize(
+    "nprocs,dtype", [(1, torch.float64), (2, torch.float64), (2, torch.float32)]
+)
 def test_gemnet_t_lammps_equals_python(run_lammps, tmp_path, structure, model, nprocs, dtype):
     model = model.to(dtype)
     export_model(model, str(tmp_path / "gemnet.pt"))

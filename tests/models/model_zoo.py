@@ -5,6 +5,7 @@ tests/models/test_interface.py fails until it does."""
 import os
 
 import torch
+
 from gnnff.models.registry import build_model
 
 TYPES = ["Si", "C"]
@@ -36,4 +37,12 @@ def small(name: str, **overrides) -> torch.nn.Module:
     return build_model(name, **options)
 
 
-NAMES = ("pair_mlp", "allegro", "nequip", "gemnet_t", "lennard_jones", "stillinger_weber", "toy_message_passing")
+NAMES = (
+    "pair_mlp",
+    "allegro",
+    "nequip",
+    "gemnet_t",
+    "lennard_jones",
+    "stillinger_weber",
+    "toy_message_passing",
+)

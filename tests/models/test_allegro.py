@@ -89,7 +89,8 @@ class _NotRotationInvariant(torch.nn.Module):
     def forward(self, data):
         data = self.inner(data)
         extra = torch.zeros_like(data[keys.ATOMIC_ENERGY_RAW]).index_add(
-            0, data[keys.EDGE_INDEX][0], data[keys.EDGE_VECTORS][:, 0] ** 2)
+            0, data[keys.EDGE_INDEX][0], data[keys.EDGE_VECTORS][:, 0] ** 2
+        )
         data[keys.ATOMIC_ENERGY_RAW] = data[keys.ATOMIC_ENERGY_RAW] + 0.1 * extra
         return data
 
@@ -100,7 +101,9 @@ class _HardCutoff(_NotRotationInvariant):
     def forward(self, data):
         data = self.inner(data)
         r = torch.linalg.norm(data[keys.EDGE_VECTORS], dim=-1)
-        extra = torch.zeros_like(data[keys.ATOMIC_ENERGY_RAW]).index_add(0, data[keys.EDGE_INDEX][0], 1.0 / r)
+        extra = torch.zeros_like(data[keys.ATOMIC_ENERGY_RAW]).index_add(
+            0, data[keys.EDGE_INDEX][0], 1.0 / r
+        )
         data[keys.ATOMIC_ENERGY_RAW] = data[keys.ATOMIC_ENERGY_RAW] + extra
         return data
 
@@ -110,7 +113,9 @@ def test_battery_catches_broken_models():
     model.energy_model = _NotRotationInvariant(model.energy_model)
     with pytest.raises(AssertionError, match="after rotation"):
         check_rotation_reflection(model, torch.float64)
-    with pytest.raises(AssertionError, match="energy not equivariant"):  # e3nn's check catches it too
+    with pytest.raises(
+        AssertionError, match="energy not equivariant"
+    ):  # e3nn's check catches it too
         check_e3nn_equivariance(model, torch.float64)
     model = small()
     model.energy_model = _HardCutoff(model.energy_model)

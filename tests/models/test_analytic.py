@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import torch
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
+from model_zoo import small
+
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.models.registry import build_model
 from gnnff.testing import EnergyModelBattery
-from model_zoo import small
 
 NKTV2P_METAL = 1.6021765e6  # LAMMPS update.cpp, units metal: bar per eV/Å^3
 
@@ -353,4 +354,3 @@ class TestStillingerWeberBattery(EnergyModelBattery):
 class TestToyMessagePassingBattery(EnergyModelBattery):
     def make_model(self, dtype):
         return small("toy_message_passing")
-

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 import torch
 import vesin
+from test_analytic import potentials_dir, rattled
 
 from gnnff import contract, keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.export import export_model, load_exported
 from gnnff.models.registry import build_model
-
-from test_analytic import potentials_dir, rattled
 
 
 def _models():

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 import ase.io
 import pytest
 import torch
+
 from gnnff import keys
 from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.common.init import embedding, linear
@@ -23,7 +24,9 @@ class RadialPairEnergy(EnergyModel):
 
     HEAD_MODULES = ("readout",)
 
-    def __init__(self, n_types: int, r_max: float, n_basis: int, generator: Optional[torch.Generator] = None):
+    def __init__(
+        self, n_types: int, r_max: float, n_basis: int, generator: Optional[torch.Generator] = None
+    ):
         super().__init__()
         self.basis = BesselBasis(r_max, n_basis, trainable=False)
         self.cutoff = PolynomialCutoff(r_max)
@@ -36,7 +39,12 @@ class RadialPairEnergy(EnergyModel):
         centre, neighbour = data[keys.EDGE_INDEX][0], data[keys.EDGE_INDEX][1]
         r = torch.linalg.norm(vec, dim=-1)
         emb = self.type_embedding.weight
-        h = self.basis(r) * self.cutoff(r).unsqueeze(-1) * emb[types[centre]] * emb[types[neighbour]]
+        h = (
+            self.basis(r)
+            * self.cutoff(r).unsqueeze(-1)
+            * emb[types[centre]]
+            * emb[types[neighbour]]
+        )
         if self.record_edge_features:
             data[self.edge_feature_keys[0]] = h
         edge_energy = 0.5 * self.readout(h).squeeze(-1)
@@ -46,10 +54,14 @@ class RadialPairEnergy(EnergyModel):
 
 
 @register_model("radial_pair")
-def radial_pair(type_names: List[str], r_max: float = 4.0, n_basis: int = 8, seed: int = 0) -> ForceModel:
+def radial_pair(
+    type_names: List[str], r_max: float = 4.0, n_basis: int = 8, seed: int = 0
+) -> ForceModel:
     """A Bessel pair potential (Å, eV); ``seed`` fixes the initial weights."""
     energy = RadialPairEnergy(len(type_names), r_max, n_basis, seeded_generator(seed))
-    return ForceModel(energy, list(type_names), r_max=r_max, interaction_range=r_max, model_name="radial_pair")
+    return ForceModel(
+        energy, list(type_names), r_max=r_max, interaction_range=r_max, model_name="radial_pair"
+    )
 
 
 # ---- the loss term of docs/extending.md -------------------------------------------------------
@@ -88,7 +100,9 @@ def test_registered_model_exports_and_declares_what_gnnff_asks(tmp_path, dtype):
     from gnnff.training.finetune import default_head
 
     assert default_head(model) == ["readout"]
-    with pytest.raises(ValueError, match="radial_pair' has no option 'nbasis' \\(did you mean 'n_basis'\\?\\)"):
+    with pytest.raises(
+        ValueError, match="radial_pair' has no option 'nbasis' \\(did you mean 'n_basis'\\?\\)"
+    ):
         build_model("radial_pair", type_names=["Si"], nbasis=4)
 
 
@@ -97,15 +111,22 @@ def test_registered_model_and_loss_term_train_by_name(tmp_path):
     import sys
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "training"))
+    from training_helpers import emt_structures, small_config
+
     from gnnff.training.config import resolve_config
     from gnnff.training.trainer import Trainer
-    from training_helpers import emt_structures, small_config
 
     assert "max_force_error" in available_loss_terms()
     ase.io.write(tmp_path / "d.extxyz", emt_structures(4, seed=3))
-    config = small_config(str(tmp_path / "d.extxyz"), str(tmp_path / "run"),
-                          training={"max_epochs": 1})
-    config["model"] = {"name": "radial_pair", "type_names": ["Cu", "Al"], "r_max": 4.0, "n_basis": 6}
+    config = small_config(
+        str(tmp_path / "d.extxyz"), str(tmp_path / "run"), training={"max_epochs": 1}
+    )
+    config["model"] = {
+        "name": "radial_pair",
+        "type_names": ["Cu", "Al"],
+        "r_max": 4.0,
+        "n_basis": 6,
+    }
     config["loss"] = {"forces": {"weight": 10.0}, "max_force_error": {"weight": 0.5}}
     MaxForceError.calls = 0
     trainer = Trainer(resolve_config(config))

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 from e3nn import o3
+
 from gnnff import keys
 from gnnff.models.allegro import _channelwise_tp
 from gnnff.models.common import allowed_irreps, spherical_harmonics_irreps
@@ -65,9 +66,13 @@ def test_channelwise_product_equals_e3nn_values_and_gradients(l_max, parity, mul
         x1 = torch.randn(11, tp.irreps_in1.dim, dtype=dtype, requires_grad=True)
         x2 = torch.randn(11, tp.irreps_in2.dim, dtype=dtype, requires_grad=True)
         expected = tp(x1, x2)
-        got = channel_major_to_irreps(fused(channel_major(x1, mul, irrep_dims(tp.irreps_in1)),
-                                            channel_major(x2, mul, irrep_dims(tp.irreps_in2))),
-                                      irrep_dims(tp.irreps_out))
+        got = channel_major_to_irreps(
+            fused(
+                channel_major(x1, mul, irrep_dims(tp.irreps_in1)),
+                channel_major(x2, mul, irrep_dims(tp.irreps_in2)),
+            ),
+            irrep_dims(tp.irreps_out),
+        )
         close(got, expected, dtype)
         probe = torch.randn_like(expected)  # gradients (forces go through them) agree too
         g_exp = torch.autograd.grad((expected * probe).sum(), [x1, x2, tp.weight])
@@ -87,15 +92,21 @@ def test_sh_product_equals_e3nn(l_max, parity, mul, dtype):
         fused = ShTensorProduct(tp).to(dtype)
         tp = e3nn_in(dtype, tp)
         x1 = torch.randn(9, tp.irreps_in1.dim, dtype=dtype, requires_grad=True)
-        sh = o3.spherical_harmonics(sh_irreps, torch.randn(9, 3, dtype=dtype), True, normalization="component")
+        sh = o3.spherical_harmonics(
+            sh_irreps, torch.randn(9, 3, dtype=dtype), True, normalization="component"
+        )
         weights = torch.randn(9, tp.weight_numel, dtype=dtype, requires_grad=True)
         expected = tp(x1, sh, weights)
-        got = component_rows_to_irreps(fused(component_rows(x1, mul, irrep_dims(tp.irreps_in1)), sh, weights),
-                                       irrep_dims(tp.irreps_out))
+        got = component_rows_to_irreps(
+            fused(component_rows(x1, mul, irrep_dims(tp.irreps_in1)), sh, weights),
+            irrep_dims(tp.irreps_out),
+        )
         close(got, expected, dtype)
         probe = torch.randn_like(expected)
-        for a, b in zip(torch.autograd.grad((got * probe).sum(), [x1, weights]),
-                        torch.autograd.grad((expected * probe).sum(), [x1, weights])):
+        for a, b in zip(
+            torch.autograd.grad((got * probe).sum(), [x1, weights]),
+            torch.autograd.grad((expected * probe).sum(), [x1, weights]),
+        ):
             close(a, b, dtype)
 
 
@@ -106,16 +117,24 @@ def test_channel_linear_equals_e3nn_linear(dtype):
     fused = ChannelLinear(linear).to(dtype)
     linear = linear.to(dtype)
     x = torch.randn(7, irreps.dim, dtype=dtype)
-    got = channel_major_to_irreps(fused(channel_major(x, 3, irrep_dims(irreps))), irrep_dims(irreps))
+    got = channel_major_to_irreps(
+        fused(channel_major(x, 3, irrep_dims(irreps))), irrep_dims(irreps)
+    )
     close(got, linear(x), dtype)
 
 
 def test_layouts_round_trip_and_reject_mixed_multiplicities():
     irreps = o3.Irreps("2x0e+2x1o+2x2e")
     x = torch.randn(5, irreps.dim)
-    assert torch.equal(to_irreps_layout(to_channel_layout(x, 2, irrep_dims(irreps)), irrep_dims(irreps)), x)
-    assert torch.equal(channel_major_to_irreps(channel_major(x, 2, irrep_dims(irreps)), irrep_dims(irreps)), x)
-    assert torch.equal(component_rows_to_irreps(component_rows(x, 2, irrep_dims(irreps)), irrep_dims(irreps)), x)
+    assert torch.equal(
+        to_irreps_layout(to_channel_layout(x, 2, irrep_dims(irreps)), irrep_dims(irreps)), x
+    )
+    assert torch.equal(
+        channel_major_to_irreps(channel_major(x, 2, irrep_dims(irreps)), irrep_dims(irreps)), x
+    )
+    assert torch.equal(
+        component_rows_to_irreps(component_rows(x, 2, irrep_dims(irreps)), irrep_dims(irreps)), x
+    )
     mixed = o3.TensorProduct("2x0e+3x1o", "2x0e", "2x0e", [(0, 0, 0, "uuu", True)])
     with pytest.raises(ValueError, match="one multiplicity"):
         ChannelwiseTensorProduct(mixed)
@@ -156,8 +175,14 @@ def test_e3nn_era_state_dict_gives_the_saved_results(legacy, model_name, structu
         close(out[key].detach(), expected, dtype)
 
 
-@pytest.mark.parametrize("model_name,weight", [("allegro", "layers.1.tp.weight"), ("allegro", "layers.0.linear.weight"),
-                                               ("nequip", "blocks.1.radial.net.4.weight")])
+@pytest.mark.parametrize(
+    "model_name,weight",
+    [
+        ("allegro", "layers.1.tp.weight"),
+        ("allegro", "layers.0.linear.weight"),
+        ("nequip", "blocks.1.radial.net.4.weight"),
+    ],
+)
 def test_saved_results_depend_on_the_tensor_products(legacy, model_name, weight):
     """Negative control: the legacy comparison would notice a wrong tensor product (a path weight
     set to zero changes the forces far beyond the tolerance)."""
@@ -171,4 +196,6 @@ def test_saved_results_depend_on_the_tensor_products(legacy, model_name, weight)
 
     out = evaluate(model_name, entry, legacy["graphs"]["crystal"], torch.float64, zero_first_path)
     expected = entry["results"]["crystal/float64"][keys.FORCES]
-    assert float((out[keys.FORCES].detach() - expected).abs().max()) > 1e-3 * float(expected.abs().max())
+    assert float((out[keys.FORCES].detach() - expected).abs().max()) > 1e-3 * float(
+        expected.abs().max()
+    )

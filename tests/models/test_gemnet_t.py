@@ -57,7 +57,11 @@ def test_triplets_match_brute_force(periodic):
     centre = graph[keys.EDGE_INDEX][0]
     partner, valid = triplet_partners(centre, len(atoms))
     got = sorted((e, int(partner[e, k])) for e, k in valid.nonzero().tolist())
-    want = sorted((a, b) for a, b in itertools.permutations(range(centre.shape[0]), 2) if centre[a] == centre[b])
+    want = sorted(
+        (a, b)
+        for a, b in itertools.permutations(range(centre.shape[0]), 2)
+        if centre[a] == centre[b]
+    )
     assert len(want) > 0
     assert got == want
 
@@ -74,8 +78,13 @@ def test_reverse_edges_match_brute_force(periodic):
         pairs = list(zip(ei[0].tolist(), ei[1].tolist()))
         assert len(set(pairs)) < len(pairs), "test needs repeated (i, j) pairs from periodic images"
     for e in range(ei.shape[1]):
-        want = [f for f in range(ei.shape[1]) if ei[0, f] == ei[1, e] and ei[1, f] == ei[0, e]
-                and torch.allclose(vec[f], -vec[e], atol=1e-9)]
+        want = [
+            f
+            for f in range(ei.shape[1])
+            if ei[0, f] == ei[1, e]
+            and ei[1, f] == ei[0, e]
+            and torch.allclose(vec[f], -vec[e], atol=1e-9)
+        ]
         assert [int(swap[e])] == want
 
 
@@ -106,7 +115,9 @@ def test_receptive_field_is_2n_plus_1_hops():
             return abs(energy_0(moved) - e0) > 1e-14
 
         reach = 2 * n_blocks + 1
-        assert moves_e0(reach), f"atom {reach} hops away should reach atom 0 after {n_blocks} blocks"
+        assert moves_e0(reach), (
+            f"atom {reach} hops away should reach atom 0 after {n_blocks} blocks"
+        )
         assert not moves_e0(reach + 1), f"atom {reach + 1} hops away must not reach atom 0"
         assert model.interaction_range == pytest.approx((2 * n_blocks + 1) * R_MAX)
 
@@ -133,7 +144,9 @@ def test_bad_options_are_named():
         build_model("gemnet_t", type_names=["H"], preset="md22")
     with pytest.raises(ValueError, match="num_blocks >= 1"):
         build_model("gemnet_t", type_names=["H"], preset="small", num_blocks=0)
-    with pytest.raises(ValueError, match="has no option 'emb_size_atoms'.*did you mean 'emb_size_atom'"):
+    with pytest.raises(
+        ValueError, match="has no option 'emb_size_atoms'.*did you mean 'emb_size_atom'"
+    ):
         build_model("gemnet_t", type_names=["H"], emb_size_atoms=8)
 
 
@@ -144,7 +157,9 @@ def test_scale_factors_fit_once_on_first_training_batch():
     model = small_gemnet().double()
     graph = atoms_to_graph(random_cluster(["Si", "C"], n_atoms=9), ["Si", "C"], R_MAX)
     factors = [m for m in model.modules() if isinstance(m, ScaleFactor)]
-    assert len(factors) == 3 * 2 + 3  # per block: triplet rbf, triplet sum, atom update; 3 output blocks
+    assert (
+        len(factors) == 3 * 2 + 3
+    )  # per block: triplet rbf, triplet sum, atom update; 3 output blocks
     initial = [float(f.scale) for f in factors]
     model.eval()(dict(graph))
     assert not any(bool(f.fitted) for f in factors) and [float(f.scale) for f in factors] == initial

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk
+
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
 from gnnff.models.layerwise import LayerwiseForceModel
@@ -24,7 +25,11 @@ RTOL = 1e-10
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(5)
-    m = build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3).double().eval()
+    m = (
+        build_model("nequip", type_names=TYPES, r_max=R_MAX, preset="small", n_layers=3)
+        .double()
+        .eval()
+    )
     m.set_energy_reference(torch.tensor([-4.3, -3.9]), torch.tensor([0.7, 1.2]))
     return m
 
@@ -34,7 +39,9 @@ def _structure(repeat, seed, vacuum_x=1.0):
     rng = np.random.default_rng(seed)
     atoms = bulk("Si", "diamond", a=5.5, cubic=True).repeat(repeat)
     atoms.symbols[rng.permutation(len(atoms))[: len(atoms) // 3]] = "Ge"
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.05 * rng.standard_normal((3, 3))), scale_atoms=True)
+    atoms.set_cell(
+        atoms.cell.array @ (np.eye(3) + 0.05 * rng.standard_normal((3, 3))), scale_atoms=True
+    )
     atoms.positions += 0.1 * rng.standard_normal(atoms.positions.shape)
     atoms.wrap()
     if vacuum_x != 1.0:
@@ -47,11 +54,21 @@ def _structure(repeat, seed, vacuum_x=1.0):
 def _compare(model, atoms, grid, reverse_exchange=True):
     ref = model(atoms_to_graph(atoms, TYPES, model.r_max))
     types = np.array([TYPES.index(s) for s in atoms.get_chemical_symbols()])
-    out = evaluate_decomposed(LayerwiseForceModel(model), atoms.positions, atoms.cell.array, types,
-                              grid, reverse_exchange=reverse_exchange)
+    out = evaluate_decomposed(
+        LayerwiseForceModel(model),
+        atoms.positions,
+        atoms.cell.array,
+        types,
+        grid,
+        reverse_exchange=reverse_exchange,
+    )
     errors = {}
-    for name, key in [("energy", keys.TOTAL_ENERGY), ("atomic_energy", keys.ATOMIC_ENERGY),
-                      ("forces", keys.FORCES), ("virial", keys.VIRIAL)]:
+    for name, key in [
+        ("energy", keys.TOTAL_ENERGY),
+        ("atomic_energy", keys.ATOMIC_ENERGY),
+        ("forces", keys.FORCES),
+        ("virial", keys.VIRIAL),
+    ]:
         truth = ref[key].detach().numpy().reshape(np.shape(out[name]))
         errors[name] = np.abs(out[name] - truth).max() / np.abs(truth).max()
     return errors

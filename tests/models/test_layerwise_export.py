@@ -20,7 +20,11 @@ TYPES = ["Si", "Ge"]
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     torch.manual_seed(2)
-    model = build_model("nequip", type_names=TYPES, r_max=3.5, preset="small", n_layers=3).double().eval()
+    model = (
+        build_model("nequip", type_names=TYPES, r_max=3.5, preset="small", n_layers=3)
+        .double()
+        .eval()
+    )
     model.set_energy_reference(torch.tensor([-4.3, -3.9]), torch.tensor([0.7, 1.2]))
     path = tmp_path_factory.mktemp("layerwise") / "nequip.pt"
     metadata = export_model(model, str(path))
@@ -42,12 +46,18 @@ def test_scripted_stages_equal_the_scripted_forward(exported):
     rng = np.random.default_rng(4)
     atoms = bulk("Si", "diamond", a=5.5, cubic=True).repeat((2, 1, 1))
     atoms.symbols[rng.permutation(len(atoms))[:5]] = "Ge"
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.05 * rng.standard_normal((3, 3))), scale_atoms=True)
+    atoms.set_cell(
+        atoms.cell.array @ (np.eye(3) + 0.05 * rng.standard_normal((3, 3))), scale_atoms=True
+    )
     atoms.positions += 0.1 * rng.standard_normal(atoms.positions.shape)
     ref = module(atoms_to_graph(atoms, TYPES, 3.5))
     types = np.array([TYPES.index(s) for s in atoms.get_chemical_symbols()])
     out = evaluate_decomposed(module, atoms.positions, atoms.cell.array, types, (2, 1, 1))
-    for name, key in [("energy", keys.TOTAL_ENERGY), ("forces", keys.FORCES), ("virial", keys.VIRIAL)]:
+    for name, key in [
+        ("energy", keys.TOTAL_ENERGY),
+        ("forces", keys.FORCES),
+        ("virial", keys.VIRIAL),
+    ]:
         truth = ref[key].detach().numpy().reshape(np.shape(out[name]))
         assert np.abs(out[name] - truth).max() <= 1e-10 * np.abs(truth).max(), name
 

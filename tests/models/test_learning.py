@@ -33,7 +33,9 @@ def si_configs(n, seed):
     out = []
     for _ in range(n):
         atoms = bulk("Si", "diamond", a=5.43, cubic=True)
-        atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * rng.standard_normal((3, 3))), scale_atoms=True)
+        atoms.set_cell(
+            atoms.cell.array @ (np.eye(3) + 0.02 * rng.standard_normal((3, 3))), scale_atoms=True
+        )
         atoms.positions += 0.05 * rng.standard_normal(atoms.positions.shape)
         out.append(atoms)
     return out
@@ -52,8 +54,21 @@ def labelled(atoms_list, dtype=torch.float32):
 
 def batch_of(graphs):
     """One batch dict of several graphs (BATCH / NUM_GRAPHS), labels concatenated."""
-    offset, parts = 0, {k: [] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX, keys.EDGE_SHIFT,
-                                       keys.TOTAL_ENERGY, keys.FORCES, keys.BATCH)}
+    offset, parts = (
+        0,
+        {
+            k: []
+            for k in (
+                keys.POSITIONS,
+                keys.ATOM_TYPE,
+                keys.EDGE_INDEX,
+                keys.EDGE_SHIFT,
+                keys.TOTAL_ENERGY,
+                keys.FORCES,
+                keys.BATCH,
+            )
+        },
+    )
     for b, g in enumerate(graphs):
         n = g[keys.POSITIONS].shape[0]
         for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_SHIFT, keys.TOTAL_ENERGY, keys.FORCES):
@@ -98,14 +113,18 @@ def test_fits_stillinger_weber_silicon(name, si_data):
         for _ in range(TRAIN_STEPS):
             out = model(dict(batch))
             energy_error = (out[keys.TOTAL_ENERGY] - batch[keys.TOTAL_ENERGY]) / n_atoms
-            loss = energy_error.pow(2).mean() + (out[keys.FORCES] - batch[keys.FORCES]).pow(2).mean()
+            loss = (
+                energy_error.pow(2).mean() + (out[keys.FORCES] - batch[keys.FORCES]).pow(2).mean()
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         mae = force_mae(model, test)
     finally:
         torch.set_num_threads(threads)
-    assert mae < FORCE_MAE_TARGET, f"{name}: test force MAE {mae:.3f} eV/Å (zero-force {baseline:.3f})"
+    assert mae < FORCE_MAE_TARGET, (
+        f"{name}: test force MAE {mae:.3f} eV/Å (zero-force {baseline:.3f})"
+    )
 
 
 @pytest.mark.parametrize("name", ["allegro", "nequip"])
@@ -126,14 +145,21 @@ def test_trains_through_gnnff_train_and_exports(name, tmp_path, si_data):
         atoms.calc = SinglePointCalculator(atoms, energy=frame["energy"], forces=frame["forces"])
         frames.append(atoms)
     write(tmp_path / "si.extxyz", frames)
-    config = resolve_config({
-        "model": {"name": name, "type_names": ["Si"], "r_max": R_MAX, "preset": "small"},
-        "data": {"train": str(tmp_path / "si.extxyz"), "val_fraction": 0.2},
-        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
-        "optimizer": {"lr": 0.01},
-        "training": {"max_epochs": 4, "batch_size": 4, "dtype": "float32", "progress_bar": False},
-        "output": {"dir": str(tmp_path / "run"), "overwrite": True},
-    })
+    config = resolve_config(
+        {
+            "model": {"name": name, "type_names": ["Si"], "r_max": R_MAX, "preset": "small"},
+            "data": {"train": str(tmp_path / "si.extxyz"), "val_fraction": 0.2},
+            "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
+            "optimizer": {"lr": 0.01},
+            "training": {
+                "max_epochs": 4,
+                "batch_size": 4,
+                "dtype": "float32",
+                "progress_bar": False,
+            },
+            "output": {"dir": str(tmp_path / "run"), "overwrite": True},
+        }
+    )
     summary = trainer_mod.Trainer(config).run()
     history = summary["history"]
     assert history[-1]["train_loss"] < history[0]["train_loss"], history

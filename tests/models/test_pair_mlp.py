@@ -6,9 +6,10 @@ import os
 
 import pytest
 import torch
+from model_zoo import small
+
 from gnnff.models.registry import build_model
 from gnnff.testing import EnergyModelBattery
-from model_zoo import small
 
 LEGACY = os.path.join(os.path.dirname(__file__), "..", "data", "legacy", "pair_mlp_state_v0.pt")
 # float64: the old and new code must do the same arithmetic (a float32-rounded frequency would
@@ -29,7 +30,9 @@ def test_seeded_build_reproduces_the_saved_weights(legacy):
         if name.startswith("per_type_energy"):  # set by hand when the file was made
             continue
         assert fresh[name].dtype == value.dtype, name
-        assert torch.equal(fresh[name], value), f"{name} differs from the weights seed {legacy['options']['seed']} gave"
+        assert torch.equal(fresh[name], value), (
+            f"{name} differs from the weights seed {legacy['options']['seed']} gave"
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -38,8 +41,10 @@ def test_saved_state_dict_loads_and_gives_the_saved_results(legacy, structure, d
     model = build_model("pair_mlp", **legacy["options"])
     model.load_state_dict(legacy["state_dict"])  # strict: every saved name still exists
     model = model.to(getattr(torch, dtype)).eval()
-    graph = {k: (v.to(getattr(torch, dtype)) if v.is_floating_point() else v)
-             for k, v in legacy["graphs"][structure].items()}
+    graph = {
+        k: (v.to(getattr(torch, dtype)) if v.is_floating_point() else v)
+        for k, v in legacy["graphs"][structure].items()
+    }
     out = model(graph)
     for key, expected in legacy["results"][f"{structure}/{dtype}"].items():
         got = out[key].detach()

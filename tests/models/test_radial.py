@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+
 from gnnff.models.common.radial import BesselBasis, PolynomialCutoff
 
 R_MAX = 3.7
@@ -15,7 +16,9 @@ def test_bessel_basis_is_the_formula(trainable):
     basis = BesselBasis(R_MAX, 5, trainable=trainable).double()
     r = torch.linspace(0.3, R_MAX, 11, dtype=torch.float64)
     n = torch.arange(1, 6, dtype=torch.float64)
-    expected = math.sqrt(2.0 / R_MAX) * torch.sin(n * math.pi * r.unsqueeze(-1) / R_MAX) / r.unsqueeze(-1)
+    expected = (
+        math.sqrt(2.0 / R_MAX) * torch.sin(n * math.pi * r.unsqueeze(-1) / R_MAX) / r.unsqueeze(-1)
+    )
     # trainable frequencies start from float32-rounded n pi; the fixed ones are exact in float64
     tol = 1e-6 if trainable else 1e-14
     assert torch.allclose(basis(r), expected, rtol=0, atol=tol)

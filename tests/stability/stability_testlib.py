@@ -18,16 +18,28 @@ def lammps_box_lines(cell: np.ndarray, origin=(0.0, 0.0, 0.0), pbc=(True, True, 
     xhi, yhi, zhi = (xlo + float(cell[0, 0]), ylo + float(cell[1, 1]), zlo + float(cell[2, 2]))
     flags = " ".join("pp" if p else "ff" for p in pbc)
     if xy == xz == yz == 0.0:
-        return (f"ITEM: BOX BOUNDS {flags}\n{xlo!r} {xhi!r}\n{ylo!r} {yhi!r}\n{zlo!r} {zhi!r}\n")
+        return f"ITEM: BOX BOUNDS {flags}\n{xlo!r} {xhi!r}\n{ylo!r} {yhi!r}\n{zlo!r} {zhi!r}\n"
     xlo_b = xlo + min(0.0, xy, xz, xy + xz)
     xhi_b = xhi + max(0.0, xy, xz, xy + xz)
     ylo_b, yhi_b = ylo + min(0.0, yz), yhi + max(0.0, yz)
-    return (f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b!r} {xhi_b!r} {xy!r}\n"
-            f"{ylo_b!r} {yhi_b!r} {xz!r}\n{zlo!r} {zhi!r} {yz!r}\n")
+    return (
+        f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b!r} {xhi_b!r} {xy!r}\n"
+        f"{ylo_b!r} {yhi_b!r} {xz!r}\n{zlo!r} {zhi!r} {yz!r}\n"
+    )
 
 
-def write_dump(path, frames, symbols, cell, columns=("id", "element", "x", "y", "z"),
-               every=EVERY, ids=None, shuffle_seed=None, pbc=(True, True, True), step0=0):
+def write_dump(
+    path,
+    frames,
+    symbols,
+    cell,
+    columns=("id", "element", "x", "y", "z"),
+    every=EVERY,
+    ids=None,
+    shuffle_seed=None,
+    pbc=(True, True, True),
+    step0=0,
+):
     """Write a LAMMPS text dump by hand: ``frames`` is a list of (N, 3) Cartesian positions
     (a frame may hold fewer atoms: pass ``ids`` as a list of id arrays then)."""
     rng = np.random.default_rng(shuffle_seed)
@@ -44,13 +56,32 @@ def write_dump(path, frames, symbols, cell, columns=("id", "element", "x", "y", 
             element_types = {s: i + 1 for i, s in enumerate(dict.fromkeys(symbols))}
             for a in order:
                 sym = symbols[frame_ids[a] - 1]
-                value = {"id": frame_ids[a], "element": sym, "type": element_types[sym],
-                         "x": pos[a, 0], "y": pos[a, 1], "z": pos[a, 2],
-                         "xu": pos[a, 0], "yu": pos[a, 1], "zu": pos[a, 2],
-                         "xs": frac[a, 0], "ys": frac[a, 1], "zs": frac[a, 2],
-                         "vx": 0.1, "vy": -0.2, "vz": 0.3}
-                out.write(" ".join(repr(float(value[c])) if c not in ("id", "element", "type")
-                                   else str(value[c]) for c in columns) + "\n")
+                value = {
+                    "id": frame_ids[a],
+                    "element": sym,
+                    "type": element_types[sym],
+                    "x": pos[a, 0],
+                    "y": pos[a, 1],
+                    "z": pos[a, 2],
+                    "xu": pos[a, 0],
+                    "yu": pos[a, 1],
+                    "zu": pos[a, 2],
+                    "xs": frac[a, 0],
+                    "ys": frac[a, 1],
+                    "zs": frac[a, 2],
+                    "vx": 0.1,
+                    "vy": -0.2,
+                    "vz": 0.3,
+                }
+                out.write(
+                    " ".join(
+                        repr(float(value[c]))
+                        if c not in ("id", "element", "type")
+                        else str(value[c])
+                        for c in columns
+                    )
+                    + "\n"
+                )
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from stability_testlib import write_dump
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -16,8 +15,13 @@ SCRIPT = os.path.join(ROOT, "scripts", "analyze_dump.py")
 
 def run_script(*args):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, SCRIPT, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -31,13 +35,15 @@ def unstable_dump(tmp_path):
     for k in range(4, 8):
         frames[k][0] = frames[k][1] + np.array([0.5, 0.0, 0.0])
     path = tmp_path / "run.dump"
-    write_dump(path, frames, ["Cu"] * 32, np.array(atoms.cell[:]),
-               columns=("id", "type", "x", "y", "z"))
+    write_dump(
+        path, frames, ["Cu"] * 32, np.array(atoms.cell[:]), columns=("id", "type", "x", "y", "z")
+    )
     return path
 
 
-def test_script_prints_table_writes_json_and_plot_and_exits_0_when_unstable(unstable_dump,
-                                                                            tmp_path):
+def test_script_prints_table_writes_json_and_plot_and_exits_0_when_unstable(
+    unstable_dump, tmp_path
+):
     out_json, out_png = tmp_path / "r.json", tmp_path / "r.png"
     proc = run_script(unstable_dump, "--elements", "Cu", "--json", out_json, "--plot", out_png)
     assert proc.returncode == 0, proc.stderr
@@ -60,10 +66,13 @@ def test_json_to_stdout_and_timestep_option(unstable_dump):
     assert result["timestep_source"] == "--timestep option"
 
 
-@pytest.mark.parametrize("make_input, match", [
-    (lambda p: p.write_text("not a dump\n"), "neither a LAMMPS text dump"),
-    (lambda p: None, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "make_input, match",
+    [
+        (lambda p: p.write_text("not a dump\n"), "neither a LAMMPS text dump"),
+        (lambda p: None, "does not exist"),
+    ],
+)
 def test_unusable_input_exits_non_zero_with_a_clear_message(tmp_path, make_input, match):
     path = tmp_path / "input.dump"
     make_input(path)
@@ -82,9 +91,11 @@ def test_gnnff_analyze_subcommand_uses_the_same_code(unstable_dump, capsys):
 
 def test_analysis_does_not_import_torch(unstable_dump):
     """Fast start-up: neither the package nor a full analysis (vesin included) loads torch."""
-    code = ("import sys, gnnff.stability as s, gnnff.cli.analyze\n"
-            f"s.StabilityAnalysis({str(unstable_dump)!r}).run()\n"
-            "print('vesin' in sys.modules, 'torch' in sys.modules)")
+    code = (
+        "import sys, gnnff.stability as s, gnnff.cli.analyze\n"
+        f"s.StabilityAnalysis({str(unstable_dump)!r}).run()\n"
+        "print('vesin' in sys.modules, 'torch' in sys.modules)"
+    )
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "True False", out.stderr

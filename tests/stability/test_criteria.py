@@ -7,9 +7,9 @@ from ase.build import bulk, molecule
 from ase.geometry.rdf import get_rdf
 from ase.io import write
 from ase.neighborlist import NeighborList, natural_cutoffs
+from stability_testlib import write_dump
 
 from gnnff.stability import StabilityAnalysis, StabilityOptions
-from stability_testlib import write_dump
 
 FRAME_PS = 0.1
 
@@ -39,14 +39,24 @@ def cu_frames(n_frames=20, noise=0.05, seed=0, triclinic=False):
     cell, rotation = atoms.cell.standard_form()  # LAMMPS form: a along x, b in the xy plane
     lattice = atoms.positions @ rotation.T
     rng = np.random.default_rng(seed)
-    return [lattice + rng.normal(scale=noise, size=lattice.shape) for _ in range(n_frames)], \
-        np.array(cell), ["Cu"] * len(atoms)
+    return (
+        [lattice + rng.normal(scale=noise, size=lattice.shape) for _ in range(n_frames)],
+        np.array(cell),
+        ["Cu"] * len(atoms),
+    )
 
 
 def analyse(path, log=None, reference=None, **options):
-    return StabilityAnalysis(str(path), log=None if log is None else str(log),
-                             reference=None if reference is None else str(reference),
-                             options=StabilityOptions(**options)).run().results
+    return (
+        StabilityAnalysis(
+            str(path),
+            log=None if log is None else str(log),
+            reference=None if reference is None else str(reference),
+            options=StabilityOptions(**options),
+        )
+        .run()
+        .results
+    )
 
 
 def test_stretched_bond_fails_at_the_known_frame(tmp_path):
@@ -70,6 +80,7 @@ def test_bond_reference_is_the_mean_over_a_reference_trajectory(tmp_path):
     path, ref_path = tmp_path / "run.dump", tmp_path / "ref.extxyz"
     write_dump(path, frames, symbols, np.eye(3) * 20, pbc=(False, False, False))
     from ase import Atoms
+
     write(ref_path, [Atoms(symbols, positions=p) for p in reference_frames])
     report = analyse(path, reference=ref_path, bond_threshold=0.1)
     # independent: bonds the MDsim way (connectivity matrix), mean lengths over the reference
@@ -135,9 +146,14 @@ def test_sliding_window_rdf_error_matches_an_independent_computation(tmp_path):
     window, r_max, n_bins = 4, 5.0, 100
     report = analyse(path, rdf_window=window, rdf_r_max=r_max, rdf_bins=n_bins)
     from ase import Atoms
-    g = np.array([get_rdf(Atoms(symbols, positions=p, cell=cell, pbc=True), r_max, n_bins,
-                          no_dists=True) for p in frames])
-    windows = np.array([g[k - window + 1:k + 1].mean(axis=0) for k in range(window - 1, 30)])
+
+    g = np.array(
+        [
+            get_rdf(Atoms(symbols, positions=p, cell=cell, pbc=True), r_max, n_bins, no_dists=True)
+            for p in frames
+        ]
+    )
+    windows = np.array([g[k - window + 1 : k + 1].mean(axis=0) for k in range(window - 1, 30)])
     errors = np.abs(windows - windows[0]).sum(axis=1) * (r_max / n_bins)
     rdf = report.criterion("rdf")
     np.testing.assert_allclose(rdf.values, errors, rtol=1e-8, atol=1e-12)

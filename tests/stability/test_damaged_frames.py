@@ -3,19 +3,21 @@ headline says that the analysis covers less than the file (issue 12, item 3)."""
 
 import numpy as np
 import pytest
-from gnnff.stability import DamagedFrameWarning, LammpsDumpReader, TrajectoryWarning
 from stability_testlib import write_dump
 from test_criteria import analyse, cu_frames
+
+from gnnff.stability import DamagedFrameWarning, LammpsDumpReader, TrajectoryWarning
 
 
 def drop_atom_lines(path, step, n_lines):
     """Remove the last ``n_lines`` atom lines of the frame at ``step`` (header kept)."""
     lines = path.read_text().splitlines(keepends=True)
     start = lines.index(f"{step}\n") - 1  # its ITEM: TIMESTEP line
-    following = [k for k, line in enumerate(lines) if line.startswith("ITEM: TIMESTEP")
-                 and k > start]
+    following = [
+        k for k, line in enumerate(lines) if line.startswith("ITEM: TIMESTEP") and k > start
+    ]
     end = following[0] if following else len(lines)
-    del lines[end - n_lines:end]
+    del lines[end - n_lines : end]
     path.write_text("".join(lines))
 
 
@@ -106,8 +108,8 @@ def test_duplicate_atom_ids_are_named_in_a_warning(tmp_path):
     atoms_at = next(k for k, line in enumerate(lines) if line.startswith("ITEM: ATOMS")) + 1
     # ids 5 and 17 appear twice (the lines of atoms 6 and 18 are rewritten with their ids);
     # the count stays 108 lines
-    lines[atoms_at + 5] = "5" + lines[atoms_at + 5][lines[atoms_at + 5].index(" "):]
-    lines[atoms_at + 17] = "17" + lines[atoms_at + 17][lines[atoms_at + 17].index(" "):]
+    lines[atoms_at + 5] = "5" + lines[atoms_at + 5][lines[atoms_at + 5].index(" ") :]
+    lines[atoms_at + 17] = "17" + lines[atoms_at + 17][lines[atoms_at + 17].index(" ") :]
     blocks[1] = "".join(lines)
     path.write_text("".join("ITEM: TIMESTEP\n" + b for b in blocks))
     with pytest.warns(TrajectoryWarning, match=r"step 100: duplicate atom ids 5, 17"):

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from stability_testlib import write_dump
+from test_criteria import cu_frames
+
 from gnnff.stability import (
     CRITERIA,
     READERS,
@@ -21,8 +24,6 @@ from gnnff.stability import (
     option,
     register_criterion,
 )
-from stability_testlib import write_dump
-from test_criteria import cu_frames
 
 
 @dataclass
@@ -35,9 +36,13 @@ class MaxSpeed(Criterion):
     order = 50
 
     def prepare(self, context: AnalysisContext) -> None:
-        self.results = CriterionResult(name="max_speed", description="max_i |v_i|",
-                                       unit="Å/fs", threshold=self.options.limit,
-                                       fails_when="above")
+        self.results = CriterionResult(
+            name="max_speed",
+            description="max_i |v_i|",
+            unit="Å/fs",
+            threshold=self.options.limit,
+            fails_when="above",
+        )
 
     def single_frame(self, frame):
         if frame.velocities is None:
@@ -48,8 +53,9 @@ class MaxSpeed(Criterion):
         for record in records:
             if record is not None:
                 step, value = record
-                self.results.record(step, value, value > self.options.limit,
-                                    f"an atom at {value:.2f} Å/fs")
+                self.results.record(
+                    step, value, value > self.options.limit, f"an atom at {value:.2f} Å/fs"
+                )
 
 
 class ToyReader(TrajectoryReader):
@@ -75,10 +81,16 @@ class ToyReader(TrajectoryReader):
         for k, block in enumerate(blocks[lo:hi]):
             lines = block.strip().splitlines()
             positions = np.array([[float(v) for v in line.split()] for line in lines[1:]])
-            yield Frame(step=int(lines[0].split()[1]), ids=np.arange(1, len(positions) + 1),
-                        positions=positions, cell=np.eye(3) * 10, pbc=np.ones(3, bool),
-                        origin=np.zeros(3), symbols=np.array(["Ar"] * len(positions)),
-                        index=first_index + k)
+            yield Frame(
+                step=int(lines[0].split()[1]),
+                ids=np.arange(1, len(positions) + 1),
+                positions=positions,
+                cell=np.eye(3) * 10,
+                pbc=np.ones(3, bool),
+                origin=np.zeros(3),
+                symbols=np.array(["Ar"] * len(positions)),
+                index=first_index + k,
+            )
 
 
 @pytest.fixture
@@ -101,8 +113,9 @@ def test_a_registered_criterion_gets_flags_options_and_a_report_row(registered, 
     frames, cell, symbols = cu_frames(n_frames=4)
     path = tmp_path / "cu.dump"
     # write_dump gives every atom v = (0.1, -0.2, 0.3), so |v| = sqrt(0.14) = 0.374
-    write_dump(path, frames, symbols, cell, columns=("id", "element", "x", "y", "z", "vx", "vy",
-                                                     "vz"))
+    write_dump(
+        path, frames, symbols, cell, columns=("id", "element", "x", "y", "z", "vx", "vy", "vz")
+    )
     report = StabilityAnalysis(str(path), options=StabilityOptions(max_speed_limit=0.3)).run()
     speed = report.results.criterion("max_speed")
     assert speed.values == pytest.approx([np.sqrt(0.14)] * 4)

@@ -11,11 +11,12 @@ import warnings
 
 import numpy as np
 import pytest
-from gnnff.stability import LammpsDumpReader, TrajectoryWarning, open_trajectory
 from stability_testlib import write_dump
 from test_criteria import cu_frames, ethanol_frames
 from test_damaged_frames import drop_atom_lines, pushed_together_dump
 from test_thermo_log import write_log
+
+from gnnff.stability import LammpsDumpReader, TrajectoryWarning, open_trajectory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "analyze_dump.py")
@@ -129,9 +130,11 @@ def test_serial_run_does_not_import_mpi4py(tmp_path):
     frames, cell, symbols = cu_frames(n_frames=2)
     path = tmp_path / "cu.dump"
     write_dump(path, frames, symbols, cell)
-    code = ("import sys, gnnff.stability as s\n"
-            f"s.StabilityAnalysis({str(path)!r}).run()\n"
-            "print('mpi4py' in sys.modules)")
+    code = (
+        "import sys, gnnff.stability as s\n"
+        f"s.StabilityAnalysis({str(path)!r}).run()\n"
+        "print('mpi4py' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI", "OMPI_", "PMIX"))}
     env["PYTHONPATH"] = os.path.join(ROOT, "python")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -151,9 +154,24 @@ def test_an_error_in_one_rank_stops_every_rank_with_one_message(tmp_path):
     fields[1] = "2"  # this atom's type has no element in --elements Cu
     path.write_text(text[:line_start] + " ".join(fields) + text[line_end:])
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS="1")
-    proc = subprocess.run([MPIRUN, "-launcher", "fork", "-np", "2", sys.executable, SCRIPT,
-                           str(path), "--elements", "Cu"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            MPIRUN,
+            "-launcher",
+            "fork",
+            "-np",
+            "2",
+            sys.executable,
+            SCRIPT,
+            str(path),
+            "--elements",
+            "Cu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert proc.stderr.count("error: ") == 1 and "one element per LAMMPS type" in proc.stderr
 

@@ -13,8 +13,14 @@ from gnnff.stability import Frame, radial_distribution
 
 def frame_from(positions, cell, pbc):
     n = len(positions)
-    return Frame(step=0, ids=np.arange(1, n + 1), positions=np.asarray(positions, float),
-                 cell=np.asarray(cell, float), pbc=np.array(pbc), origin=np.zeros(3))
+    return Frame(
+        step=0,
+        ids=np.arange(1, n + 1),
+        positions=np.asarray(positions, float),
+        cell=np.asarray(cell, float),
+        pbc=np.array(pbc),
+        origin=np.zeros(3),
+    )
 
 
 def brute_force_gr(positions, cell, edges):
@@ -22,8 +28,19 @@ def brute_force_gr(positions, cell, edges):
     n = len(positions)
     frac = np.linalg.solve(cell.T, positions.T).T
     positions = (frac % 1.0) @ cell  # wrapped, so that `reach` images suffice
-    reach = int(np.ceil(edges[-1] / min(np.abs(np.linalg.det(cell)) / np.linalg.norm(
-        np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)))) + 1
+    reach = (
+        int(
+            np.ceil(
+                edges[-1]
+                / min(
+                    np.abs(np.linalg.det(cell))
+                    / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
+                    for k in range(3)
+                )
+            )
+        )
+        + 1
+    )
     shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=3))) @ cell
     counts = np.zeros(len(edges) - 1)
     for i in range(n):

@@ -7,8 +7,9 @@ import shutil
 import numpy as np
 import pytest
 from ase.io import iread
-from gnnff.stability import LammpsDumpReader, TruncatedFrameWarning, open_trajectory
 from stability_testlib import run_lammps, write_dump
+
+from gnnff.stability import LammpsDumpReader, TruncatedFrameWarning, open_trajectory
 
 SW_RUN = """
 units metal
@@ -41,8 +42,9 @@ def sw_run(lammps_module, tmp_path_factory):
     import os
 
     workdir = tmp_path_factory.mktemp("sw")
-    potentials = os.path.join(os.path.dirname(lammps_module.__file__), "share", "lammps",
-                              "potentials")
+    potentials = os.path.join(
+        os.path.dirname(lammps_module.__file__), "share", "lammps", "potentials"
+    )
     run_lammps(lammps_module, workdir, SW_RUN.format(potentials=potentials))
     return workdir
 
@@ -58,8 +60,11 @@ def test_reader_matches_ase_on_real_lammps_dump(sw_run):
         np.testing.assert_allclose(frame.positions, atoms.positions, atol=1e-10)
         np.testing.assert_allclose(frame.forces, atoms.get_forces(), atol=1e-10)
         assert np.all(np.diff(frame.ids) > 0)
-    raw_ids = [int(line.split()[3]) for line in open(sw_run / "odd.dump")
-               if len(line.split()) == 9 and not line.startswith("ITEM")]
+    raw_ids = [
+        int(line.split()[3])
+        for line in open(sw_run / "odd.dump")
+        if len(line.split()) == 9 and not line.startswith("ITEM")
+    ]
     unsorted = np.any(np.diff(raw_ids[:64]) < 0) or np.any(np.diff(raw_ids[-64:]) < 0)
     assert unsorted, "LAMMPS wrote sorted ids; this test would not cover unsorted input"
 
@@ -92,8 +97,9 @@ def test_truncated_last_frame_is_dropped_with_warning(sw_run, tmp_path, cut):
     text = open(sw_run / "odd.dump").read()
     last = text.rindex("ITEM: TIMESTEP")
     atoms_item = text.index("ITEM: ATOMS", last)
-    end = {"mid_atoms": atoms_item + 600, "mid_line": atoms_item + 611,
-           "mid_header": last + 40}[cut]
+    end = {"mid_atoms": atoms_item + 600, "mid_line": atoms_item + 611, "mid_header": last + 40}[
+        cut
+    ]
     path = tmp_path / "cut.dump"
     path.write_text(text[:end])
     with pytest.warns(TruncatedFrameWarning, match="truncated"):
@@ -109,8 +115,15 @@ def test_any_column_order_unsorted_ids_and_lost_atoms(tmp_path):
     frames[2] = frames[1][ids[2] - 1]
     symbols = ["O", "H"] * 10
     path = tmp_path / "mixed.dump"
-    write_dump(path, frames, symbols, cell, columns=("vz", "zs", "element", "ys", "id", "xs"),
-               ids=ids, shuffle_seed=3)
+    write_dump(
+        path,
+        frames,
+        symbols,
+        cell,
+        columns=("vz", "zs", "element", "ys", "id", "xs"),
+        ids=ids,
+        shuffle_seed=3,
+    )
     read = list(open_trajectory(path))
     for frame, pos, frame_ids in zip(read, frames, ids):
         np.testing.assert_array_equal(frame.ids, frame_ids)
@@ -122,22 +135,36 @@ def test_any_column_order_unsorted_ids_and_lost_atoms(tmp_path):
 def test_type_only_dump_takes_elements_from_option(tmp_path):
     cell = np.eye(3) * 10
     path = tmp_path / "types.dump"
-    write_dump(path, [np.random.default_rng(0).uniform(0, 9, (4, 3))], ["C", "H", "H", "C"],
-               cell, columns=("id", "type", "x", "y", "z"))
+    write_dump(
+        path,
+        [np.random.default_rng(0).uniform(0, 9, (4, 3))],
+        ["C", "H", "H", "C"],
+        cell,
+        columns=("id", "type", "x", "y", "z"),
+    )
     frame = next(iter(open_trajectory(path, type_symbols=["C", "H"])))
     assert frame.symbols.tolist() == ["C", "H", "H", "C"]
     with pytest.raises(ValueError, match="one element per LAMMPS type"):
         next(iter(open_trajectory(path, type_symbols=["C"])))
 
 
-@pytest.mark.parametrize("content, match", [
-    ("", "empty"),
-    ("hello world\n", "neither a LAMMPS text dump"),
-    ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n0 1\n0 1\n0 1\n"
-     "ITEM: ATOMS id type vx\n1 1 0.0\n", "no complete set of position columns"),
-    ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS abc origin\n1 0 0 0\n"
-     "0 1 0 0\n0 0 1 0\nITEM: ATOMS id type x y z\n1 1 0 0 0\n", "general triclinic"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "empty"),
+        ("hello world\n", "neither a LAMMPS text dump"),
+        (
+            "ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n0 1\n0 1\n0 1\n"
+            "ITEM: ATOMS id type vx\n1 1 0.0\n",
+            "no complete set of position columns",
+        ),
+        (
+            "ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS abc origin\n1 0 0 0\n"
+            "0 1 0 0\n0 0 1 0\nITEM: ATOMS id type x y z\n1 1 0 0 0\n",
+            "general triclinic",
+        ),
+    ],
+)
 def test_unusable_files_raise_clear_errors(tmp_path, content, match):
     path = tmp_path / "bad.dump"
     path.write_text(content)

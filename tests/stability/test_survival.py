@@ -6,15 +6,24 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gnnff.stability.survival import (Median, StableTimes, bootstrap_median_ci, kaplan_meier,
-                                      logrank_test, median_ratio, median_stable_time)
+from gnnff.stability.survival import (
+    Median,
+    StableTimes,
+    bootstrap_median_ci,
+    kaplan_meier,
+    logrank_test,
+    median_ratio,
+    median_stable_time,
+)
 
 # Freireich et al. 1963, weeks in remission; failed=False: still in remission (censored)
 SIX_MP = StableTimes.from_runs(
     [6, 6, 6, 6, 7, 9, 10, 10, 11, 13, 16, 17, 19, 20, 22, 23, 25, 32, 32, 34, 35],
-    [1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
+    [1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
+)
 PLACEBO = StableTimes.from_runs(
-    [1, 1, 2, 2, 3, 4, 4, 5, 5, 8, 8, 8, 8, 11, 11, 12, 12, 15, 17, 22, 23], [1] * 21)
+    [1, 1, 2, 2, 3, 4, 4, 5, 5, 8, 8, 8, 8, 11, 11, 12, 12, 15, 17, 22, 23], [1] * 21
+)
 
 
 def test_kaplan_meier_by_hand_with_a_tie_between_failure_and_censoring():
@@ -33,8 +42,11 @@ def test_kaplan_meier_and_medians_of_the_remission_data():
     # Kleinbaum & Klein, table of the 6-MP group: S(6)=.857, S(7)=.807, S(10)=.753,
     # S(13)=.690, S(16)=.627, S(22)=.538, S(23)=.448; median 23 weeks (placebo: 8)
     curve = kaplan_meier(SIX_MP)
-    np.testing.assert_allclose(curve([6, 7, 10, 13, 16, 22, 23, 35]),
-                               [.857, .807, .753, .690, .627, .538, .448, .448], atol=6e-4)
+    np.testing.assert_allclose(
+        curve([6, 7, 10, 13, 16, 22, 23, 35]),
+        [0.857, 0.807, 0.753, 0.690, 0.627, 0.538, 0.448, 0.448],
+        atol=6e-4,
+    )
     assert median_stable_time(SIX_MP) == Median(23.0, True)
     assert median_stable_time(PLACEBO) == Median(8.0, True)
 

@@ -3,9 +3,9 @@ is known, and the log parser on a real LAMMPS log."""
 
 import numpy as np
 import pytest
+from stability_testlib import run_lammps, write_dump
 
 from gnnff.stability import StabilityAnalysis, StabilityOptions, read_thermo_log
-from stability_testlib import run_lammps, write_dump
 
 N_ATOMS = 32
 DT = 0.0005  # ps, set in the log
@@ -18,12 +18,20 @@ def write_log(path, fix="nve", rows=None, crash=None):
         temp = np.where(steps >= 700, 2000.0, 300.0)  # blows up at step 700
         # E_tot/atom rises 45 meV/atom/ps: |dE| = 9 meV/atom at 0.2 ps, 11.25 at 0.25 ps
         energy = -3.5 * N_ATOMS + 0.045 * N_ATOMS * steps * DT
-        rows = [f"{s:10d} {t:14.8f} {e:16.10f} {N_ATOMS:8d}"
-                for s, t, e in zip(steps, temp, energy)]
-    lines = ["LAMMPS (22 Jul 2025 - Update 4)", "units metal", "atom_style atomic",
-             "timestep 0.0005", f"fix 1 all {fix}" + (" temp 300 300 0.1" if fix == "nvt" else ""),
-             "thermo 100", "run 1000", "Per MPI rank memory allocation (min/avg/max) = 3.1 | 3.1",
-             "   Step          Temp          TotEng        Atoms   "] + rows
+        rows = [
+            f"{s:10d} {t:14.8f} {e:16.10f} {N_ATOMS:8d}" for s, t, e in zip(steps, temp, energy)
+        ]
+    lines = [
+        "LAMMPS (22 Jul 2025 - Update 4)",
+        "units metal",
+        "atom_style atomic",
+        "timestep 0.0005",
+        f"fix 1 all {fix}" + (" temp 300 300 0.1" if fix == "nvt" else ""),
+        "thermo 100",
+        "run 1000",
+        "Per MPI rank memory allocation (min/avg/max) = 3.1 | 3.1",
+        "   Step          Temp          TotEng        Atoms   ",
+    ] + rows
     if crash:
         lines.append(crash)
     else:
@@ -45,8 +53,11 @@ def stable_dump(tmp_path):
 
 
 def analyse(dump, log, **options):
-    return StabilityAnalysis(str(dump), log=str(log),
-                             options=StabilityOptions(**options)).run().results
+    return (
+        StabilityAnalysis(str(dump), log=str(log), options=StabilityOptions(**options))
+        .run()
+        .results
+    )
 
 
 def test_temperature_and_energy_drift_fail_at_the_known_times(tmp_path, stable_dump):
@@ -76,8 +87,9 @@ def test_crashed_run_with_nan_rows_and_lost_atoms_error(tmp_path, stable_dump):
     rows = [f"{s:10d} {300.0:14.8f} {-112.0:16.10f} {N_ATOMS:8d}" for s in range(0, 500, 100)]
     rows += ["       500            -nan           -nan       32"]
     log = tmp_path / "log.lammps"
-    write_log(log, rows=rows,
-              crash="ERROR: Lost atoms: original 32 current 31 (src/thermo.cpp:494)")
+    write_log(
+        log, rows=rows, crash="ERROR: Lost atoms: original 32 current 31 (src/thermo.cpp:494)"
+    )
     thermo = read_thermo_log(log)
     assert thermo.steps.tolist() == [0, 100, 200, 300, 400]  # unterminated run kept
     assert thermo.first_nonfinite_step == 500
@@ -126,8 +138,9 @@ def test_real_lammps_runs(lammps_module, tmp_path, case):
     run_lammps(lammps_module, tmp_path, LJ_MELT.format(t0=t0, fix=fix))
     thermo = read_thermo_log(tmp_path / "log.lammps")
     assert thermo.steps[-1] == 3000 and thermo.timestep == 0.004 and thermo.natoms == 256
-    report = analyse(tmp_path / "run.dump", tmp_path / "log.lammps", rdf_window=3,
-                     equilibration_ps=2.0)
+    report = analyse(
+        tmp_path / "run.dump", tmp_path / "log.lammps", rdf_window=3, equilibration_ps=2.0
+    )
     assert report.dt_ps == 0.004 and report.n_frames == 31
     if case == "cold_nve":
         assert report.stable_through_end, report.format_table()
@@ -154,14 +167,19 @@ def test_thermo_rows_before_the_first_frame_are_ignored(tmp_path):
     write_log(log)  # production rows at steps 0..1000: shift them to 5000..6000
     text = log.read_text()
     header = "   Step          Temp          TotEng        Atoms   \n"
-    early = "".join(f"{s:10d} {9000.0:14.8f} {-50.0 + s:16.10f} {N_ATOMS:8d}\n"
-                    for s in range(0, 5000, 1000))
+    early = "".join(
+        f"{s:10d} {9000.0:14.8f} {-50.0 + s:16.10f} {N_ATOMS:8d}\n" for s in range(0, 5000, 1000)
+    )
     body = text.split(header)[1].splitlines(keepends=True)
-    shifted = [f"{int(r.split()[0]) + 5000:10d} " + r.split(None, 1)[1] if r[:10].strip().isdigit()
-               else r for r in body]
+    shifted = [
+        f"{int(r.split()[0]) + 5000:10d} " + r.split(None, 1)[1] if r[:10].strip().isdigit() else r
+        for r in body
+    ]
     prefix = text.split(header)[0]
-    log.write_text(prefix + header + early + "Loop time of 1 on 1 procs for 5000 steps with 32 "
-                   "atoms\n" + header + "".join(shifted))
+    log.write_text(
+        prefix + header + early + "Loop time of 1 on 1 procs for 5000 steps with 32 "
+        "atoms\n" + header + "".join(shifted)
+    )
     report = analyse(dump, log)
     assert report.first_step == 5000
     assert report.criterion("temperature").first_failure_time_ps == pytest.approx(0.35)

@@ -1,7 +1,6 @@
 import ase.io
 import pytest
 import torch
-
 from training_helpers import emt_structures
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from training_helpers import emt_structures, run_gnnff, small_config
 
 from gnnff.cli import main
-from training_helpers import emt_structures, run_gnnff, small_config
 
 LEGACY = os.path.join(os.path.dirname(__file__), "..", "data", "legacy")
 
@@ -60,7 +60,9 @@ def test_train_nan_force(capsys, tmp_path):
     frames[4].calc.results["forces"][0, 0] = np.nan
     ase.io.write(tmp_path / "n.extxyz", frames)
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(small_config(str(tmp_path / "n.extxyz"), str(tmp_path / "run"))))
+    config.write_text(
+        yaml.safe_dump(small_config(str(tmp_path / "n.extxyz"), str(tmp_path / "run")))
+    )
     _error(capsys, ["train", str(config)], "forces contains NaN")
 
 
@@ -75,8 +77,11 @@ def test_checkpoint_whose_model_config_does_not_fit_its_weights(capsys, checkpoi
     state = torch.load(checkpoint, weights_only=False)
     state["model_config"]["hidden"] = 12  # written with hidden 8
     torch.save(state, checkpoint)
-    err = _error(capsys, ["export", str(checkpoint), "-o", str(tmp_path / "m.pt")],
-                 "the checkpoint's weights do not fit its model_config")
+    err = _error(
+        capsys,
+        ["export", str(checkpoint), "-o", str(tmp_path / "m.pt")],
+        "the checkpoint's weights do not fit its model_config",
+    )
     assert "size mismatch" not in err and "in the checkpoint but" in err
     data = tmp_path / "d.extxyz"
     ase.io.write(data, emt_structures(2))
@@ -84,7 +89,11 @@ def test_checkpoint_whose_model_config_does_not_fit_its_weights(capsys, checkpoi
 
 
 def test_export_into_a_missing_folder(capsys, checkpoint, tmp_path):
-    _error(capsys, ["export", str(checkpoint), "-o", str(tmp_path / "no" / "m.pt")], "does not exist; create it first")
+    _error(
+        capsys,
+        ["export", str(checkpoint), "-o", str(tmp_path / "no" / "m.pt")],
+        "does not exist; create it first",
+    )
 
 
 def test_eval_missing_model_and_missing_data(capsys, checkpoint, tmp_path):
@@ -101,7 +110,11 @@ def test_debug_flag_and_environment_bring_the_traceback_back(checkpoint, tmp_pat
         with pytest.raises(ValueError, match="create it first"):
             main(argv)
     proc = run_gnnff(argv, cwd=str(tmp_path))  # a real process: exit status 2, no traceback
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2
+        and proc.stderr.startswith("error: ")
+        and "Traceback" not in proc.stderr
+    )
 
 
 def test_train_resume_from_an_incomplete_checkpoint(capsys, config_file, checkpoint):

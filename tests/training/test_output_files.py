@@ -10,12 +10,12 @@ import subprocess
 import sys
 
 import pytest
+from training_helpers import small_config
 
 from gnnff.atomic_file import remove_stale_temp_files
 from gnnff.cli import main
 from gnnff.training.config import resolve_config
 from gnnff.training.trainer import Trainer
-from training_helpers import small_config
 
 
 def _dead_pid() -> int:
@@ -30,8 +30,11 @@ def _host() -> str:
 
 def _plant(folder, live_pid):
     folder.mkdir(parents=True, exist_ok=True)
-    stale = [".gnnff-ckpt-k2j4x9.pt",  # gnnff before host/pid names
-             f".gnnff-ckpt-{_host()}-{_dead_pid()}-abc.pt", f".gnnff-log-{_host()}-{_dead_pid()}-def"]
+    stale = [
+        ".gnnff-ckpt-k2j4x9.pt",  # gnnff before host/pid names
+        f".gnnff-ckpt-{_host()}-{_dead_pid()}-abc.pt",
+        f".gnnff-log-{_host()}-{_dead_pid()}-def",
+    ]
     kept = [f".gnnff-ckpt-{_host()}-{live_pid}-ghi.pt", ".gnnff-notes", "keep.pt"]
     for name in stale + kept:
         (folder / name).write_bytes(b"x" * 100)
@@ -46,9 +49,14 @@ def test_stale_temp_files_are_removed_at_start_and_on_resume(emt_file, tmp_path,
         config = resolve_config(small_config(emt_file, str(run), training={"max_epochs": 1}))
         with caplog.at_level(logging.WARNING, logger="gnnff.training"):
             Trainer(config).run()
-        assert sorted(p for p in os.listdir(run) if p.startswith(".")) == sorted(k for k in kept if k.startswith("."))
+        assert sorted(p for p in os.listdir(run) if p.startswith(".")) == sorted(
+            k for k in kept if k.startswith(".")
+        )
         assert all((run / k).exists() for k in kept)
-        assert any("removed 3 stale temporary file(s)" in r.message and stale[0] in r.message for r in caplog.records)
+        assert any(
+            "removed 3 stale temporary file(s)" in r.message and stale[0] in r.message
+            for r in caplog.records
+        )
 
         stale, _ = _plant(run, live.pid)
         caplog.clear()
@@ -73,5 +81,11 @@ def test_outputs_follow_the_umask(emt_file, tmp_path, umask, mode):
         assert main(["export", str(run / "best.pt"), "-o", str(tmp_path / "model.pt")]) == 0
     finally:
         os.umask(old)
-    for path in (run / "last.pt", run / "best.pt", run / "metrics.csv", run / "metrics.json", tmp_path / "model.pt"):
+    for path in (
+        run / "last.pt",
+        run / "best.pt",
+        run / "metrics.csv",
+        run / "metrics.json",
+        tmp_path / "model.pt",
+    ):
         assert stat.S_IMODE(os.stat(path).st_mode) == mode, path

@@ -14,18 +14,28 @@ def test_defaults_fill_missing_keys():
 
 
 def test_overrides_are_parsed_as_yaml():
-    config = resolve_config(BASE, ["training.max_epochs=5", "training.ema_decay=null", "optimizer.betas=[0.8, 0.9]",
-                                   "loss.forces.weight=3"])
+    config = resolve_config(
+        BASE,
+        [
+            "training.max_epochs=5",
+            "training.ema_decay=null",
+            "optimizer.betas=[0.8, 0.9]",
+            "loss.forces.weight=3",
+        ],
+    )
     assert config["training"]["max_epochs"] == 5 and config["training"]["ema_decay"] is None
     assert config["optimizer"]["betas"] == [0.8, 0.9]
     assert config["loss"] == {"forces": {"weight": 3}}
 
 
-@pytest.mark.parametrize("override, hint", [
-    ("training.max_epoch=3", "did you mean 'max_epochs'"),
-    ("trainng.max_epochs=3", "did you mean 'training'"),
-    ("data.val_fracton=0.2", "did you mean 'val_fraction'"),
-])
+@pytest.mark.parametrize(
+    "override, hint",
+    [
+        ("training.max_epoch=3", "did you mean 'max_epochs'"),
+        ("trainng.max_epochs=3", "did you mean 'training'"),
+        ("data.val_fracton=0.2", "did you mean 'val_fraction'"),
+    ],
+)
 def test_misspelt_keys_name_the_closest(override, hint):
     with pytest.raises(ValueError, match=hint):
         resolve_config(BASE, [override])
@@ -34,7 +44,9 @@ def test_misspelt_keys_name_the_closest(override, hint):
 def test_model_option_typo_is_caught_before_training(tmp_path):
     from gnnff.training.trainer import Trainer
 
-    config = resolve_config({**BASE, "model": {"name": "pair_mlp", "type_names": ["Si"], "hiden": 8}})
+    config = resolve_config(
+        {**BASE, "model": {"name": "pair_mlp", "type_names": ["Si"], "hiden": 8}}
+    )
     with pytest.raises(ValueError, match="did you mean 'hidden'"):
         Trainer(config)
 
@@ -73,8 +85,19 @@ def test_example_config_trains_one_epoch(tmp_path):
         atoms.get_forces()
         frames.append(atoms)
     ase.io.write(tmp_path / "si.extxyz", frames)
-    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "configs", "pair_mlp_si.yaml")
-    config = load_config(example, [f"data.train={tmp_path / 'si.extxyz'}", "data.val=null", "data.val_fraction=0.34",
-                                   "training.max_epochs=1", f"output.dir={tmp_path / 'run'}", "training.progress_bar=false"])
+    example = os.path.join(
+        os.path.dirname(__file__), "..", "..", "examples", "configs", "pair_mlp_si.yaml"
+    )
+    config = load_config(
+        example,
+        [
+            f"data.train={tmp_path / 'si.extxyz'}",
+            "data.val=null",
+            "data.val_fraction=0.34",
+            "training.max_epochs=1",
+            f"output.dir={tmp_path / 'run'}",
+            "training.progress_bar=false",
+        ],
+    )
     summary = Trainer(config).run()
     assert summary["epochs"] == 1 and (tmp_path / "run" / "best.pt").exists()

@@ -15,9 +15,14 @@ R_MAX = 3.5
 
 
 def _model(**kwargs):
-    model = build_model("pair_mlp", type_names=["Si", "C"], r_max=R_MAX, hidden=16, **kwargs).double()
+    model = build_model(
+        "pair_mlp", type_names=["Si", "C"], r_max=R_MAX, hidden=16, **kwargs
+    ).double()
     # nonzero shift/scale so that ForceModel's per-type terms are exercised too
-    model.set_energy_reference(torch.tensor([-1.3, 0.7], dtype=torch.float64), torch.tensor([2.0, 0.5], dtype=torch.float64))
+    model.set_energy_reference(
+        torch.tensor([-1.3, 0.7], dtype=torch.float64),
+        torch.tensor([2.0, 0.5], dtype=torch.float64),
+    )
     return model
 
 
@@ -31,7 +36,9 @@ def _structure(periodic=True, seed=0):
 
 
 def _energy(model, atoms):
-    return float(model(atoms_to_graph(atoms, model.type_names, R_MAX))[keys.TOTAL_ENERGY].sum().detach())
+    return float(
+        model(atoms_to_graph(atoms, model.type_names, R_MAX))[keys.TOTAL_ENERGY].sum().detach()
+    )
 
 
 @pytest.mark.parametrize("periodic", [True, False])
@@ -60,6 +67,7 @@ def test_energy_is_invariant_under_rotation_and_permutation():
 
 def test_energy_and_forces_go_smoothly_to_zero_at_r_max():
     model = _model()
+
     def dimer(r):
         pair = Atoms("SiC", positions=[[0, 0, 0], [r, 0, 0]])
         out = model(atoms_to_graph(pair, model.type_names, R_MAX))
@@ -77,7 +85,9 @@ def test_script_equals_eager_and_features_are_recorded():
     graph = atoms_to_graph(atoms, model.type_names, R_MAX)
     scripted = torch.jit.script(model)
     eager_out, script_out = model(dict(graph)), scripted(dict(graph))
-    torch.testing.assert_close(script_out[keys.FORCES], eager_out[keys.FORCES], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        script_out[keys.FORCES], eager_out[keys.FORCES], rtol=1e-12, atol=1e-14
+    )
     assert keys.edge_feature_key(0) not in eager_out
     assert features.edge_feature_irreps(model) == ["16x0e", "16x0e"]
     features.set_recording(model, True)
@@ -94,4 +104,6 @@ def test_per_type_parameters_live_in_type_embedding():
 def test_seed_fixes_initial_weights():
     a, b, c = (build_model("pair_mlp", type_names=["Si"], seed=s) for s in (1, 1, 2))
     assert torch.equal(a.energy_model.edge_layers[0].weight, b.energy_model.edge_layers[0].weight)
-    assert not torch.equal(a.energy_model.edge_layers[0].weight, c.energy_model.edge_layers[0].weight)
+    assert not torch.equal(
+        a.energy_model.edge_layers[0].weight, c.energy_model.edge_layers[0].weight
+    )

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from training_helpers import max_weight_difference, small_config
 
 from gnnff import keys
 from gnnff.model_io import load_checkpoint, load_model
 from gnnff.training.config import resolve_config
 from gnnff.training.trainer import Trainer
-from training_helpers import max_weight_difference, small_config
 
 # validation force MAE must fall at least this many times; measured 5.8x, 6.2x, 8.4x for
 # training.seed 0, 1, 2, the same to 1e-6 with ATEN_CPU_CAPABILITY=default and avx2 (float64)
@@ -18,7 +18,9 @@ FORCE_MAE_REDUCTION = 3.0
 
 
 def test_small_model_learns_emt_forces(emt_file, tmp_path):
-    config = resolve_config(small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 12}))
+    config = resolve_config(
+        small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 12})
+    )
     trainer = Trainer(config)
     before = trainer.evaluate("val")["val_forces_mae"]
     summary = trainer.run()
@@ -55,7 +57,9 @@ def test_val_metrics_match_model_from_checkpoint(emt_file, tmp_path):
     for example in trainer.datasets["val"].examples:
         pred = model(dict(collate([example])))
         errors.append((pred[keys.FORCES] - example[keys.FORCES]).abs().detach().numpy().ravel())
-    assert summary["history"][-1]["val_forces_mae"] == pytest.approx(np.concatenate(errors).mean(), rel=1e-10)
+    assert summary["history"][-1]["val_forces_mae"] == pytest.approx(
+        np.concatenate(errors).mean(), rel=1e-10
+    )
 
 
 def test_ema_weights_differ_from_raw_and_are_their_average(emt_file, tmp_path):
@@ -68,9 +72,15 @@ def test_ema_weights_differ_from_raw_and_are_their_average(emt_file, tmp_path):
 
 def test_early_stopping_stops_when_validation_does_not_improve(emt_file, tmp_path):
     # lr = 0: weights never change, the validation loss never improves after epoch 1
-    config = resolve_config(small_config(emt_file, str(tmp_path / "run"), optimizer={"lr": 0.0},
-                                         scheduler={"name": "none"},
-                                         training={"max_epochs": 10, "patience": 2, "ema_decay": None}))
+    config = resolve_config(
+        small_config(
+            emt_file,
+            str(tmp_path / "run"),
+            optimizer={"lr": 0.0},
+            scheduler={"name": "none"},
+            training={"max_epochs": 10, "patience": 2, "ema_decay": None},
+        )
+    )
     summary = Trainer(config).run()
     assert summary["epochs"] == 3
     assert summary["best"]["epoch"] == 1
@@ -79,7 +89,9 @@ def test_early_stopping_stops_when_validation_does_not_improve(emt_file, tmp_pat
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_trains_in_both_precisions(emt_file, tmp_path, dtype):
     out = tmp_path / dtype
-    config = resolve_config(small_config(emt_file, str(out), training={"max_epochs": 1, "dtype": dtype}))
+    config = resolve_config(
+        small_config(emt_file, str(out), training={"max_epochs": 1, "dtype": dtype})
+    )
     Trainer(config).run()
     model = load_model(str(out / "last.pt"))
     assert model.per_type_energy_shift.dtype == getattr(torch, dtype)
@@ -91,14 +103,20 @@ def test_energy_reference_is_fitted_on_training_split_only(emt_file, tmp_path):
 
     trainer = Trainer(resolve_config(small_config(emt_file, str(tmp_path / "run"))))
     train = trainer.datasets["train"].examples
-    np.testing.assert_allclose(trainer.model.per_type_energy_shift.numpy(), fit_energy_shift(train, 2), rtol=1e-12)
-    np.testing.assert_allclose(trainer.model.per_type_energy_scale.numpy(), force_rms(train), rtol=1e-12)
+    np.testing.assert_allclose(
+        trainer.model.per_type_energy_shift.numpy(), fit_energy_shift(train, 2), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        trainer.model.per_type_energy_scale.numpy(), force_rms(train), rtol=1e-12
+    )
     everything = train + trainer.datasets["val"].examples
     assert not np.allclose(fit_energy_shift(everything, 2), fit_energy_shift(train, 2))
 
 
 def test_existing_run_is_not_overwritten(emt_file, tmp_path):
-    config = resolve_config(small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 1}))
+    config = resolve_config(
+        small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 1})
+    )
     Trainer(config).run()
     with pytest.raises(ValueError, match="already holds a run.*--resume"):
         Trainer(config)
@@ -143,27 +161,46 @@ def test_gradients_are_clipped(emt_file, tmp_path):
     def record(trainer, event):
         if event == "step":
             grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
-            norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+            norms.append(
+                float(
+                    torch.linalg.vector_norm(
+                        torch.stack([torch.linalg.vector_norm(g) for g in grads])
+                    )
+                )
+            )
 
-    config = resolve_config(small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 1, "grad_clip": 1e-3}))
+    config = resolve_config(
+        small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 1, "grad_clip": 1e-3})
+    )
     Trainer(config, callbacks=[record]).run()
     assert len(norms) == 5 and max(norms) == pytest.approx(1e-3, rel=1e-6)
 
 
-@pytest.mark.parametrize("scheduler, expected", [
-    ({"name": "step", "step_size": 1, "factor": 0.5}, [0.01, 0.005, 0.0025]),
-    ({"name": "exponential", "gamma": 0.9}, [0.01, 0.009, 0.0081]),
-    ({"name": "cosine", "t_max": 2, "min_lr": 0.0}, [0.01, 0.005, 0.0]),
-])
+@pytest.mark.parametrize(
+    "scheduler, expected",
+    [
+        ({"name": "step", "step_size": 1, "factor": 0.5}, [0.01, 0.005, 0.0025]),
+        ({"name": "exponential", "gamma": 0.9}, [0.01, 0.009, 0.0081]),
+        ({"name": "cosine", "t_max": 2, "min_lr": 0.0}, [0.01, 0.005, 0.0]),
+    ],
+)
 def test_learning_rate_schedules(emt_file, tmp_path, scheduler, expected):
-    config = resolve_config(small_config(emt_file, str(tmp_path / "run"), scheduler=scheduler, training={"max_epochs": 3}))
+    config = resolve_config(
+        small_config(
+            emt_file, str(tmp_path / "run"), scheduler=scheduler, training={"max_epochs": 3}
+        )
+    )
     summary = Trainer(config).run()
     assert [row["lr"] for row in summary["history"]] == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize("setting, shown", [("auto", False), (True, True)])
 def test_progress_bar_only_on_a_terminal_unless_asked(emt_file, tmp_path, capfd, setting, shown):
-    config = resolve_config(small_config(emt_file, str(tmp_path / "run"), training={"max_epochs": 1, "progress_bar": setting}))
+    config = resolve_config(
+        small_config(
+            emt_file, str(tmp_path / "run"), training={"max_epochs": 1, "progress_bar": setting}
+        )
+    )
     Trainer(config).run()  # under pytest stderr is captured: not a terminal
     assert ("epoch 1:" in capfd.readouterr().err) == shown
 
@@ -182,8 +219,16 @@ def test_trains_on_md17_npz_molecules(tmp_path):
         coords.append(atoms.positions)
         energies.append(atoms.get_potential_energy() / (units.kcal / units.mol))
         forces.append(atoms.get_forces() / (units.kcal / units.mol))
-    np.savez(tmp_path / "m.npz", R=np.array(coords), z=np.array([6, 1, 1, 1]), E=np.array(energies)[:, None], F=np.array(forces))
-    config = small_config(str(tmp_path / "m.npz"), str(tmp_path / "run"), training={"max_epochs": 1})
+    np.savez(
+        tmp_path / "m.npz",
+        R=np.array(coords),
+        z=np.array([6, 1, 1, 1]),
+        E=np.array(energies)[:, None],
+        F=np.array(forces),
+    )
+    config = small_config(
+        str(tmp_path / "m.npz"), str(tmp_path / "run"), training={"max_epochs": 1}
+    )
     config["model"]["type_names"] = ["H", "C"]
     config["loss"].pop("stress")
     trainer = Trainer(resolve_config(config))
@@ -191,5 +236,7 @@ def test_trains_on_md17_npz_molecules(tmp_path):
     assert not bool(example[keys.PBC].any())
     lj = Atoms("CHHH", positions=example[keys.POSITIONS].numpy())
     lj.calc = LennardJones(sigma=0.9, epsilon=0.2, rc=3.0)
-    assert float(example[keys.TOTAL_ENERGY][0]) == pytest.approx(lj.get_potential_energy(), rel=1e-9)
+    assert float(example[keys.TOTAL_ENERGY][0]) == pytest.approx(
+        lj.get_potential_energy(), rel=1e-9
+    )
     assert trainer.run()["epochs"] == 1

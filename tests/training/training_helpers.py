@@ -31,11 +31,24 @@ def emt_structures(count: int, seed: int = 0, alloy: bool = True):
 
 def small_config(data_path: str, out_dir: str, **sections):
     config = {
-        "model": {"name": "pair_mlp", "type_names": ["Cu", "Al"], "r_max": 4.0, "hidden": 16, "num_basis": 6, "num_channels": 4},
+        "model": {
+            "name": "pair_mlp",
+            "type_names": ["Cu", "Al"],
+            "r_max": 4.0,
+            "hidden": 16,
+            "num_basis": 6,
+            "num_channels": 4,
+        },
         "data": {"train": data_path, "val_fraction": 0.25},
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}, "stress": {"weight": 1.0}},
         "optimizer": {"lr": 0.01},
-        "training": {"max_epochs": 2, "batch_size": 4, "dtype": "float64", "device": "cpu", "progress_bar": False},
+        "training": {
+            "max_epochs": 2,
+            "batch_size": 4,
+            "dtype": "float64",
+            "device": "cpu",
+            "progress_bar": False,
+        },
         "output": {"dir": out_dir},
     }
     for name, values in sections.items():
@@ -48,11 +61,25 @@ def run_gnnff(args, cwd, env_extra=None, torchrun_procs=None, timeout=240):
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR, OMP_NUM_THREADS="1")
     env.update(env_extra or {})
     if torchrun_procs:
-        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(torchrun_procs),
-                   "--standalone", "-m", "gnnff.cli.train"] + list(args[1:])
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(torchrun_procs),
+            "--standalone",
+            "-m",
+            "gnnff.cli.train",
+        ] + list(args[1:])
     else:
-        command = [sys.executable, "-c", "import sys; from gnnff.cli import main; sys.exit(main(sys.argv[1:]))"] + list(args)
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from gnnff.cli import main; sys.exit(main(sys.argv[1:]))",
+        ] + list(args)
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def max_weight_difference(state_a, state_b) -> float:

@@ -18,20 +18,21 @@ class Error : public std::runtime_error {
 };
 
 // The message of any exception, without the C++ backtrace that c10::Error appends.
-inline std::string message_of(const std::exception& err) {
-  if (auto c10err = dynamic_cast<const c10::Error*>(&err)) return c10err->what_without_backtrace();
+inline std::string message_of(const std::exception &err)
+{
+  if (auto c10err = dynamic_cast<const c10::Error *>(&err)) return c10err->what_without_backtrace();
   return err.what();
 }
 
 struct Metadata {
   std::string contract_version;
-  double r_max = 0.0;              // Å, edge cutoff
-  double interaction_range = 0.0;  // Å, >= r_max (n_layers * r_max for message passing)
+  double r_max = 0.0;                // Å, edge cutoff
+  double interaction_range = 0.0;    // Å, >= r_max (n_layers * r_max for message passing)
   std::vector<std::string> type_names;
-  std::string dtype;  // float32 | float64
-  std::string units;  // metal
+  std::string dtype;    // float32 | float64
+  std::string units;    // metal
   std::string model_name;
-  std::string lineage;  // JSON text
+  std::string lineage;    // JSON text
   // layer-wise extension (docs/model_contract.md): D_0 .. D_L, empty for a file without it
   std::vector<int64_t> layer_feature_dims;
 };
@@ -39,48 +40,48 @@ struct Metadata {
 // Views of the model outputs (tensors on the model's device, in the model's dtype). Model::evaluate
 // checks these shapes, the dtype and the device on its first call and whenever N changes.
 struct Output {
-  torch::Tensor total_energy;   // (1,)
-  torch::Tensor atomic_energy;  // (N,)
-  torch::Tensor forces;         // (N,3)
-  torch::Tensor virial;         // (1,3,3)
-  torch::Tensor atom_virial;    // (N,3,3), undefined unless requested
+  torch::Tensor total_energy;     // (1,)
+  torch::Tensor atomic_energy;    // (N,)
+  torch::Tensor forces;           // (N,3)
+  torch::Tensor virial;           // (1,3,3)
+  torch::Tensor atom_virial;      // (N,3,3), undefined unless requested
 };
 
 // "auto" -> cuda:<local_rank % n_gpus> when torch sees a GPU, else cpu; "cpu"; "cuda"; "cuda:N".
-torch::Device resolve_device(const std::string& request, int node_local_rank);
+torch::Device resolve_device(const std::string &request, int node_local_rank);
 
 class Model {
  public:
   // Load `path` on `device`, read and validate its metadata (throws gnnff::Error).
-  static Model load(const std::string& path, const torch::Device& device);
+  static Model load(const std::string &path, const torch::Device &device);
 
-  const Metadata& metadata() const { return meta_; }
+  const Metadata &metadata() const { return meta_; }
   torch::ScalarType dtype() const { return dtype_; }
-  const torch::Device& device() const { return device_; }
+  const torch::Device &device() const { return device_; }
   // the TorchScript module, for callers of its other methods (the layer-wise extension)
-  torch::jit::script::Module& module() { return module_; }
+  torch::jit::script::Module &module() { return module_; }
   // index of an element name in type_names, or -1
-  int type_index(const std::string& name) const;
+  int type_index(const std::string &name) const;
 
   // pos (N,3) model dtype, atom_type (N,) int64, edge_index (2,E) int64, all on device();
   // edge_shift undefined or (E,3). Atoms [0,num_local) are local, the rest ghosts.
-  Output evaluate(const torch::Tensor& pos, const torch::Tensor& atom_type,
-                  const torch::Tensor& edge_index, int64_t num_local, bool want_atom_virial,
-                  const torch::Tensor& edge_shift = torch::Tensor());
+  Output evaluate(const torch::Tensor &pos, const torch::Tensor &atom_type,
+                  const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
+                  const torch::Tensor &edge_shift = torch::Tensor());
 
  private:
   Model(torch::jit::script::Module module, Metadata meta, torch::Device device);
   // throws gnnff::Error naming the first output whose shape, dtype or device breaks the contract
-  void check_outputs(const Output& out, int64_t num_nodes, bool want_atom_virial) const;
+  void check_outputs(const Output &out, int64_t num_nodes, bool want_atom_virial) const;
 
   torch::jit::script::Module module_;
   Metadata meta_;
   torch::Device device_;
   torch::ScalarType dtype_;
-  torch::Tensor num_local_;  // (1,) int64 on device, reused across calls
+  torch::Tensor num_local_;    // (1,) int64 on device, reused across calls
   torch::Tensor request_flag_;
-  int64_t checked_nodes_ = -1;         // N of the last checked call; -1 before the first
-  bool checked_atom_virial_ = false;   // atom_virial has been checked for checked_nodes_
+  int64_t checked_nodes_ = -1;          // N of the last checked call; -1 before the first
+  bool checked_atom_virial_ = false;    // atom_virial has been checked for checked_nodes_
 };
 
-}  // namespace gnnff
+}    // namespace gnnff

@@ -31,7 +31,8 @@ def _load(name: str):
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
-        prog="gnnff", description="gnnff: stable graph-neural-network force fields for LAMMPS")
+        prog="gnnff", description="gnnff: stable graph-neural-network force fields for LAMMPS"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     # register only the subcommand asked for (fast start-up), or all of them for --help
     wanted = [argv[0]] if argv and argv[0] in SUBCOMMANDS else list(SUBCOMMANDS)

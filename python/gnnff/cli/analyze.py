@@ -13,8 +13,10 @@ import argparse
 import json
 import sys
 
-HELP = ("MD stability metrics (bond collapse, RDF drift, close contacts, temperature, energy "
-        "drift) from a LAMMPS dump and log")
+HELP = (
+    "MD stability metrics (bond collapse, RDF drift, close contacts, temperature, energy "
+    "drift) from a LAMMPS dump and log"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,25 +26,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     formats = "; or ".join(r.description for r in reader_classes())
     parser.add_argument("trajectory", help=f"the trajectory: {formats}")
     parser.add_argument("--log", help="LAMMPS log file: thermo data, time step, ensemble")
-    parser.add_argument("--reference", help="reference trajectory (same atoms, any format "
-                        "above): bond lengths, RDF and minimum distances are taken from it")
-    parser.add_argument("--timestep", type=float, help="ps per MD step (default: from --log, "
-                        "else 0.001 = LAMMPS metal default)")
-    parser.add_argument("--elements", nargs="+", metavar="EL", help="element of LAMMPS type 1, "
-                        "2, ... when the dump has no 'element' column (needed for bonds)")
+    parser.add_argument(
+        "--reference",
+        help="reference trajectory (same atoms, any format "
+        "above): bond lengths, RDF and minimum distances are taken from it",
+    )
+    parser.add_argument(
+        "--timestep",
+        type=float,
+        help="ps per MD step (default: from --log, else 0.001 = LAMMPS metal default)",
+    )
+    parser.add_argument(
+        "--elements",
+        nargs="+",
+        metavar="EL",
+        help="element of LAMMPS type 1, "
+        "2, ... when the dump has no 'element' column (needed for bonds)",
+    )
     names = ",".join(c.name for c in criterion_classes())
-    parser.add_argument("--criteria", help="comma-separated criteria that count towards the "
-                        f"stable time (default: automatic); any of {names}")
+    parser.add_argument(
+        "--criteria",
+        help="comma-separated criteria that count towards the "
+        f"stable time (default: automatic); any of {names}",
+    )
     add_criterion_arguments(parser)
-    parser.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write the result "
-                        "as JSON to PATH, or to stdout instead of the table when no PATH "
-                        "(put a bare --json after the trajectory)")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="write the result "
+        "as JSON to PATH, or to stdout instead of the table when no PATH "
+        "(put a bare --json after the trajectory)",
+    )
     parser.add_argument("--plot", metavar="PNG", help="write a PNG of the metrics and the RDFs")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    parser.add_argument("--write-watch-reference", metavar="FILE", help="write the reference "
-                        "input of the LAMMPS fix gnnff/watch (minimum distance per element "
-                        "pair, bonds and their lengths) from --reference, else from the "
-                        "trajectory, and exit (docs/stability_metrics.md)")
+    parser.add_argument(
+        "--write-watch-reference",
+        metavar="FILE",
+        help="write the reference "
+        "input of the LAMMPS fix gnnff/watch (minimum distance per element "
+        "pair, bonds and their lengths) from --reference, else from the "
+        "trajectory, and exit (docs/stability_metrics.md)",
+    )
 
 
 def register(subparsers) -> None:
@@ -63,10 +89,15 @@ def run(args: argparse.Namespace) -> int:
     analysis = None
     try:
         options = StabilityOptions(
-            timestep_ps=args.timestep, elements=args.elements, criteria=criteria,
-            progress=args.progress, **criterion_options_from_args(args))
-        analysis = StabilityAnalysis(args.trajectory, log=args.log, reference=args.reference,
-                                     options=options).run()
+            timestep_ps=args.timestep,
+            elements=args.elements,
+            criteria=criteria,
+            progress=args.progress,
+            **criterion_options_from_args(args),
+        )
+        analysis = StabilityAnalysis(
+            args.trajectory, log=args.log, reference=args.reference, options=options
+        ).run()
     except (ValueError, OSError) as err:
         if _rank() == 0:  # every rank raises the same error; one message is enough
             print(f"error: {err}", file=sys.stderr)
@@ -100,9 +131,11 @@ def _write_watch_reference(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"watch reference written to {args.write_watch_reference}: species "
-          f"{' '.join(ref.species)}, {len(ref.min_distances)} minimum distances, "
-          f"{len(ref.bonds)} bonds (from {source})")
+    print(
+        f"watch reference written to {args.write_watch_reference}: species "
+        f"{' '.join(ref.species)}, {len(ref.min_distances)} minimum distances, "
+        f"{len(ref.bonds)} bonds (from {source})"
+    )
     return 0
 
 

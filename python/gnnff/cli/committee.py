@@ -12,14 +12,32 @@ from gnnff.cli.errors import add_debug_flag, user_errors
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "committee", help="train and export one model per seed (a committee for model deviation)")
+        "committee", help="train and export one model per seed (a committee for model deviation)"
+    )
     parser.add_argument("config", help="training config (YAML); see docs/training.md")
-    parser.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED",
-                        help="one member per seed, e.g. --seeds 0 1 2 (the first drives MD)")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="folder for the runs (DIR/seed<k>/) and models (DIR/model_seed<k>.pt)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value for every member (repeatable)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        required=True,
+        metavar="SEED",
+        help="one member per seed, e.g. --seeds 0 1 2 (the first drives MD)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder for the runs (DIR/seed<k>/) and models (DIR/model_seed<k>.pt)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value for every member (repeatable)",
+    )
     add_debug_flag(parser)
     parser.set_defaults(func=run)
 
@@ -42,8 +60,11 @@ def run(args) -> int:
     models = []
     for seed in args.seeds:
         run_dir = os.path.join(args.output, f"seed{seed}")
-        config = load_config(args.config, list(args.overrides) + [
-            f"training.seed={seed}", f"data.split_seed={split_seed}", f"output.dir={run_dir}"])
+        config = load_config(
+            args.config,
+            list(args.overrides)
+            + [f"training.seed={seed}", f"data.split_seed={split_seed}", f"output.dir={run_dir}"],
+        )
         summary = Trainer(config).run()
         state = load_checkpoint(summary["best_checkpoint"])
         model = model_from_checkpoint(state, source=repr(summary["best_checkpoint"]))
@@ -55,6 +76,8 @@ def run(args) -> int:
         print(f"wrote {path} (seed {seed}, best epoch {summary['best']['epoch']})", flush=True)
     print("LAMMPS (model deviation every 100 steps, DeePMD-kit's model_devi.out layout):")
     print(f"  pair_style gnnff committee {' '.join(models[1:])} model_devi model_devi.out 100")
-    print(f"  pair_coeff * * {models[0]} El1 ... (one name per atom type, from: "
-          f"{metadata['gnnff/type_names']})")
+    print(
+        f"  pair_coeff * * {models[0]} El1 ... (one name per atom type, from: "
+        f"{metadata['gnnff/type_names']})"
+    )
     return 0

@@ -14,8 +14,11 @@ DEBUG_ENV = "GNNFF_DEBUG"
 
 
 def add_debug_flag(parser) -> None:
-    parser.add_argument("--debug", action="store_true",
-                        help=f"show the Python traceback of errors (also: {DEBUG_ENV}=1)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the Python traceback of errors (also: {DEBUG_ENV}=1)",
+    )
 
 
 def _debugging(args) -> bool:

@@ -6,8 +6,12 @@ from gnnff.cli.errors import add_debug_flag, user_errors
 def register(subparsers) -> None:
     parser = subparsers.add_parser("export", help="export a checkpoint to TorchScript for LAMMPS")
     parser.add_argument("checkpoint", help="training checkpoint (best.pt or last.pt)")
-    parser.add_argument("-o", "--output", required=True, help="path of the TorchScript file to write")
-    parser.add_argument("--no-ema", action="store_true", help="export the raw, not the averaged, weights")
+    parser.add_argument(
+        "-o", "--output", required=True, help="path of the TorchScript file to write"
+    )
+    parser.add_argument(
+        "--no-ema", action="store_true", help="export the raw, not the averaged, weights"
+    )
     add_debug_flag(parser)
     parser.set_defaults(func=run)
 
@@ -23,6 +27,8 @@ def run(args) -> int:
     lineage = export_lineage(state, args.checkpoint)
     lineage["weights"] = "raw" if args.no_ema or not state.get("ema_state") else "ema"
     metadata = export_model(model, args.output, lineage=lineage)
-    print(f"wrote {args.output}: model {metadata['gnnff/model_name']}, types {metadata['gnnff/type_names']}, "
-          f"r_max {metadata['gnnff/r_max']} Å, {metadata['gnnff/dtype']}")
+    print(
+        f"wrote {args.output}: model {metadata['gnnff/model_name']}, types {metadata['gnnff/type_names']}, "
+        f"r_max {metadata['gnnff/r_max']} Å, {metadata['gnnff/dtype']}"
+    )
     return 0

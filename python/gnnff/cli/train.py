@@ -13,10 +13,22 @@ from gnnff.cli.errors import add_debug_flag, user_errors
 def register(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a force field from a YAML config")
     parser.add_argument("config", help="training config (YAML); see docs/training.md")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set training.max_epochs=5 (repeatable)")
-    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
-                        help="resume from CHECKPOINT (default: OUTPUT_DIR/last.pt)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set training.max_epochs=5 (repeatable)",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="CHECKPOINT",
+        help="resume from CHECKPOINT (default: OUTPUT_DIR/last.pt)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
     add_debug_flag(parser)
     parser.set_defaults(func=run)
@@ -36,9 +48,17 @@ def run(args) -> int:
     summary = trainer.run()
     if trainer.dist.is_main:
         best = summary["best"]
-        print(json.dumps({"epochs": summary["epochs"], "steps": summary["steps"], "best_epoch": best["epoch"],
-                          "best_" + config["training"]["monitor"]: best["value"],
-                          "best_checkpoint": summary["best_checkpoint"]}))
+        print(
+            json.dumps(
+                {
+                    "epochs": summary["epochs"],
+                    "steps": summary["steps"],
+                    "best_epoch": best["epoch"],
+                    "best_" + config["training"]["monitor"]: best["value"],
+                    "best_checkpoint": summary["best_checkpoint"],
+                }
+            )
+        )
     from gnnff.training.distributed import shutdown
 
     shutdown()

@@ -28,8 +28,12 @@ def validate_structures(
 ) -> None:
     """Raise a ValueError naming the structure and the fix for anything training cannot use."""
     if len(structures) == 0:
-        raise ValueError(f"{source}: no structures; check the file and the data: section of the config")
-    unknown = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()} - set(type_names))
+        raise ValueError(
+            f"{source}: no structures; check the file and the data: section of the config"
+        )
+    unknown = sorted(
+        {s for atoms in structures for s in atoms.get_chemical_symbols()} - set(type_names)
+    )
     if unknown:
         raise ValueError(
             f"{source}: elements {unknown} have no type in the model (type_names {list(type_names)}); "
@@ -40,11 +44,15 @@ def validate_structures(
         if len(atoms) == 0:
             raise ValueError(f"{where}: structure with no atoms; remove it from the data")
         if not np.isfinite(atoms.positions).all() or not np.isfinite(atoms.cell.array).all():
-            raise ValueError(f"{where}: positions or cell contain NaN/inf; fix or remove the structure")
+            raise ValueError(
+                f"{where}: positions or cell contain NaN/inf; fix or remove the structure"
+            )
         results = atoms.calc.results if atoms.calc is not None else {}
         energy, forces, stress = results.get("energy"), results.get("forces"), results.get("stress")
         if need_energy and energy is None:
-            raise ValueError(f"{where}: no energy label; give energy_key in data: or set loss.energy.weight: 0")
+            raise ValueError(
+                f"{where}: no energy label; give energy_key in data: or set loss.energy.weight: 0"
+            )
         if need_forces and forces is None:
             raise ValueError(
                 f"{where}: no forces in the data file; give the per-atom array name as data.forces_key "
@@ -54,7 +62,9 @@ def validate_structures(
             if value is not None and not np.isfinite(np.asarray(value, float)).all():
                 raise ValueError(f"{where}: {name} contains NaN/inf; fix or remove the structure")
         if forces is not None and np.shape(forces) != (len(atoms), 3):
-            raise ValueError(f"{where}: forces have shape {np.shape(forces)}, expected ({len(atoms)}, 3)")
+            raise ValueError(
+                f"{where}: forces have shape {np.shape(forces)}, expected ({len(atoms)}, 3)"
+            )
 
 
 def _stress_matrix(stress) -> np.ndarray:
@@ -65,13 +75,17 @@ def _stress_matrix(stress) -> np.ndarray:
     return s.reshape(3, 3)
 
 
-def structure_to_example(atoms, type_names: Sequence[str], r_max: float, dtype: torch.dtype = torch.float64) -> Dict[str, torch.Tensor]:
+def structure_to_example(
+    atoms, type_names: Sequence[str], r_max: float, dtype: torch.dtype = torch.float64
+) -> Dict[str, torch.Tensor]:
     """Model inputs plus labels for one labelled ``ase.Atoms``."""
     example = atoms_to_graph(atoms, type_names, r_max, dtype=dtype)
     example[keys.ATOMIC_NUMBERS] = torch.as_tensor(atoms.numbers, dtype=torch.long)
     results = atoms.calc.results if atoms.calc is not None else {}
     energy = results.get("energy")
-    example[keys.TOTAL_ENERGY] = torch.tensor([math.nan if energy is None else float(energy)], dtype=dtype)
+    example[keys.TOTAL_ENERGY] = torch.tensor(
+        [math.nan if energy is None else float(energy)], dtype=dtype
+    )
     forces = results.get("forces")
     forces = np.full((len(atoms), 3), np.nan) if forces is None else np.asarray(forces, float)
     example[keys.FORCES] = torch.as_tensor(forces, dtype=dtype)
@@ -91,7 +105,9 @@ class AtomicDataset(torch.utils.data.Dataset):
         self.source = source
 
     @classmethod
-    def from_structures(cls, structures, type_names, r_max, dtype=torch.float64, source: str = "", **validate_kwargs):
+    def from_structures(
+        cls, structures, type_names, r_max, dtype=torch.float64, source: str = "", **validate_kwargs
+    ):
         validate_structures(structures, type_names, source or "data", **validate_kwargs)
         return cls([structure_to_example(a, type_names, r_max, dtype) for a in structures], source)
 
@@ -123,13 +139,17 @@ def collate(examples: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tens
             batch[key] = torch.cat([e[key] for e in examples], dim=0)
     counts = [int(e[keys.POSITIONS].shape[0]) for e in examples]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    batch[keys.EDGE_INDEX] = torch.cat([e[keys.EDGE_INDEX] + int(o) for e, o in zip(examples, offsets)], dim=1)
+    batch[keys.EDGE_INDEX] = torch.cat(
+        [e[keys.EDGE_INDEX] + int(o) for e, o in zip(examples, offsets)], dim=1
+    )
     batch[keys.BATCH] = torch.repeat_interleave(torch.arange(len(examples)), torch.tensor(counts))
     batch[keys.NUM_GRAPHS] = torch.tensor([len(examples)])
     return batch
 
 
-def to_device(batch: Dict[str, torch.Tensor], device: Optional[torch.device]) -> Dict[str, torch.Tensor]:
+def to_device(
+    batch: Dict[str, torch.Tensor], device: Optional[torch.device]
+) -> Dict[str, torch.Tensor]:
     if device is None:
         return batch
     return {k: v.to(device) for k, v in batch.items()}

@@ -35,12 +35,19 @@ from gnnff.registry import Registry
 LOG = logging.getLogger("gnnff.data")
 KCAL_PER_MOL = units.kcal / units.mol  # eV
 _READERS = Registry("data format", ["gnnff.data.readers"])
-_NPZ_KEYS = {"md17": ("R", "z", "E", "F"), "rmd17": ("coords", "nuclear_charges", "energies", "forces")}
+_NPZ_KEYS = {
+    "md17": ("R", "z", "E", "F"),
+    "rmd17": ("coords", "nuclear_charges", "energies", "forces"),
+}
 _XYZ_SUFFIXES = (".xyz", ".extxyz", ".xyz.xz", ".extxyz.xz", ".xyz.gz", ".extxyz.gz")
 
 
-def register_reader(name: str, suffixes: Sequence[str], description: str,
-                    sniff: Optional[Callable[[str], bool]] = None):
+def register_reader(
+    name: str,
+    suffixes: Sequence[str],
+    description: str,
+    sniff: Optional[Callable[[str], bool]] = None,
+):
     """Decorator: make ``read(path, **options) -> List[Atoms]`` available as ``data.format: NAME``.
 
     ``suffixes`` (lower case, with the dot) are the file names format "auto" offers it;
@@ -66,7 +73,9 @@ def detect_format(path: str) -> str:
     lower = path.lower()
     candidates = [n for n in _READERS.names() if lower.endswith(_READERS.builder(n).suffixes)]
     if not candidates:
-        raise ValueError(f"{path}: cannot guess the format from the name; give one of {available_formats()}")
+        raise ValueError(
+            f"{path}: cannot guess the format from the name; give one of {available_formats()}"
+        )
     sniffers = [n for n in candidates if _READERS.builder(n).sniff is not None]
     recognised = [n for n in sniffers if _READERS.builder(n).sniff(path)]
     if len(recognised) > 1:
@@ -91,17 +100,26 @@ def read_structures(
     if not isinstance(path, str):
         out: List[Atoms] = []
         for p in path:
-            out.extend(read_structures(p, fmt, index, energy_key, forces_key, stress_key, oc20_reference))
+            out.extend(
+                read_structures(p, fmt, index, energy_key, forces_key, stress_key, oc20_reference)
+            )
         return out
     if fmt != "auto":
         _READERS.builder(fmt)  # an unknown name fails before the file is looked at
     if not os.path.exists(path):
-        raise ValueError(f"data file {path!r} does not exist; check the data: section of the config")
+        raise ValueError(
+            f"data file {path!r} does not exist; check the data: section of the config"
+        )
     if fmt == "auto":
         fmt = detect_format(path)
     read = _READERS.builder(fmt)
-    options = dict(index=index, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key,
-                   oc20_reference=oc20_reference)
+    options = dict(
+        index=index,
+        energy_key=energy_key,
+        forces_key=forces_key,
+        stress_key=stress_key,
+        oc20_reference=oc20_reference,
+    )
     accepted = inspect.signature(read).parameters
     structures = read(path, **{k: v for k, v in options.items() if k in accepted})
     for i, atoms in enumerate(structures):
@@ -129,8 +147,12 @@ def read_md17(path: str) -> List[Atoms]:
     return _read_md17(path, "md17")
 
 
-@register_reader("rmd17", (".npz",), "revised MD17 (coords, nuclear_charges, energies, forces)",
-                 sniff=_npz_sniff("rmd17"))
+@register_reader(
+    "rmd17",
+    (".npz",),
+    "revised MD17 (coords, nuclear_charges, energies, forces)",
+    sniff=_npz_sniff("rmd17"),
+)
 def read_rmd17(path: str) -> List[Atoms]:
     return _read_md17(path, "rmd17")
 
@@ -151,7 +173,13 @@ def _read_md17(path: str, fmt: str) -> List[Atoms]:
             f"{f_key} {forces.shape}, {e_key} {energies.shape}); expected (M,N,3), (M,N,3), (M,)"
         )
     return [
-        labelled(Atoms(numbers=numbers, positions=coords[m], pbc=False), energies[m] * KCAL_PER_MOL, forces[m] * KCAL_PER_MOL, None, note)
+        labelled(
+            Atoms(numbers=numbers, positions=coords[m], pbc=False),
+            energies[m] * KCAL_PER_MOL,
+            forces[m] * KCAL_PER_MOL,
+            None,
+            note,
+        )
         for m in range(len(coords))
     ]
 
@@ -172,8 +200,13 @@ def read_ase_db(path: str) -> List[Atoms]:
 
 
 @register_reader("extxyz", _XYZ_SUFFIXES, "extended XYZ")
-def read_extxyz(path: str, index: str = ":", energy_key: str = "energy", forces_key: str = "forces",
-                stress_key: str = "stress") -> List[Atoms]:
+def read_extxyz(
+    path: str,
+    index: str = ":",
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    stress_key: str = "stress",
+) -> List[Atoms]:
     import ase.io
 
     frames = ase.io.read(path, index=index, format="extxyz")
@@ -187,8 +220,12 @@ def read_extxyz(path: str, index: str = ":", energy_key: str = "energy", forces_
         if stress is not None:
             stress = np.asarray(stress, float)
             stress = stress.reshape(3, 3) if stress.size == 9 else stress
-        clean = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        clean.info.update({k: v for k, v in atoms.info.items() if k not in (energy_key, stress_key)})
+        clean = Atoms(
+            numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc
+        )
+        clean.info.update(
+            {k: v for k, v in atoms.info.items() if k not in (energy_key, stress_key)}
+        )
         if "tags" in atoms.arrays:
             clean.set_tags(atoms.get_tags())
         if atoms.constraints:
@@ -197,10 +234,20 @@ def read_extxyz(path: str, index: str = ":", energy_key: str = "energy", forces_
     return out
 
 
-@register_reader("oc20", _XYZ_SUFFIXES, "OC20 S2EF extxyz with its reference-energy .txt",
-                 sniff=lambda path: _oc20_reference_file(path) is not None)
-def read_oc20(path: str, index: str = ":", energy_key: str = "energy", forces_key: str = "forces",
-              stress_key: str = "stress", oc20_reference: str = "subtract") -> List[Atoms]:
+@register_reader(
+    "oc20",
+    _XYZ_SUFFIXES,
+    "OC20 S2EF extxyz with its reference-energy .txt",
+    sniff=lambda path: _oc20_reference_file(path) is not None,
+)
+def read_oc20(
+    path: str,
+    index: str = ":",
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    stress_key: str = "stress",
+    oc20_reference: str = "subtract",
+) -> List[Atoms]:
     if oc20_reference not in ("subtract", "keep"):  # checked before reading a large file
         raise ValueError(f"oc20_reference must be 'subtract' or 'keep', got {oc20_reference!r}")
     structures = read_extxyz(path, index, energy_key, forces_key, stress_key)
@@ -238,12 +285,20 @@ def _apply_oc20_reference(path: str, structures: List[Atoms], mode: str) -> None
             lines = handle.read().splitlines()
     lines = [line for line in lines if line.strip()]
     if len(lines) != len(structures):
-        raise ValueError(f"{ref_path} has {len(lines)} lines but {path} has {len(structures)} structures; they must match")
+        raise ValueError(
+            f"{ref_path} has {len(lines)} lines but {path} has {len(structures)} structures; they must match"
+        )
     for atoms, line in zip(structures, lines):
         system_id, frame, ref_energy = [field.strip() for field in line.split(",")][:3]
         atoms.info["oc20_system_id"], atoms.info["oc20_frame"] = system_id, frame
         atoms.info["oc20_reference_energy"] = float(ref_energy)
-        if mode == "subtract" and atoms.calc is not None and atoms.calc.results.get("energy") is not None:
+        if (
+            mode == "subtract"
+            and atoms.calc is not None
+            and atoms.calc.results.get("energy") is not None
+        ):
             atoms.calc.results["energy"] = atoms.calc.results["energy"] - float(ref_energy)
-            atoms.info["gnnff_units"] = "oc20: eV, Å (no conversion); energy = E_DFT - reference_energy"
+            atoms.info["gnnff_units"] = (
+                "oc20: eV, Å (no conversion); energy = E_DFT - reference_energy"
+            )
     LOG.info("%s: OC20 reference energies from %s (%s)", path, ref_path, mode)

@@ -49,13 +49,17 @@ def split_indices(
             for b in range(a + 1, len(names)):
                 common = np.intersect1d(splits[names[a]], splits[names[b]])
                 if len(common):
-                    raise ValueError(f"splits {names[a]} and {names[b]} share structures {common[:5].tolist()}; index files must not overlap")
+                    raise ValueError(
+                        f"splits {names[a]} and {names[b]} share structures {common[:5].tolist()}; index files must not overlap"
+                    )
         return splits
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
             raise ValueError(f"data.{name} must be in [0, 1), got {value}")
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves no training data")
+        raise ValueError(
+            f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves no training data"
+        )
     order = np.random.default_rng(seed).permutation(num_structures)
     n_test = int(round(test_fraction * num_structures))
     n_val = int(round(val_fraction * num_structures))

@@ -16,7 +16,9 @@ from gnnff import keys
 
 
 def type_counts(examples: Sequence[dict], n_types: int) -> np.ndarray:
-    return np.stack([np.bincount(e[keys.ATOM_TYPE].numpy(), minlength=n_types) for e in examples]).astype(float)
+    return np.stack(
+        [np.bincount(e[keys.ATOM_TYPE].numpy(), minlength=n_types) for e in examples]
+    ).astype(float)
 
 
 def fit_energy_shift(examples: Sequence[dict], n_types: int) -> np.ndarray:
@@ -36,7 +38,9 @@ def force_rms(examples: Sequence[dict]) -> float:
     return float(torch.sqrt((forces**2).mean())) if len(forces) else 1.0
 
 
-def energy_reference(examples: Sequence[dict], n_types: int, shift_mode, scale_mode) -> Tuple[np.ndarray, np.ndarray]:
+def energy_reference(
+    examples: Sequence[dict], n_types: int, shift_mode, scale_mode
+) -> Tuple[np.ndarray, np.ndarray]:
     """(shift, scale) per type for the modes of the config (data.energy_shift / energy_scale)."""
     if shift_mode == "least_squares":
         shift = fit_energy_shift(examples, n_types)

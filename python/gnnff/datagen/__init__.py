@@ -10,8 +10,11 @@ should not pay for ase.build/scipy, which only the planning side needs.
 import importlib
 
 _EXPORTS = {
-    "SIZES": "catalog", "dataset_names": "catalog", "make_plan": "catalog",
-    "DATACARD": "generator", "generate": "generator",
+    "SIZES": "catalog",
+    "dataset_names": "catalog",
+    "make_plan": "catalog",
+    "DATACARD": "generator",
+    "generate": "generator",
 }
 __all__ = sorted(_EXPORTS)
 

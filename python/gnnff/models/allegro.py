@@ -49,17 +49,49 @@ from gnnff.models.wrapper import ForceModel
 
 PRESETS = {
     # tests and CPU demos: seconds per test on 2 cores
-    "small": dict(l_max=1, n_layers=1, num_channels=4, latent_dim=16, n_bessel=6, mlp_hidden=16,
-                  type_embedding_dim=8, parity=False, polynomial_p=6, avg_num_neighbors=10.0),
-    "medium": dict(l_max=2, n_layers=2, num_channels=16, latent_dim=64, n_bessel=8, mlp_hidden=64,
-                   type_embedding_dim=16, parity=True, polynomial_p=6, avg_num_neighbors=20.0),
+    "small": dict(
+        l_max=1,
+        n_layers=1,
+        num_channels=4,
+        latent_dim=16,
+        n_bessel=6,
+        mlp_hidden=16,
+        type_embedding_dim=8,
+        parity=False,
+        polynomial_p=6,
+        avg_num_neighbors=10.0,
+    ),
+    "medium": dict(
+        l_max=2,
+        n_layers=2,
+        num_channels=16,
+        latent_dim=64,
+        n_bessel=8,
+        mlp_hidden=64,
+        type_embedding_dim=16,
+        parity=True,
+        polynomial_p=6,
+        avg_num_neighbors=20.0,
+    ),
     # close to the Allegro paper's small-molecule / materials settings (2 layers, l_max 2)
-    "paper": dict(l_max=2, n_layers=2, num_channels=32, latent_dim=256, n_bessel=8, mlp_hidden=128,
-                  type_embedding_dim=32, parity=True, polynomial_p=6, avg_num_neighbors=30.0),
+    "paper": dict(
+        l_max=2,
+        n_layers=2,
+        num_channels=32,
+        latent_dim=256,
+        n_bessel=8,
+        mlp_hidden=128,
+        type_embedding_dim=32,
+        parity=True,
+        polynomial_p=6,
+        avg_num_neighbors=30.0,
+    ),
 }
 
 
-def _channelwise_tp(irreps_in: o3.Irreps, irreps_env: o3.Irreps, targets, mul: int) -> o3.TensorProduct:
+def _channelwise_tp(
+    irreps_in: o3.Irreps, irreps_env: o3.Irreps, targets, mul: int
+) -> o3.TensorProduct:
     """'uuu' tensor product (channel c of V with channel c of Gamma) into the ``targets`` irreps."""
     out_list = [(mul, o3.Irrep(l, p)) for l, p in targets]
     irreps_out = o3.Irreps(out_list)
@@ -78,8 +110,16 @@ def _channelwise_tp(irreps_in: o3.Irreps, irreps_env: o3.Irreps, targets, mul: i
 
 
 class AllegroLayer(torch.nn.Module):
-    def __init__(self, irreps_v: o3.Irreps, sh_irreps: o3.Irreps, latent_dim: int, mul: int,
-                 mlp_hidden: int, targets, last: bool):
+    def __init__(
+        self,
+        irreps_v: o3.Irreps,
+        sh_irreps: o3.Irreps,
+        latent_dim: int,
+        mul: int,
+        mlp_hidden: int,
+        targets,
+        last: bool,
+    ):
         super().__init__()
         self.mul = mul
         self.n_sh = len(sh_irreps)
@@ -88,11 +128,16 @@ class AllegroLayer(torch.nn.Module):
         # the e3nn product defines the paths, normalisation and initial weights; the fused copy
         # computes it on channel-layout features (same parameter names: checkpoints load)
         self.tp = ChannelwiseTensorProduct(
-            _channelwise_tp(irreps_v, env_irreps, [(0, 1)] if last else targets, mul))
+            _channelwise_tp(irreps_v, env_irreps, [(0, 1)] if last else targets, mul)
+        )
         self.v_dims: List[int] = irrep_dims(irreps_v)  # component dims of V entering this layer
-        self.n_scalars = self.tp.irreps_out[0].mul if self.tp.irreps_out[0].ir == o3.Irrep("0e") else 0
+        self.n_scalars = (
+            self.tp.irreps_out[0].mul if self.tp.irreps_out[0].ir == o3.Irrep("0e") else 0
+        )
         if self.n_scalars == 0:
-            raise ValueError("the Allegro tensor product produced no scalars; raise l_max or channels")
+            raise ValueError(
+                "the Allegro tensor product produced no scalars; raise l_max or channels"
+            )
         self.latent_mlp = ScalarMLP([latent_dim + self.n_scalars, mlp_hidden, latent_dim])
         if last:
             self.irreps_v_out = o3.Irreps("")
@@ -103,7 +148,9 @@ class AllegroLayer(torch.nn.Module):
             self.linear = ChannelLinear(o3.Linear(self.tp.irreps_out, self.irreps_v_out))
 
 
-def weighted_sh(w: torch.Tensor, sh_t: torch.Tensor, sh_block: torch.Tensor, mul: int) -> torch.Tensor:
+def weighted_sh(
+    w: torch.Tensor, sh_t: torch.Tensor, sh_block: torch.Tensor, mul: int
+) -> torch.Tensor:
     """Channel weights w (E, mul * n_l) times Y -> 'mul x Y' in channel-major layout (mul, D, E)
     (channel_layout.py); sh_t = Y transposed (D, E), sh_block[k] = the l-block of component k."""
     return w.t().reshape(mul, -1, w.shape[0]).index_select(1, sh_block) * sh_t
@@ -114,9 +161,21 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
 
     HEAD_MODULES = ("type_embedding", "readout")  # fine-tuning: trained at the full learning rate
 
-    def __init__(self, n_types: int, r_max: float, l_max: int, n_layers: int, num_channels: int,
-                 latent_dim: int, n_bessel: int, mlp_hidden: int, type_embedding_dim: int,
-                 parity: bool, polynomial_p: int, avg_num_neighbors: float):
+    def __init__(
+        self,
+        n_types: int,
+        r_max: float,
+        l_max: int,
+        n_layers: int,
+        num_channels: int,
+        latent_dim: int,
+        n_bessel: int,
+        mlp_hidden: int,
+        type_embedding_dim: int,
+        parity: bool,
+        polynomial_p: int,
+        avg_num_neighbors: float,
+    ):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"Allegro needs n_layers >= 1, got {n_layers}")
@@ -139,8 +198,15 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         feature_irreps: List[str] = []
         for k in range(n_layers):
             feature_irreps.append(str(o3.Irreps(f"{latent_dim}x0e") + irreps_v))
-            layer = AllegroLayer(irreps_v, self.sh_irreps, latent_dim, num_channels, mlp_hidden,
-                                 targets, last=(k == n_layers - 1))
+            layer = AllegroLayer(
+                irreps_v,
+                self.sh_irreps,
+                latent_dim,
+                num_channels,
+                mlp_hidden,
+                targets,
+                last=(k == n_layers - 1),
+            )
             layers.append(layer)
             irreps_v = layer.irreps_v_out
         feature_irreps.append(f"{latent_dim}x0e")
@@ -165,7 +231,9 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         v = weighted_sh(self.initial_weights(x), sh_t, self.sh_block, self.mul)
         for k, layer in enumerate(self.layers):
             if self.record_edge_features:
-                data[self.edge_feature_keys[k]] = torch.cat([x, channel_major_to_irreps(v, layer.v_dims)], dim=-1)
+                data[self.edge_feature_keys[k]] = torch.cat(
+                    [x, channel_major_to_irreps(v, layer.v_dims)], dim=-1
+                )
             ws = weighted_sh(layer.env_weights(x), sh_t, self.sh_block, self.mul)
             n_rows = ws.shape[0] * ws.shape[1]
             # environment of each centre atom (mul * D, N), then back onto the edges (mul, D, E)
@@ -178,7 +246,9 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         if self.record_edge_features:
             data[self.edge_feature_keys[-1]] = x
         edge_energy = self.readout(x) * u
-        data[keys.ATOMIC_ENERGY_RAW] = scatter_sum(edge_energy.squeeze(-1), centre, num_atoms) * self.inv_nn
+        data[keys.ATOMIC_ENERGY_RAW] = (
+            scatter_sum(edge_energy.squeeze(-1), centre, num_atoms) * self.inv_nn
+        )
         return data
 
 
@@ -199,10 +269,28 @@ def allegro(
     avg_num_neighbors: Optional[float] = None,
 ) -> ForceModel:
     """Allegro ForceModel; options left as None take the value of ``preset`` (small|medium|paper)."""
-    opts = resolve_preset("allegro", PRESETS, preset, dict(
-        l_max=l_max, n_layers=n_layers, num_channels=num_channels, latent_dim=latent_dim,
-        n_bessel=n_bessel, mlp_hidden=mlp_hidden, type_embedding_dim=type_embedding_dim,
-        parity=parity, polynomial_p=polynomial_p, avg_num_neighbors=avg_num_neighbors))
+    opts = resolve_preset(
+        "allegro",
+        PRESETS,
+        preset,
+        dict(
+            l_max=l_max,
+            n_layers=n_layers,
+            num_channels=num_channels,
+            latent_dim=latent_dim,
+            n_bessel=n_bessel,
+            mlp_hidden=mlp_hidden,
+            type_embedding_dim=type_embedding_dim,
+            parity=parity,
+            polynomial_p=polynomial_p,
+            avg_num_neighbors=avg_num_neighbors,
+        ),
+    )
     energy = AllegroEnergy(len(type_names), float(r_max), **opts)
-    return ForceModel(energy, list(type_names), r_max=float(r_max), interaction_range=float(r_max),
-                      model_name="allegro")
+    return ForceModel(
+        energy,
+        list(type_names),
+        r_max=float(r_max),
+        interaction_range=float(r_max),
+        model_name="allegro",
+    )

@@ -291,7 +291,6 @@ class ToyMessagePassingEnergy(EnergyModel):
         edge_index = data[keys.EDGE_INDEX]
         centre = edge_index[0]
         neighbour = edge_index[1]
-        num_atoms = types.shape[0]
         r = torch.sqrt((vec * vec).sum(dim=1))
         x = r / self.r_max
         # zero beyond r_max even if a caller passes longer edges (e.g. a list with skin)

@@ -42,7 +42,9 @@ class EnergyModel(torch.nn.Module):
     def declare_edge_features(self, irreps: Sequence[str]) -> None:
         """Expose one layer of edge features per entry of ``irreps`` (e3nn irreps strings)."""
         self.edge_feature_irreps = [str(i) for i in irreps]
-        self.edge_feature_keys = [keys.edge_feature_key(k) for k in range(len(self.edge_feature_irreps))]
+        self.edge_feature_keys = [
+            keys.edge_feature_key(k) for k in range(len(self.edge_feature_irreps))
+        ]
 
 
 def energy_model_of(model: torch.nn.Module) -> torch.nn.Module:

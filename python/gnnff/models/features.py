@@ -35,7 +35,9 @@ def set_recording(model: torch.nn.Module, on: bool) -> None:
     energy_model_of(model).record_edge_features = bool(on)
 
 
-def collect(data: Dict[str, torch.Tensor], model: torch.nn.Module) -> List[Tuple[str, torch.Tensor]]:
+def collect(
+    data: Dict[str, torch.Tensor], model: torch.nn.Module
+) -> List[Tuple[str, torch.Tensor]]:
     """(irreps, features) for every exposed layer found in a model's output dict."""
     found = []
     for layer, irreps in enumerate(edge_feature_irreps(model)):

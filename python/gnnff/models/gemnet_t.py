@@ -34,7 +34,13 @@ from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.common.type_embedding import TypeEmbedding
 from gnnff.models.gemnet.basis import EnvelopedBessel, LegendreBasis
 from gnnff.models.gemnet.graph_ops import reverse_edges, triplet_partners
-from gnnff.models.gemnet.layers import Dense, EdgeEmbedding, InteractionBlock, OutputBlock, he_orthogonal_
+from gnnff.models.gemnet.layers import (
+    Dense,
+    EdgeEmbedding,
+    InteractionBlock,
+    OutputBlock,
+    he_orthogonal_,
+)
 from gnnff.models.registry import register_model
 from gnnff.models.wrapper import ForceModel
 
@@ -47,21 +53,57 @@ MODEL_NAME = "gemnet_t"
 # "small": ~12 k parameters for CPU tests and demos (the default, like the other models).
 PRESETS: Dict[str, Dict[str, float]] = {
     "md17": dict(
-        r_max=5.0, num_blocks=4, emb_size_atom=128, emb_size_edge=128, emb_size_trip=64,
-        emb_size_rbf=16, emb_size_cbf=16, emb_size_bil_trip=64, num_spherical=7, num_radial=6,
-        num_before_skip=1, num_after_skip=1, num_concat=1, num_atom=2, envelope_exponent=5,
+        r_max=5.0,
+        num_blocks=4,
+        emb_size_atom=128,
+        emb_size_edge=128,
+        emb_size_trip=64,
+        emb_size_rbf=16,
+        emb_size_cbf=16,
+        emb_size_bil_trip=64,
+        num_spherical=7,
+        num_radial=6,
+        num_before_skip=1,
+        num_after_skip=1,
+        num_concat=1,
+        num_atom=2,
+        envelope_exponent=5,
         avg_num_neighbors=16.0,
     ),
     "medium": dict(
-        r_max=5.0, num_blocks=3, emb_size_atom=64, emb_size_edge=64, emb_size_trip=32,
-        emb_size_rbf=8, emb_size_cbf=8, emb_size_bil_trip=32, num_spherical=7, num_radial=6,
-        num_before_skip=1, num_after_skip=1, num_concat=1, num_atom=2, envelope_exponent=5,
+        r_max=5.0,
+        num_blocks=3,
+        emb_size_atom=64,
+        emb_size_edge=64,
+        emb_size_trip=32,
+        emb_size_rbf=8,
+        emb_size_cbf=8,
+        emb_size_bil_trip=32,
+        num_spherical=7,
+        num_radial=6,
+        num_before_skip=1,
+        num_after_skip=1,
+        num_concat=1,
+        num_atom=2,
+        envelope_exponent=5,
         avg_num_neighbors=16.0,
     ),
     "small": dict(
-        r_max=4.0, num_blocks=2, emb_size_atom=16, emb_size_edge=16, emb_size_trip=8,
-        emb_size_rbf=4, emb_size_cbf=4, emb_size_bil_trip=8, num_spherical=3, num_radial=4,
-        num_before_skip=1, num_after_skip=1, num_concat=1, num_atom=1, envelope_exponent=5,
+        r_max=4.0,
+        num_blocks=2,
+        emb_size_atom=16,
+        emb_size_edge=16,
+        emb_size_trip=8,
+        emb_size_rbf=4,
+        emb_size_cbf=4,
+        emb_size_bil_trip=8,
+        num_spherical=3,
+        num_radial=4,
+        num_before_skip=1,
+        num_after_skip=1,
+        num_concat=1,
+        num_atom=1,
+        envelope_exponent=5,
         avg_num_neighbors=8.0,
     ),
 }
@@ -69,7 +111,11 @@ PRESETS["paper"] = PRESETS["md17"]
 
 
 class GemNetTEnergy(EnergyModel):
-    HEAD_MODULES = ("type_embedding", "out_block_0", "out_blocks")  # fine-tuning: full learning rate
+    HEAD_MODULES = (
+        "type_embedding",
+        "out_block_0",
+        "out_blocks",
+    )  # fine-tuning: full learning rate
 
     def __init__(
         self,
@@ -100,27 +146,47 @@ class GemNetTEnergy(EnergyModel):
         self.radial_basis = EnvelopedBessel(r_max, num_radial, envelope_exponent)
         self.sph_basis = LegendreBasis(num_spherical)
         # radial half of the circular basis, one projection per l (GemNet's efficient down-projection)
-        self.cbf_down = torch.nn.Parameter(he_orthogonal_(torch.empty(num_spherical, num_radial, emb_size_cbf), generator))
+        self.cbf_down = torch.nn.Parameter(
+            he_orthogonal_(torch.empty(num_spherical, num_radial, emb_size_cbf), generator)
+        )
         self.mlp_rbf3 = Dense(num_radial, emb_size_rbf, False, generator)
         self.mlp_rbf_h = Dense(num_radial, emb_size_rbf, False, generator)
         self.mlp_rbf_out = Dense(num_radial, emb_size_rbf, False, generator)
         self.type_embedding = TypeEmbedding(n_types, emb_size_atom, generator)
         with torch.no_grad():  # GemNet's atom embedding init: U(-sqrt 3, sqrt 3), unit variance
-            self.type_embedding.weight.uniform_(-math.sqrt(3.0), math.sqrt(3.0), generator=generator)
+            self.type_embedding.weight.uniform_(
+                -math.sqrt(3.0), math.sqrt(3.0), generator=generator
+            )
         self.edge_embedding = EdgeEmbedding(emb_size_atom, num_radial, emb_size_edge, generator)
-        self.out_block_0 = OutputBlock(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator)
+        self.out_block_0 = OutputBlock(
+            emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator
+        )
         self.int_blocks = torch.nn.ModuleList(
             [
                 InteractionBlock(
-                    emb_size_atom, emb_size_edge, emb_size_trip, emb_size_rbf, emb_size_cbf, emb_size_bil_trip,
-                    num_before_skip, num_after_skip, num_concat, num_atom, neighbor_scale, generator,
+                    emb_size_atom,
+                    emb_size_edge,
+                    emb_size_trip,
+                    emb_size_rbf,
+                    emb_size_cbf,
+                    emb_size_bil_trip,
+                    num_before_skip,
+                    num_after_skip,
+                    num_concat,
+                    num_atom,
+                    neighbor_scale,
+                    generator,
                 )
                 for _ in range(num_blocks)
             ]
         )
         self.out_blocks = torch.nn.ModuleList(
-            [OutputBlock(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator)
-             for _ in range(num_blocks)]
+            [
+                OutputBlock(
+                    emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator
+                )
+                for _ in range(num_blocks)
+            ]
         )
         self.declare_edge_features([f"{emb_size_edge}x0e"] * num_blocks)
 
@@ -138,9 +204,13 @@ class GemNetTEnergy(EnergyModel):
         id_swap = reverse_edges(edge_index, vec, num_atoms)
         unit = vec / length.unsqueeze(-1)
         cos_angle = (unit.unsqueeze(1) * unit[partner]).sum(-1)  # (E, K)
-        sph = self.sph_basis(cos_angle) * valid.unsqueeze(-1).to(vec.dtype)  # (E, K, L), 0 off-triplet
+        sph = self.sph_basis(cos_angle) * valid.unsqueeze(-1).to(
+            vec.dtype
+        )  # (E, K, L), 0 off-triplet
         sph = sph.transpose(1, 2)  # (E, L, K)
-        cbf_radial = torch.matmul(rbf.unsqueeze(0), self.cbf_down.to(vec.dtype)).permute(1, 2, 0)  # (E, cbf, L)
+        cbf_radial = torch.matmul(rbf.unsqueeze(0), self.cbf_down.to(vec.dtype)).permute(
+            1, 2, 0
+        )  # (E, cbf, L)
         rbf3 = self.mlp_rbf3(rbf)
         rbf_h = self.mlp_rbf_h(rbf)
         rbf_out = self.mlp_rbf_out(rbf)
@@ -162,8 +232,10 @@ class GemNetTEnergy(EnergyModel):
 def resolve_gemnet_config(preset: str, overrides: Dict[str, Optional[float]]) -> Dict[str, float]:
     """Preset values with explicit (non-None) options on top; clear error for unknown presets."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown GemNet-T preset {preset!r}; choose one of {sorted(PRESETS)} "
-                         "or give every size explicitly")
+        raise ValueError(
+            f"unknown GemNet-T preset {preset!r}; choose one of {sorted(PRESETS)} "
+            "or give every size explicitly"
+        )
     config = dict(PRESETS[preset])
     config.update({k: v for k, v in overrides.items() if v is not None})
     return config
@@ -206,6 +278,14 @@ def gemnet_t(
     if not avg > 0:
         raise ValueError(f"avg_num_neighbors must be positive, got {avg}")
     sizes = {k: int(v) for k, v in config.items()}
-    energy = GemNetTEnergy(len(type_names), r_cut, avg_num_neighbors=avg, generator=seeded_generator(seed), **sizes)
+    energy = GemNetTEnergy(
+        len(type_names), r_cut, avg_num_neighbors=avg, generator=seeded_generator(seed), **sizes
+    )
     interaction_range = (2 * sizes["num_blocks"] + 1) * r_cut
-    return ForceModel(energy, list(type_names), r_max=r_cut, interaction_range=interaction_range, model_name=MODEL_NAME)
+    return ForceModel(
+        energy,
+        list(type_names),
+        r_max=r_cut,
+        interaction_range=interaction_range,
+        model_name=MODEL_NAME,
+    )

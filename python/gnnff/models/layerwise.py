@@ -43,8 +43,9 @@ class LayerwiseForceModel(ForceModel):
                 f"{model.model_name!r} ({type(energy_model).__name__}); export it without "
                 "layer-wise support and run it with `pair_style gnnff comm shell`"
             )
-        super().__init__(energy_model, model.type_names, model.r_max, model.interaction_range,
-                         model.model_name)
+        super().__init__(
+            energy_model, model.type_names, model.r_max, model.interaction_range, model.model_name
+        )
         self.per_type_energy_shift = model.per_type_energy_shift.clone()
         self.per_type_energy_scale = model.per_type_energy_scale.clone()
         self.train(model.training)
@@ -68,9 +69,15 @@ class LayerwiseForceModel(ForceModel):
         return em.embed_nodes(em.type_embedding(atom_type))
 
     @torch.jit.export
-    def layerwise_layer(self, k: int, h: torch.Tensor, edge_vectors: torch.Tensor,
-                        edge_index: torch.Tensor, atom_type: torch.Tensor,
-                        num_local: int) -> torch.Tensor:
+    def layerwise_layer(
+        self,
+        k: int,
+        h: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        edge_index: torch.Tensor,
+        atom_type: torch.Tensor,
+        num_local: int,
+    ) -> torch.Tensor:
         """h_{k+1} of the local atoms (num_local, D_{k+1}).
 
         h (N, D_k) covers local and ghost atoms; every edge i->j has a local centre
@@ -101,8 +108,9 @@ class LayerwiseForceModel(ForceModel):
         """E_i (eV) of the atoms whose final features are h (n, D_L); atom_type (n,)."""
         em = self.energy_model
         raw = em.readout(em.readout_hidden(h)).squeeze(-1)
-        return (self.per_type_energy_scale[atom_type].to(raw.dtype) * raw
-                + self.per_type_energy_shift[atom_type].to(raw.dtype))
+        return self.per_type_energy_scale[atom_type].to(
+            raw.dtype
+        ) * raw + self.per_type_energy_shift[atom_type].to(raw.dtype)
 
 
 def supports_layerwise(model: torch.nn.Module) -> bool:

@@ -43,8 +43,13 @@ class Rank:
         return np.concatenate([self.owned, self.ghost_atom])
 
 
-def decompose(positions: np.ndarray, cell: np.ndarray, grid: Sequence[int], r_max: float,
-              ghost_cutoff: Optional[float] = None) -> List[Rank]:
+def decompose(
+    positions: np.ndarray,
+    cell: np.ndarray,
+    grid: Sequence[int],
+    r_max: float,
+    ghost_cutoff: Optional[float] = None,
+) -> List[Rank]:
     """Cut a periodic cell (rows = lattice vectors, Å) into a grid of ranks (see module doc)."""
     ghost_cutoff = r_max if ghost_cutoff is None else ghost_cutoff
     cell = np.asarray(cell, dtype=np.float64)
@@ -54,7 +59,9 @@ def decompose(positions: np.ndarray, cell: np.ndarray, grid: Sequence[int], r_ma
     owner_cell = np.minimum((frac * grid).astype(int), grid - 1)
     owner = np.ravel_multi_index(owner_cell.T, grid)
     # enough periodic images that every point within ghost_cutoff of the cell is covered
-    heights = abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    heights = abs(np.linalg.det(cell)) / np.linalg.norm(
+        np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1
+    )
     reach = np.ceil(ghost_cutoff / heights).astype(int) + 1
     shifts = np.array(list(itertools.product(*[range(-m, m + 1) for m in reach])))
     image_pos = (wrapped[None, :, :] + (shifts @ cell)[:, None, :]).reshape(-1, 3)
@@ -77,13 +84,21 @@ def decompose(positions: np.ndarray, cell: np.ndarray, grid: Sequence[int], r_ma
             centre, neighbour = np.nonzero(dist < r_max)
         else:
             centre = neighbour = np.zeros(0, dtype=int)
-        ranks.append(Rank(owned, image_atom[ghost], pos, np.stack([centre, neighbour]).astype(np.int64)))
+        ranks.append(
+            Rank(owned, image_atom[ghost], pos, np.stack([centre, neighbour]).astype(np.int64))
+        )
     return ranks
 
 
-def evaluate_decomposed(model, positions: np.ndarray, cell: np.ndarray, atom_type: np.ndarray,
-                        grid: Sequence[int], reverse_exchange: bool = True,
-                        ghost_cutoff: Optional[float] = None) -> Dict[str, np.ndarray]:
+def evaluate_decomposed(
+    model,
+    positions: np.ndarray,
+    cell: np.ndarray,
+    atom_type: np.ndarray,
+    grid: Sequence[int],
+    reverse_exchange: bool = True,
+    ghost_cutoff: Optional[float] = None,
+) -> Dict[str, np.ndarray]:
     """Energy (eV), atomic energies, forces (eV/Å) and virial (eV, LAMMPS sign) of a
     LayerwiseForceModel run layer by layer on a grid of emulated ranks (see module doc)."""
     dtype = model.per_type_energy_shift.dtype
@@ -104,22 +119,32 @@ def evaluate_decomposed(model, positions: np.ndarray, cell: np.ndarray, atom_typ
 
     def exchange_forward(local_h: List[torch.Tensor]) -> List[torch.Tensor]:
         """Each rank's owned rows followed by its ghosts' copies of their owners' rows."""
-        return [torch.cat([local_h[r]] + [local_h[owner_of[a]][local_row[a]].unsqueeze(0)
-                                          for a in rank.ghost_atom]) for r, rank in enumerate(ranks)]
+        return [
+            torch.cat(
+                [local_h[r]]
+                + [local_h[owner_of[a]][local_row[a]].unsqueeze(0) for a in rank.ghost_atom]
+            )
+            for r, rank in enumerate(ranks)
+        ]
 
     n_layers = model.layerwise_num_layers()
     h_in: List[List[torch.Tensor]] = []  # per layer, per rank: the leaf fed to the layer
     h_out: List[List[torch.Tensor]] = []
-    local_h = [model.layerwise_embed(t[:rank.n_local]).detach() for t, rank in zip(types, ranks)]
+    local_h = [model.layerwise_embed(t[: rank.n_local]).detach() for t, rank in zip(types, ranks)]
     for k in range(n_layers):
         full = [h.detach().requires_grad_(True) for h in exchange_forward(local_h)]
-        out = [model.layerwise_layer(k, full[r], vectors[r], edges[r], types[r], rank.n_local)
-               for r, rank in enumerate(ranks)]
+        out = [
+            model.layerwise_layer(k, full[r], vectors[r], edges[r], types[r], rank.n_local)
+            for r, rank in enumerate(ranks)
+        ]
         h_in.append(full)
         h_out.append(out)
         local_h = [o.detach() for o in out]
     final = [h.requires_grad_(True) for h in local_h]
-    atomic = [model.layerwise_atomic_energy(final[r], types[r][:rank.n_local]) for r, rank in enumerate(ranks)]
+    atomic = [
+        model.layerwise_atomic_energy(final[r], types[r][: rank.n_local])
+        for r, rank in enumerate(ranks)
+    ]
 
     grad_local = [_grad(atomic[r].sum(), final[r]) for r in range(len(ranks))]
     edge_grad = [torch.zeros_like(v) for v in vectors]
@@ -129,12 +154,16 @@ def evaluate_decomposed(model, positions: np.ndarray, cell: np.ndarray, atom_typ
             if h_out[k][r].numel() == 0:  # a rank without atoms has nothing to differentiate
                 grad_full.append(torch.zeros_like(h_in[k][r]))
                 continue
-            g_h, g_r = torch.autograd.grad([h_out[k][r]], [h_in[k][r], vectors[r]],
-                                           grad_outputs=[grad_local[r]], allow_unused=True)
+            g_h, g_r = torch.autograd.grad(
+                [h_out[k][r]],
+                [h_in[k][r], vectors[r]],
+                grad_outputs=[grad_local[r]],
+                allow_unused=True,
+            )
             grad_full.append(torch.zeros_like(h_in[k][r]) if g_h is None else g_h)
             if g_r is not None:
                 edge_grad[r] = edge_grad[r] + g_r
-        grad_local = [g[:rank.n_local].clone() for g, rank in zip(grad_full, ranks)]
+        grad_local = [g[: rank.n_local].clone() for g, rank in zip(grad_full, ranks)]
         if reverse_exchange:
             for r, rank in enumerate(ranks):
                 for n, a in enumerate(rank.ghost_atom):
@@ -146,12 +175,21 @@ def evaluate_decomposed(model, positions: np.ndarray, cell: np.ndarray, atom_typ
     for r, rank in enumerate(ranks):
         g = edge_grad[r].detach()
         i, j = edges[r]
-        f = torch.zeros(len(rank.positions), 3, dtype=g.dtype).index_add(0, i, g).index_add(0, j, -g)
+        f = (
+            torch.zeros(len(rank.positions), 3, dtype=g.dtype)
+            .index_add(0, i, g)
+            .index_add(0, j, -g)
+        )
         np.add.at(forces, rank.atoms, f.numpy())  # ghost forces go to their owners
         virial -= (vectors[r].detach().unsqueeze(-1) * g.unsqueeze(-2)).sum(0).numpy()
         atomic_energy[rank.owned] = atomic[r].detach().numpy()
-    return {"energy": float(atomic_energy.sum()), "atomic_energy": atomic_energy, "forces": forces,
-            "virial": virial, "ghosts_per_rank": [len(rank.ghost_atom) for rank in ranks]}
+    return {
+        "energy": float(atomic_energy.sum()),
+        "atomic_energy": atomic_energy,
+        "forces": forces,
+        "virial": virial,
+        "ghosts_per_rank": [len(rank.ghost_atom) for rank in ranks],
+    }
 
 
 def _grad(output: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:

@@ -48,13 +48,40 @@ from gnnff.models.wrapper import ForceModel
 # embedding, so its weights grow linearly with the embedding size (NequIP uses a one-hot).
 PRESETS = {
     # tests and CPU demos: seconds per test on 2 cores
-    "small": dict(l_max=1, n_layers=2, num_features=8, n_bessel=6, radial_hidden=16,
-                  type_embedding_dim=8, parity=False, polynomial_p=6, avg_num_neighbors=10.0),
-    "medium": dict(l_max=2, n_layers=3, num_features=16, n_bessel=8, radial_hidden=32,
-                   type_embedding_dim=8, parity=True, polynomial_p=6, avg_num_neighbors=20.0),
+    "small": dict(
+        l_max=1,
+        n_layers=2,
+        num_features=8,
+        n_bessel=6,
+        radial_hidden=16,
+        type_embedding_dim=8,
+        parity=False,
+        polynomial_p=6,
+        avg_num_neighbors=10.0,
+    ),
+    "medium": dict(
+        l_max=2,
+        n_layers=3,
+        num_features=16,
+        n_bessel=8,
+        radial_hidden=32,
+        type_embedding_dim=8,
+        parity=True,
+        polynomial_p=6,
+        avg_num_neighbors=20.0,
+    ),
     # close to the NequIP paper's default (5 interaction blocks, 32 features, l_max 2)
-    "paper": dict(l_max=2, n_layers=5, num_features=32, n_bessel=8, radial_hidden=64,
-                  type_embedding_dim=8, parity=True, polynomial_p=6, avg_num_neighbors=30.0),
+    "paper": dict(
+        l_max=2,
+        n_layers=5,
+        num_features=32,
+        n_bessel=8,
+        radial_hidden=64,
+        type_embedding_dim=8,
+        parity=True,
+        polynomial_p=6,
+        avg_num_neighbors=30.0,
+    ),
 }
 
 
@@ -62,7 +89,9 @@ def _hidden_irreps(mul: int, l_max: int, parity: bool) -> o3.Irreps:
     return o3.Irreps([(mul, o3.Irrep(l, p)) for l, p in allowed_irreps(l_max, parity)])
 
 
-def convolution_tp(irreps_in: o3.Irreps, sh_irreps: o3.Irreps, irreps_gate_in: o3.Irreps) -> o3.TensorProduct:
+def convolution_tp(
+    irreps_in: o3.Irreps, sh_irreps: o3.Irreps, irreps_gate_in: o3.Irreps
+) -> o3.TensorProduct:
     """The e3nn 'uvu' product h_j (x) Y(r_ij) with per-edge weights, one path per output irrep
     (sorted), every output the gate can take. InteractionBlock runs its fused copy
     (fused_tp.ShTensorProduct); this e3nn object is the reference that tests compare it with."""
@@ -75,15 +104,24 @@ def convolution_tp(irreps_in: o3.Irreps, sh_irreps: o3.Irreps, irreps_gate_in: o
                     mid.append((mul, ir_out))
     irreps_mid, perm, _ = o3.Irreps(mid).sort()
     instructions = [(a, b, perm[c], m, t) for a, b, c, m, t in instructions]
-    return o3.TensorProduct(irreps_in, sh_irreps, irreps_mid, instructions,
-                            shared_weights=False, internal_weights=False)
+    return o3.TensorProduct(
+        irreps_in, sh_irreps, irreps_mid, instructions, shared_weights=False, internal_weights=False
+    )
 
 
 class InteractionBlock(torch.nn.Module):
     """One NequIP convolution + gated nonlinearity (see module doc)."""
 
-    def __init__(self, irreps_in: o3.Irreps, irreps_hidden: o3.Irreps, sh_irreps: o3.Irreps,
-                 emb_irreps: o3.Irreps, n_bessel: int, radial_hidden: int, inv_sqrt_nn: float):
+    def __init__(
+        self,
+        irreps_in: o3.Irreps,
+        irreps_hidden: o3.Irreps,
+        sh_irreps: o3.Irreps,
+        emb_irreps: o3.Irreps,
+        n_bessel: int,
+        radial_hidden: int,
+        inv_sqrt_nn: float,
+    ):
         super().__init__()
         # gate: scalars act through SiLU (even) / tanh (odd); l > 0 are multiplied by gates
         # only irreps that the convolution (irreps_in x Y) or the self-connection (irreps_in)
@@ -103,7 +141,9 @@ class InteractionBlock(torch.nn.Module):
         self.mul = common_mul(irreps_in, "NequIP features")
         self.in_dims: List[int] = irrep_dims(irreps_in)
         self.message_dims: List[int] = irrep_dims(irreps_mid)
-        self.radial = ScalarMLP([n_bessel, radial_hidden, radial_hidden, tp.weight_numel], bias=False)
+        self.radial = ScalarMLP(
+            [n_bessel, radial_hidden, radial_hidden, tp.weight_numel], bias=False
+        )
         self.linear_out = o3.Linear(irreps_mid, irreps_gate_in)
         self.self_connection = o3.FullyConnectedTensorProduct(irreps_in, emb_irreps, irreps_gate_in)
         self.irreps_in = irreps_in
@@ -112,16 +152,23 @@ class InteractionBlock(torch.nn.Module):
         self.residual = irreps_in == self.irreps_out
         self.inv_sqrt_nn = inv_sqrt_nn
 
-    def message(self, h: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, u: torch.Tensor,
-                neighbour: torch.Tensor) -> torch.Tensor:
+    def message(
+        self,
+        h: torch.Tensor,
+        sh: torch.Tensor,
+        radial: torch.Tensor,
+        u: torch.Tensor,
+        neighbour: torch.Tensor,
+    ) -> torch.Tensor:
         """Per-edge messages (E, D_message, mul) (channel_layout.component_rows layout)."""
         weights = self.radial(radial) * u
         # layout change on atoms (N rows), before the gather onto edges (E rows)
         x = component_rows(self.linear_in(h), self.mul, self.in_dims)
         return self.tp(x.index_select(0, neighbour), sh, weights)
 
-    def update(self, h: torch.Tensor, message: torch.Tensor, centre: torch.Tensor,
-               emb: torch.Tensor) -> torch.Tensor:
+    def update(
+        self, h: torch.Tensor, message: torch.Tensor, centre: torch.Tensor, emb: torch.Tensor
+    ) -> torch.Tensor:
         aggregated = scatter_sum(message, centre, h.shape[0]) * self.inv_sqrt_nn
         aggregated = component_rows_to_irreps(aggregated, self.message_dims)
         new = self.gate(self.linear_out(aggregated) + self.self_connection(h, emb))
@@ -133,11 +180,26 @@ class InteractionBlock(torch.nn.Module):
 class NequIPEnergy(ExactConstantsMixin, EnergyModel):
     """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
 
-    HEAD_MODULES = ("type_embedding", "readout_hidden", "readout")  # fine-tuning: trained at the full learning rate
+    HEAD_MODULES = (
+        "type_embedding",
+        "readout_hidden",
+        "readout",
+    )  # fine-tuning: trained at the full learning rate
 
-    def __init__(self, n_types: int, r_max: float, l_max: int, n_layers: int, num_features: int,
-                 n_bessel: int, radial_hidden: int, type_embedding_dim: int, parity: bool,
-                 polynomial_p: int, avg_num_neighbors: float):
+    def __init__(
+        self,
+        n_types: int,
+        r_max: float,
+        l_max: int,
+        n_layers: int,
+        num_features: int,
+        n_bessel: int,
+        radial_hidden: int,
+        type_embedding_dim: int,
+        parity: bool,
+        polynomial_p: int,
+        avg_num_neighbors: float,
+    ):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"NequIP needs n_layers >= 1, got {n_layers}")
@@ -152,8 +214,15 @@ class NequIPEnergy(ExactConstantsMixin, EnergyModel):
         hidden = _hidden_irreps(num_features, l_max, parity)
         blocks = []
         for _ in range(n_layers):
-            block = InteractionBlock(irreps, hidden, sh_irreps, emb_irreps, n_bessel, radial_hidden,
-                                     1.0 / math.sqrt(avg_num_neighbors))
+            block = InteractionBlock(
+                irreps,
+                hidden,
+                sh_irreps,
+                emb_irreps,
+                n_bessel,
+                radial_hidden,
+                1.0 / math.sqrt(avg_num_neighbors),
+            )
             blocks.append(block)
             irreps = block.irreps_out
         self.blocks = torch.nn.ModuleList(blocks)
@@ -176,7 +245,9 @@ class NequIPEnergy(ExactConstantsMixin, EnergyModel):
         for k, block in enumerate(self.blocks):
             message = block.message(h, sh, radial, u, neighbour)
             if self.record_edge_features:
-                data[self.edge_feature_keys[k]] = component_rows_to_irreps(message, block.message_dims)
+                data[self.edge_feature_keys[k]] = component_rows_to_irreps(
+                    message, block.message_dims
+                )
             h = block.update(h, message, centre, emb)
         data[keys.ATOMIC_ENERGY_RAW] = self.readout(self.readout_hidden(h)).squeeze(-1)
         return data
@@ -198,10 +269,27 @@ def nequip(
     avg_num_neighbors: Optional[float] = None,
 ) -> ForceModel:
     """NequIP ForceModel; options left as None take the value of ``preset`` (small|medium|paper)."""
-    opts = resolve_preset("nequip", PRESETS, preset, dict(
-        l_max=l_max, n_layers=n_layers, num_features=num_features, n_bessel=n_bessel,
-        radial_hidden=radial_hidden, type_embedding_dim=type_embedding_dim, parity=parity,
-        polynomial_p=polynomial_p, avg_num_neighbors=avg_num_neighbors))
+    opts = resolve_preset(
+        "nequip",
+        PRESETS,
+        preset,
+        dict(
+            l_max=l_max,
+            n_layers=n_layers,
+            num_features=num_features,
+            n_bessel=n_bessel,
+            radial_hidden=radial_hidden,
+            type_embedding_dim=type_embedding_dim,
+            parity=parity,
+            polynomial_p=polynomial_p,
+            avg_num_neighbors=avg_num_neighbors,
+        ),
+    )
     energy = NequIPEnergy(len(type_names), float(r_max), **opts)
-    return ForceModel(energy, list(type_names), r_max=float(r_max),
-                      interaction_range=opts["n_layers"] * float(r_max), model_name="nequip")
+    return ForceModel(
+        energy,
+        list(type_names),
+        r_max=float(r_max),
+        interaction_range=opts["n_layers"] * float(r_max),
+        model_name="nequip",
+    )

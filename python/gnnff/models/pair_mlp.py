@@ -86,13 +86,18 @@ class PairMLPEnergy(EnergyModel):
         r = torch.linalg.norm(vec, dim=-1)
         fc = self.cutoff(r)
         emb = self.type_embedding.weight.to(vec.dtype)
-        h = torch.cat([self.basis(r) * fc.unsqueeze(-1), emb[types[centre]], emb[types[edge_index[1]]]], dim=-1)
+        h = torch.cat(
+            [self.basis(r) * fc.unsqueeze(-1), emb[types[centre]], emb[types[edge_index[1]]]],
+            dim=-1,
+        )
         for i, layer in enumerate(self.edge_layers):
             h = torch.nn.functional.silu(layer(h))
             if self.record_edge_features:
                 data[self.edge_feature_keys[i]] = h
         edge_energy = 0.5 * fc * self.edge_energy(h).squeeze(-1)
-        atomic = torch.zeros(num_atoms, dtype=vec.dtype, device=vec.device).index_add(0, centre, edge_energy)
+        atomic = torch.zeros(num_atoms, dtype=vec.dtype, device=vec.device).index_add(
+            0, centre, edge_energy
+        )
         if self.angular:
             atomic = atomic + self._angular_energy(vec, r, fc, h, centre, emb[types])
         data[keys.ATOMIC_ENERGY_RAW] = atomic
@@ -111,7 +116,10 @@ class PairMLPEnergy(EnergyModel):
         a2 = torch.zeros(num_atoms, n_c, 9, dtype=vec.dtype, device=vec.device)
         a2 = a2.index_add(0, centre, c.unsqueeze(-1) * uu.reshape(-1, 1, 9))
         desc = torch.cat([a0, (a1 * a1).sum(-1), (a2 * a2).sum(-1), centre_emb], dim=-1)
-        isolated = torch.cat([torch.zeros(num_atoms, 3 * n_c, dtype=vec.dtype, device=vec.device), centre_emb], dim=-1)
+        isolated = torch.cat(
+            [torch.zeros(num_atoms, 3 * n_c, dtype=vec.dtype, device=vec.device), centre_emb],
+            dim=-1,
+        )
         return (self.atom_mlp(desc) - self.atom_mlp(isolated)).squeeze(-1)
 
 
@@ -134,6 +142,18 @@ def pair_mlp(
     """
     if not r_max > 0:
         raise ValueError(f"r_max must be positive (Å), got {r_max}")
-    energy = PairMLPEnergy(len(type_names), r_max, num_basis, hidden, num_layers, embed_dim, angular, num_channels,
-                           cutoff_p, generator=seeded_generator(seed))
-    return ForceModel(energy, list(type_names), r_max=r_max, interaction_range=r_max, model_name="pair_mlp")
+    energy = PairMLPEnergy(
+        len(type_names),
+        r_max,
+        num_basis,
+        hidden,
+        num_layers,
+        embed_dim,
+        angular,
+        num_channels,
+        cutoff_p,
+        generator=seeded_generator(seed),
+    )
+    return ForceModel(
+        energy, list(type_names), r_max=r_max, interaction_range=r_max, model_name="pair_mlp"
+    )

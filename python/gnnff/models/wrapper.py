@@ -26,7 +26,9 @@ import torch
 from gnnff import keys
 
 
-def stress_from_virial(virial: torch.Tensor, cell: torch.Tensor, pbc: Optional[torch.Tensor] = None) -> torch.Tensor:
+def stress_from_virial(
+    virial: torch.Tensor, cell: torch.Tensor, pbc: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """(G, 3, 3) stress = -virial / volume (eV/Å^3, ASE sign); NaN for a graph whose cell is not
     periodic in x, y and z (no volume: stress is undefined there). The one place this is written."""
     cell = cell.to(virial.dtype).reshape(-1, 3, 3)
@@ -87,12 +89,16 @@ class ForceModel(torch.nn.Module):
         n_types = len(self.type_names)
         shift = torch.as_tensor(shift, dtype=self.per_type_energy_shift.dtype)
         if shift.shape != (n_types,):
-            raise ValueError(f"energy shift needs one value per type ({n_types}), got {shift.shape}")
+            raise ValueError(
+                f"energy shift needs one value per type ({n_types}), got {shift.shape}"
+            )
         self.per_type_energy_shift.copy_(shift)
         if scale is not None:
             scale = torch.as_tensor(scale, dtype=self.per_type_energy_scale.dtype)
             if scale.shape != (n_types,):
-                raise ValueError(f"energy scale needs one value per type ({n_types}), got {scale.shape}")
+                raise ValueError(
+                    f"energy scale needs one value per type ({n_types}), got {scale.shape}"
+                )
             self.per_type_energy_scale.copy_(scale)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -113,10 +119,9 @@ class ForceModel(torch.nn.Module):
 
         data = self.energy_model(data)
         raw = data[keys.ATOMIC_ENERGY_RAW]
-        atomic_energy = (
-            self.per_type_energy_scale[atom_type].to(raw.dtype) * raw
-            + self.per_type_energy_shift[atom_type].to(raw.dtype)
-        )
+        atomic_energy = self.per_type_energy_scale[atom_type].to(
+            raw.dtype
+        ) * raw + self.per_type_energy_shift[atom_type].to(raw.dtype)
         if keys.NUM_LOCAL in data:
             # ghost atoms (LAMMPS) carry no energy: they belong to another rank or image
             num_local = int(data[keys.NUM_LOCAL].item())
@@ -165,5 +170,7 @@ class ForceModel(torch.nn.Module):
         if keys.REQUEST_ATOM_VIRIAL in data:
             half = 0.5 * edge_virial
             atom_virial = torch.zeros(num_atoms, 3, 3, dtype=edge_grad.dtype, device=pos.device)
-            out[keys.ATOM_VIRIAL] = atom_virial.index_add(0, centre, half).index_add(0, neighbour, half)
+            out[keys.ATOM_VIRIAL] = atom_virial.index_add(0, centre, half).index_add(
+                0, neighbour, half
+            )
         return out

@@ -106,8 +106,11 @@ class Criterion:
                 raise ValueError("the trajectory has no complete frame; nothing to analyse")
             context = AnalysisContext(first=items[0])
         self.prepare(context)
-        records = [self.single_frame(item) for item in items
-                   if self.source == "log" or self.accepts_nonfinite or not item.has_nonfinite()]
+        records = [
+            self.single_frame(item)
+            for item in items
+            if self.source == "log" or self.accepts_nonfinite or not item.has_nonfinite()
+        ]
         self.conclude(records)
         return self
 

@@ -26,8 +26,9 @@ def bonds_from_frame(frame: Frame):
     from ase import Atoms
     from ase.neighborlist import natural_cutoffs, neighbor_list
 
-    atoms = Atoms(symbols=list(frame.symbols), positions=frame.positions, cell=frame.cell,
-                  pbc=frame.pbc)
+    atoms = Atoms(
+        symbols=list(frame.symbols), positions=frame.positions, cell=frame.cell, pbc=frame.pbc
+    )
     radii = [r + ASE_NEIGHBORLIST_SKIN for r in natural_cutoffs(atoms)]
     i, j, shift = neighbor_list("ijS", atoms, radii, self_interaction=False)
     keep = i < j
@@ -41,8 +42,9 @@ def bond_lengths(frame: Frame, bond_ids: np.ndarray) -> np.ndarray:
     present = (rows >= 0).all(axis=1)
     lengths = np.full(len(bond_ids), np.nan)
     r = rows[present]
-    vectors = minimum_image(frame.positions[r[:, 1]] - frame.positions[r[:, 0]],
-                            frame.cell, frame.pbc)
+    vectors = minimum_image(
+        frame.positions[r[:, 1]] - frame.positions[r[:, 0]], frame.cell, frame.pbc
+    )
     lengths[present] = np.linalg.norm(vectors, axis=1)
     return lengths
 
@@ -79,11 +81,15 @@ def molecule_sizes(n_atoms: int, rows: np.ndarray, shifts: np.ndarray) -> np.nda
 
 @dataclass
 class BondOptions:
-    threshold: float = option(0.5, "Å: a bond fails when its length is off by more than this",
-                              key="bond_threshold")
+    threshold: float = option(
+        0.5, "Å: a bond fails when its length is off by more than this", key="bond_threshold"
+    )
     max_molecule_size: int = option(
-        1000, "bonded clusters of up to this many atoms count as molecules (bonds count for "
-        "molecular systems only)", key="bond_max_molecule_size")
+        1000,
+        "bonded clusters of up to this many atoms count as molecules (bonds count for "
+        "molecular systems only)",
+        key="bond_max_molecule_size",
+    )
 
 
 @register_criterion("bonds")
@@ -103,8 +109,12 @@ class BondLengthDeviation(Criterion):
         first, reference = context.first, context.reference
         threshold = self.options.threshold
         self.results = CriterionResult(
-            name="bonds", description="bond-length deviation max_b |r_b - r_ref,b|", unit="Å",
-            threshold=threshold, fails_when="above")
+            name="bonds",
+            description="bond-length deviation max_b |r_b - r_ref,b|",
+            unit="Å",
+            threshold=threshold,
+            fails_when="above",
+        )
         if first.symbols is None:
             self.bond_ids = np.zeros((0, 2), np.int64)
             self.results.active = False
@@ -125,10 +135,16 @@ class BondLengthDeviation(Criterion):
         auto = molecular and largest <= self.options.max_molecule_size
         forced = context.forced_active
         self.results.active = auto if forced is None else forced
-        kind = (f"molecules of up to {largest} atoms" if molecular else
-                "no bonds" if len(self.bond_ids) == 0 else "bonded network through the box")
-        self.results.note = (f"{len(self.bond_ids)} bonds (ASE natural cutoffs, {kind}); "
-                             f"reference lengths: {source}")
+        kind = (
+            f"molecules of up to {largest} atoms"
+            if molecular
+            else "no bonds"
+            if len(self.bond_ids) == 0
+            else "bonded network through the box"
+        )
+        self.results.note = (
+            f"{len(self.bond_ids)} bonds (ASE natural cutoffs, {kind}); reference lengths: {source}"
+        )
         self.results.extra["n_bonds"] = len(self.bond_ids)
 
     def single_frame(self, frame: Frame):
@@ -147,6 +163,8 @@ class BondLengthDeviation(Criterion):
                 continue
             step, value, worst = record
             a, b = self.bond_ids[worst]
-            reason = (f"bond {self.symbols[a]}{a}-{self.symbols[b]}{b} off by {value:.2f} Å "
-                      f"from {self.reference_lengths[worst]:.2f} Å")
+            reason = (
+                f"bond {self.symbols[a]}{a}-{self.symbols[b]}{b} off by {value:.2f} Å "
+                f"from {self.reference_lengths[worst]:.2f} Å"
+            )
             self.results.record(step, value, value > threshold, reason)

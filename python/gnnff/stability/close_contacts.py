@@ -23,13 +23,16 @@ SEARCH_RADIUS = 6.0  # Å: reference minimum distances are looked for within thi
 
 @dataclass
 class CloseContactOptions:
-    fraction: float = option(0.5, "pairs closer than this fraction of the reference minimum "
-                             "distance of their species pair fail", key="close_fraction")
+    fraction: float = option(
+        0.5,
+        "pairs closer than this fraction of the reference minimum "
+        "distance of their species pair fail",
+        key="close_fraction",
+    )
 
     def __post_init__(self):
         if not 0.0 < self.fraction < 1.0:
-            raise ValueError(
-                f"close-contact fraction must be between 0 and 1, got {self.fraction}")
+            raise ValueError(f"close-contact fraction must be between 0 and 1, got {self.fraction}")
 
 
 @register_criterion("close_contacts")
@@ -41,14 +44,18 @@ class CloseContacts(Criterion):
         first, self.reference = context.first, context.reference
         self.fraction = self.options.fraction
         self.results = CriterionResult(
-            name="close_contacts", description="min_ij d_ij / d_ref(species pair)", unit="x d_ref",
-            threshold=self.fraction, fails_when="below")
+            name="close_contacts",
+            description="min_ij d_ij / d_ref(species pair)",
+            unit="x d_ref",
+            threshold=self.fraction,
+            fails_when="below",
+        )
         self.labels = np.unique(first.species())
         self.cached_ids, self.cached_codes = None, None
         n = len(self.labels)
         d_ref = np.full((n, n), np.inf)
         n_frames = 0
-        for frame in (self.reference if self.reference is not None else [first]):
+        for frame in self.reference if self.reference is not None else [first]:
             codes = self._codes(frame)
             i, j, d = pair_distances(frame, SEARCH_RADIUS)
             a, b = np.minimum(codes[i], codes[j]), np.maximum(codes[i], codes[j])
@@ -64,11 +71,18 @@ class CloseContacts(Criterion):
         d_ref[missing] = d_ref[~missing].min()
         self.d_ref = d_ref
         source = f"{n_frames} reference frames" if self.reference is not None else "first frame"
-        pairs = ", ".join(f"{self.labels[a]}-{self.labels[b]} {d_ref[a, b]:.2f}"
-                          for a in range(n) for b in range(a, n) if not missing[a, b])
+        pairs = ", ".join(
+            f"{self.labels[a]}-{self.labels[b]} {d_ref[a, b]:.2f}"
+            for a in range(n)
+            for b in range(a, n)
+            if not missing[a, b]
+        )
         self.results.note = f"d_ref from {source} (Å): {pairs}"
-        self.results.extra["d_ref"] = {f"{self.labels[a]}-{self.labels[b]}": float(d_ref[a, b])
-                                       for a in range(n) for b in range(a, n)}
+        self.results.extra["d_ref"] = {
+            f"{self.labels[a]}-{self.labels[b]}": float(d_ref[a, b])
+            for a in range(n)
+            for b in range(a, n)
+        }
 
     def _codes(self, frame: Frame) -> np.ndarray:
         species = frame.species()
@@ -76,9 +90,11 @@ class CloseContacts(Criterion):
         known = self.labels[np.minimum(codes, len(self.labels) - 1)] == species
         unknown = (codes >= len(self.labels)) | ~known
         if unknown.any():
-            raise ValueError(f"species {sorted(set(species[unknown]))} are not in the first frame "
-                             f"({list(self.labels)}); is --reference a trajectory of the same "
-                             "atoms?")
+            raise ValueError(
+                f"species {sorted(set(species[unknown]))} are not in the first frame "
+                f"({list(self.labels)}); is --reference a trajectory of the same "
+                "atoms?"
+            )
         return codes
 
     def single_frame(self, frame: Frame):
@@ -103,6 +119,9 @@ class CloseContacts(Criterion):
             if record is None:
                 continue
             step, value, pair = record
-            reason = "" if pair is None else (
-                f"atoms {pair[0]} and {pair[1]} at {pair[2]:.2f} Å = {pair[3]:.2f} x d_ref")
+            reason = (
+                ""
+                if pair is None
+                else (f"atoms {pair[0]} and {pair[1]} at {pair[2]:.2f} Å = {pair[3]:.2f} x d_ref")
+            )
             self.results.record(step, value, value < self.fraction, reason)

@@ -80,7 +80,8 @@ class ExtxyzReader(TrajectoryReader):
                 raise ValueError(
                     f"{self.path}: starts like an XYZ file but its first frame is not "
                     f"extended XYZ ({error or 'incomplete'}); write 'dump extxyz' or "
-                    "'dump custom'") from error
+                    "'dump custom'"
+                ) from error
             what = "incomplete" if error is None else f"unreadable: {error}"
             self._problem(index, None, at_end, what)
             if at_end:
@@ -99,8 +100,11 @@ def _to_frame(atoms, index: int) -> Frame:
         forces = atoms.calc.results["forces"]
     types = arrays.get("type")
     return Frame(
-        step=step, ids=ids[order], positions=atoms.positions[order].astype(np.float64),
-        cell=np.array(atoms.cell[:], dtype=np.float64), pbc=np.array(atoms.pbc, bool),
+        step=step,
+        ids=ids[order],
+        positions=atoms.positions[order].astype(np.float64),
+        cell=np.array(atoms.cell[:], dtype=np.float64),
+        pbc=np.array(atoms.pbc, bool),
         origin=np.zeros(3),
         types=None if types is None else np.asarray(types, np.int64)[order],
         symbols=np.array(atoms.get_chemical_symbols())[order],

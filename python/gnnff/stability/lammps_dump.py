@@ -70,8 +70,7 @@ class LammpsDumpReader(TrajectoryReader):
     ``element`` column.
     """
 
-    description = ("a LAMMPS text dump (dump custom/atom, may be .gz; starts with "
-                   "'ITEM: TIMESTEP')")
+    description = "a LAMMPS text dump (dump custom/atom, may be .gz; starts with 'ITEM: TIMESTEP')"
     priority = 10
 
     @classmethod
@@ -145,7 +144,8 @@ class LammpsDumpReader(TrajectoryReader):
             raise ValueError(
                 f"{self.path}: expected 'ITEM: TIMESTEP' but found "
                 f"{data.strip()[:60].decode('latin-1')!r}; is this a LAMMPS text dump "
-                "(dump custom/atom, not binary or dump local)?")
+                "(dump custom/atom, not binary or dump local)?"
+            )
 
     # ---- parsing one frame -------------------------------------------------------------------
     def _parse(self, text: str, at_end: bool) -> Frame:
@@ -157,7 +157,7 @@ class LammpsDumpReader(TrajectoryReader):
         if line_end < 0:
             raise _Damaged("file ends in the ITEM: ATOMS line", _step_of(text))
         columns = text[atoms_at:line_end].split()[2:]
-        block = text[line_end + 1:]
+        block = text[line_end + 1 :]
         items = _header_items(header)
         try:
             step = int(items["TIMESTEP"][0].split()[0])
@@ -183,21 +183,26 @@ class LammpsDumpReader(TrajectoryReader):
         tilt = box[:, 2] if box.shape[1] == 3 else np.zeros(3)
         cell, origin = lammps_box(box[:, :2], tilt)
         box_flags = [f for f in flags if f not in ("xy", "xz", "yz")]
-        pbc = (np.array([f == "pp" for f in box_flags[:3]]) if len(box_flags) >= 3
-               else np.ones(3, bool))
+        pbc = (
+            np.array([f == "pp" for f in box_flags[:3]])
+            if len(box_flags) >= 3
+            else np.ones(3, bool)
+        )
         return self._parse_atoms(step, columns, block, n_atoms, cell, origin, pbc)
 
     def _parse_atoms(self, step, columns, block, n_atoms, cell, origin, pbc) -> Frame:
         n_cols = len(columns)
         numeric = [i for i, c in enumerate(columns) if c not in _STRING_COLUMNS]
         try:  # numpy's C parser: ~3x faster than float() on split tokens
-            values = np.loadtxt(io.StringIO(block), dtype=np.float64, usecols=numeric, ndmin=2,
-                                comments=None)
+            values = np.loadtxt(
+                io.StringIO(block), dtype=np.float64, usecols=numeric, ndmin=2, comments=None
+            )
         except ValueError as err:
             raise _Damaged(f"an ATOMS line is not {n_cols} numbers ({err})", step) from None
         if values.shape != (n_atoms, len(numeric)):
-            raise _Damaged(f"{values.size} values for {n_atoms} atoms x {len(numeric)} columns",
-                           step)
+            raise _Damaged(
+                f"{values.size} values for {n_atoms} atoms x {len(numeric)} columns", step
+            )
         table = np.zeros((n_atoms, n_cols))
         table[:, numeric] = values
         strings = {}
@@ -215,8 +220,10 @@ class LammpsDumpReader(TrajectoryReader):
                 keep = np.concatenate([[True], ~repeated])
                 dupes = np.unique(ids[1:][repeated])
                 shown = ", ".join(str(i) for i in dupes[:20]) + (" ..." if len(dupes) > 20 else "")
-                self._warn(f"{self.path}: step {step}: duplicate atom ids {shown} "
-                           f"({len(dupes)} ids); kept the first line of each")
+                self._warn(
+                    f"{self.path}: step {step}: duplicate atom ids {shown} "
+                    f"({len(dupes)} ids); kept the first line of each"
+                )
                 order, ids = order[keep], ids[keep]
             table = table[order]
             strings = {k: v[order] for k, v in strings.items()}
@@ -231,8 +238,14 @@ class LammpsDumpReader(TrajectoryReader):
                 )
             symbols = np.asarray(self.type_symbols)[types - 1]
         return Frame(
-            step=step, ids=ids, positions=positions, cell=cell, pbc=pbc, origin=origin,
-            types=types, symbols=symbols,
+            step=step,
+            ids=ids,
+            positions=positions,
+            cell=cell,
+            pbc=pbc,
+            origin=origin,
+            types=types,
+            symbols=symbols,
             velocities=_triplet(table, col, ("vx", "vy", "vz")),
             forces=_triplet(table, col, ("fx", "fy", "fz")),
         )
@@ -259,9 +272,15 @@ def _header_items(lines):
     for line in lines:
         if line.startswith("ITEM: "):
             name = line[6:].strip()
-            key = next((k for k in ("BOX BOUNDS", "NUMBER OF ATOMS", "TIMESTEP", "UNITS", "TIME")
-                        if name.startswith(k)), name)
-            current = items.setdefault(key, [name[len(key):]] if key == "BOX BOUNDS" else [])
+            key = next(
+                (
+                    k
+                    for k in ("BOX BOUNDS", "NUMBER OF ATOMS", "TIMESTEP", "UNITS", "TIME")
+                    if name.startswith(k)
+                ),
+                name,
+            )
+            current = items.setdefault(key, [name[len(key) :]] if key == "BOX BOUNDS" else [])
         elif current is not None and line.strip():
             current.append(line)
     return items
@@ -287,7 +306,7 @@ def _count_markers(handle, start: int, stop: Optional[int]) -> int:
             data = tail + block  # a marker may straddle two blocks
             count += data.count(MARKER)
             offset += len(block)
-            tail = data[-(len(MARKER) - 1):]
+            tail = data[-(len(MARKER) - 1) :]
         if stop is not None:  # a marker that starts before stop but ends after it
             rest = handle.read(len(MARKER) - 1)
             count += (tail + rest).count(MARKER)
@@ -310,7 +329,7 @@ def _split_frames(handle, start: int, stop: Optional[int]):
             if start == 0:
                 yield -1, buf, True
             return
-        keep = buf[-(len(MARKER) - 1):] if start else buf  # keep all of part 0's preamble
+        keep = buf[-(len(MARKER) - 1) :] if start else buf  # keep all of part 0's preamble
         base += len(buf) - len(keep)
         buf = keep + block
     if start == 0:

@@ -20,9 +20,13 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..registry import Registry
 from ..suggest import did_you_mean
 
-CRITERIA = Registry("stability criterion", [
-    f"gnnff.stability.{module}"
-    for module in ("bonds", "rdf", "close_contacts", "sanity", "thermo_criteria")])
+CRITERIA = Registry(
+    "stability criterion",
+    [
+        f"gnnff.stability.{module}"
+        for module in ("bonds", "rdf", "close_contacts", "sanity", "thermo_criteria")
+    ],
+)
 
 
 def register_criterion(name: str):
@@ -35,12 +39,19 @@ def register_criterion(name: str):
     return decorate
 
 
-def option(default, help: str, *, key: Optional[str] = None, flag: Optional[str] = None,
-           metavar: Optional[str] = None):
+def option(
+    default,
+    help: str,
+    *,
+    key: Optional[str] = None,
+    flag: Optional[str] = None,
+    metavar: Optional[str] = None,
+):
     """A criterion option: a dataclass field. ``key`` (the StabilityOptions keyword and argparse
     dest) defaults to ``<criterion>_<field>``, ``flag`` to ``--`` + key with dashes."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "key": key, "flag": flag, "metavar": metavar})
+    return dataclasses.field(
+        default=default, metadata={"help": help, "key": key, "flag": flag, "metavar": metavar}
+    )
 
 
 @dataclasses.dataclass
@@ -69,11 +80,18 @@ def option_specs() -> List[OptionSpec]:
             key = meta.get("key") or f"{cls.name}_{f.name}"
             kind = hints[f.name]
             inner = [a for a in typing.get_args(kind) if a is not type(None)]
-            specs.append(OptionSpec(
-                criterion=cls.name, field=f.name, key=key,
-                flag=meta.get("flag") or "--" + key.replace("_", "-"), default=f.default,
-                type=inner[0] if inner else kind, help=meta.get("help", ""),
-                metavar=meta.get("metavar")))
+            specs.append(
+                OptionSpec(
+                    criterion=cls.name,
+                    field=f.name,
+                    key=key,
+                    flag=meta.get("flag") or "--" + key.replace("_", "-"),
+                    default=f.default,
+                    type=inner[0] if inner else kind,
+                    help=meta.get("help", ""),
+                    metavar=meta.get("metavar"),
+                )
+            )
     return specs
 
 
@@ -84,10 +102,14 @@ class StabilityOptions:
     keyword is an error naming the closest one.
     """
 
-    def __init__(self, timestep_ps: Optional[float] = None,
-                 elements: Optional[Sequence[str]] = None,
-                 criteria: Optional[Sequence[str]] = None, progress: bool = False,
-                 **criterion_options):
+    def __init__(
+        self,
+        timestep_ps: Optional[float] = None,
+        elements: Optional[Sequence[str]] = None,
+        criteria: Optional[Sequence[str]] = None,
+        progress: bool = False,
+        **criterion_options,
+    ):
         self.timestep_ps = timestep_ps  # time per MD step; default: from the log, else 0.001
         self.elements = elements  # element of LAMMPS type 1, 2, ...
         self.criteria = criteria  # the ones that count; default: automatic choice
@@ -95,8 +117,10 @@ class StabilityOptions:
         specs = {s.key: s for s in option_specs()}
         for key in criterion_options:
             if key not in specs:
-                raise ValueError(f"unknown stability option {key!r}{did_you_mean(key, specs)}; options: "
-                                 f"{sorted(specs)}")
+                raise ValueError(
+                    f"unknown stability option {key!r}{did_you_mean(key, specs)}; options: "
+                    f"{sorted(specs)}"
+                )
         self._values = {k: criterion_options.get(k, s.default) for k, s in specs.items()}
 
     def __getattr__(self, key):
@@ -111,8 +135,10 @@ class StabilityOptions:
         return cls.Options(**kwargs)
 
     def __repr__(self) -> str:
-        return (f"StabilityOptions(timestep_ps={self.timestep_ps!r}, elements={self.elements!r}, "
-                f"criteria={self.criteria!r}, progress={self.progress!r}, {self._values!r})")
+        return (
+            f"StabilityOptions(timestep_ps={self.timestep_ps!r}, elements={self.elements!r}, "
+            f"criteria={self.criteria!r}, progress={self.progress!r}, {self._values!r})"
+        )
 
 
 def add_criterion_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,8 +146,14 @@ def add_criterion_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("criterion options")
     for spec in option_specs():
         default = "" if spec.default is None else f" (default {spec.default})"
-        group.add_argument(spec.flag, dest=spec.key, type=spec.type, default=spec.default,
-                           metavar=spec.metavar, help=f"{spec.criterion}: {spec.help}{default}")
+        group.add_argument(
+            spec.flag,
+            dest=spec.key,
+            type=spec.type,
+            default=spec.default,
+            metavar=spec.metavar,
+            help=f"{spec.criterion}: {spec.help}{default}",
+        )
 
 
 def criterion_options_from_args(args: argparse.Namespace) -> Dict[str, Any]:

@@ -28,8 +28,13 @@ def pair_distances(frame: Frame, cutoff: float):
     box = frame.cell if frame.pbc.any() else np.zeros((3, 3))
     neighbours = vesin.NeighborList(cutoff=float(cutoff), full_list=False, n_threads=N_THREADS)
     # copy=False: views into vesin's buffers, copied once below (they die with `neighbours`)
-    i, j, d = neighbours.compute(np.ascontiguousarray(frame.positions, dtype=np.float64), box,
-                                 [bool(p) for p in frame.pbc], "ijd", copy=False)
+    i, j, d = neighbours.compute(
+        np.ascontiguousarray(frame.positions, dtype=np.float64),
+        box,
+        [bool(p) for p in frame.pbc],
+        "ijd",
+        copy=False,
+    )
     i, j, d = i.astype(np.int64), j.astype(np.int64), d.copy()
     del neighbours
     frame.__dict__["_pairs"] = (float(cutoff), i, j, d)

@@ -10,10 +10,8 @@ import warnings
 from typing import Any, List, Optional
 
 # set by the launchers of MPICH/Intel MPI (Hydra, PMI), Open MPI, PMIx and MVAPICH
-LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
-                           "MV2_COMM_WORLD_SIZE")
-LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK",
-                           "MV2_COMM_WORLD_RANK")
+LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 
 
 def launched_size() -> int:
@@ -34,9 +32,12 @@ def world():
     try:
         from mpi4py import MPI
     except ImportError:
-        warnings.warn("launched by mpirun but mpi4py is not installed: every rank analyses the "
-                      "whole trajectory on its own; pip install mpi4py to split the frames",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "launched by mpirun but mpi4py is not installed: every rank analyses the "
+            "whole trajectory on its own; pip install mpi4py to split the frames",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     comm = MPI.COMM_WORLD
     return comm if comm.Get_size() > 1 else None
@@ -59,8 +60,9 @@ def agree(comm, error: Optional[BaseException]) -> None:
     if error is not None:
         raise error
     name, message = failed[0]
-    raise (OSError if name in ("FileNotFoundError", "OSError", "PermissionError")
-           else ValueError)(message)
+    raise (OSError if name in ("FileNotFoundError", "OSError", "PermissionError") else ValueError)(
+        message
+    )
 
 
 def threads_per_rank(comm) -> int:
@@ -74,4 +76,3 @@ def threads_per_rank(comm) -> int:
     if allowed is not None and allowed < cores:  # bound by the launcher: these cores are ours
         return max(1, allowed)
     return max(1, cores // local)
-

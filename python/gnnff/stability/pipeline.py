@@ -84,9 +84,16 @@ class StabilityAnalysis:
         for name in records:  # concatenate the parts in frame order
             records[name] = [r for p in parts for r in p[0][name]]
         frames_read = [f for p in parts for f in p[1]]
-        self.results = self._conclude(criteria, records, frames_read, first, thermo, dt,
-                                      warnings=[w for p in parts for w in p[2]],
-                                      problems=[q for p in parts for q in p[3]])
+        self.results = self._conclude(
+            criteria,
+            records,
+            frames_read,
+            first,
+            thermo,
+            dt,
+            warnings=[w for p in parts for w in p[2]],
+            problems=[q for p in parts for q in p[3]],
+        )
         return self
 
     # ---- steps of run() ----------------------------------------------------------------------
@@ -96,8 +103,10 @@ class StabilityAnalysis:
         if opts.criteria is not None:
             unknown = set(opts.criteria) - set(CRITERIA.names())
             if unknown:
-                raise ValueError(f"unknown criteria {sorted(unknown)}; choose from "
-                                 f"{[c.name for c in criterion_classes()]}")
+                raise ValueError(
+                    f"unknown criteria {sorted(unknown)}; choose from "
+                    f"{[c.name for c in criterion_classes()]}"
+                )
         classes = criterion_classes()
         options = {cls.name: opts.for_criterion(cls) for cls in classes}  # checks the values
         thermo = read_thermo_log(self.log) if self.log else None
@@ -106,24 +115,36 @@ class StabilityAnalysis:
         reference = open_trajectory(self.reference, opts.elements) if self.reference else None
         first = reader.first_frame()
         if first is None:
-            raise ValueError(f"{self.trajectory}: no complete frame in the file; did LAMMPS write "
-                             "the first dump step?")
+            raise ValueError(
+                f"{self.trajectory}: no complete frame in the file; did LAMMPS write "
+                "the first dump step?"
+            )
         if first.has_nonfinite():
-            raise ValueError(f"{self.trajectory}: the first frame already has nan/inf values; "
-                             "there is nothing stable to compare against")
+            raise ValueError(
+                f"{self.trajectory}: the first frame already has nan/inf values; "
+                "there is nothing stable to compare against"
+            )
         if thermo is not None:  # thermo rows before the first frame belong to earlier runs
             thermo = thermo.since(first.step)
             if len(thermo.steps) == 0:
-                raise ValueError(f"{self.log}: no thermo row at or after the first dump step "
-                                 f"{first.step}; is it the log of the run that wrote the dump?")
+                raise ValueError(
+                    f"{self.log}: no thermo row at or after the first dump step "
+                    f"{first.step}; is it the log of the run that wrote the dump?"
+                )
         criteria: List[Criterion] = []
         for cls in classes:
             if cls.source == "log" and thermo is None:
                 continue
             criterion = cls(options[cls.name])
-            criterion.prepare(AnalysisContext(
-                first=first, reference=reference, log=thermo, dt_ps=dt_ps,
-                forced_active=self._forced(cls.name)))
+            criterion.prepare(
+                AnalysisContext(
+                    first=first,
+                    reference=reference,
+                    log=thermo,
+                    dt_ps=dt_ps,
+                    forced_active=self._forced(cls.name),
+                )
+            )
             self._apply_choice(criterion.results)
             criteria.append(criterion)
         return reader, first, thermo, (dt_ps, time_unit, dt_source), criteria
@@ -139,9 +160,13 @@ class StabilityAnalysis:
                 criterion.conclude(records[criterion.name])
         # the stable part ends at the earliest failure that counts, or at the first frame with
         # nan (those frames are not passed to most criteria)
-        ends = [c.results.first_failure_step for c in criteria
-                if not c.needs_stop_step and c.results.active
-                and c.results.first_failure_step is not None]
+        ends = [
+            c.results.first_failure_step
+            for c in criteria
+            if not c.needs_stop_step
+            and c.results.active
+            and c.results.first_failure_step is not None
+        ]
         ends += [step for step, finite in frames_read if not finite][:1]
         stop_step = min(ends) if ends else None
         for criterion in criteria:
@@ -152,10 +177,17 @@ class StabilityAnalysis:
             result.set_time(first.step, dt_ps)
         n_frames = len(frames_read)
         report = StabilityReport(
-            trajectory=str(self.trajectory), log=self.log, reference=self.reference,
-            n_frames=n_frames, n_atoms=first.n_atoms, first_step=first.step,
+            trajectory=str(self.trajectory),
+            log=self.log,
+            reference=self.reference,
+            n_frames=n_frames,
+            n_atoms=first.n_atoms,
+            first_step=first.step,
             last_step=frames_read[-1][0] if frames_read else first.step,
-            dt_ps=dt_ps, time_unit=time_unit, timestep_source=dt_source, criteria=results,
+            dt_ps=dt_ps,
+            time_unit=time_unit,
+            timestep_source=dt_source,
+            criteria=results,
             warnings=list(warnings) + ([] if thermo is None else thermo.errors),
             frame_problems=list(problems),
         )

@@ -27,8 +27,12 @@ def plot_report(report: StabilityReport, path) -> None:
         if c.first_failure_time_ps is not None:
             ax.axvline(c.first_failure_time_ps, ls=":", color="C3", lw=1)
         if not report.stable_through_end:
-            ax.axvspan(report.stable_time, max(report.total_time, report.stable_time),
-                       color="C3", alpha=0.07)
+            ax.axvspan(
+                report.stable_time,
+                max(report.total_time, report.stable_time),
+                color="C3",
+                alpha=0.07,
+            )
         state = "" if c.active else " (reported only)"
         ax.set_title(f"{c.name}{state}", fontsize=10)
         ax.set_xlabel(f"time ({unit})")
@@ -52,12 +56,16 @@ def plot_report(report: StabilityReport, path) -> None:
         ax.legend(fontsize=8)
     for ax in axes[n_panels:]:
         ax.set_visible(False)
-    verdict = ("stable for the whole run" if report.stable_through_end else
-               f"stable for {report.stable_time:.4g} {unit} (first failure: "
-               f"{', '.join(report.first_failed)})")
+    verdict = (
+        "stable for the whole run"
+        if report.stable_through_end
+        else f"stable for {report.stable_time:.4g} {unit} (first failure: "
+        f"{', '.join(report.first_failed)})"
+    )
     if not report.complete:  # never claim more than was read
-        verdict = verdict.replace("the whole run", "every frame read") + \
-            f"\n{report.coverage_note()}"
+        verdict = (
+            verdict.replace("the whole run", "every frame read") + f"\n{report.coverage_note()}"
+        )
     fig.suptitle(f"{report.trajectory}: {verdict}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

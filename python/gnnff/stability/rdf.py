@@ -45,17 +45,29 @@ def radial_distribution(frame: Frame, edges: np.ndarray, kind: str) -> np.ndarra
 @dataclass
 class RDFOptions:
     threshold: Optional[float] = option(
-        None, "sum|g-g_ref| dr in Å above which a window fails (default 1.0; 0.5 for h(r) of "
-        "molecules)", key="rdf_threshold")
+        None,
+        "sum|g-g_ref| dr in Å above which a window fails (default 1.0; 0.5 for h(r) of molecules)",
+        key="rdf_threshold",
+    )
     window: int = option(10, "frames per RDF window", key="rdf_window")
-    r_max: Optional[float] = option(None, "Å (default 6 for g(r), 10 for h(r))",
-                                    key="rdf_r_max", flag="--rdf-rmax")
+    r_max: Optional[float] = option(
+        None, "Å (default 6 for g(r), 10 for h(r))", key="rdf_r_max", flag="--rdf-rmax"
+    )
     bins: Optional[int] = option(None, "number of bins (default: 0.05 Å bins)", key="rdf_bins")
-    every: int = option(1, "compute the RDF on every N-th frame of the file only (it dominates "
-                        "the cost for large systems)", key="rdf_every", metavar="N")
+    every: int = option(
+        1,
+        "compute the RDF on every N-th frame of the file only (it dominates "
+        "the cost for large systems)",
+        key="rdf_every",
+        metavar="N",
+    )
     equilibration_ps: float = option(
-        0.0, "the RDF criterion ignores frames before this time (runs from ideal lattices)",
-        key="equilibration_ps", flag="--equilibration", metavar="PS")
+        0.0,
+        "the RDF criterion ignores frames before this time (runs from ideal lattices)",
+        key="equilibration_ps",
+        flag="--equilibration",
+        metavar="PS",
+    )
 
     def __post_init__(self):
         if self.window < 1:
@@ -86,16 +98,23 @@ class RDFDrift(Criterion):
         self.kind_used, self.window, self.every = kind, opts.window, opts.every
         self.first_index = first.index
         # frames before start_step (equilibration) are neither scored nor part of the reference
-        self.start_step = (first.step + int(np.ceil(opts.equilibration_ps / context.dt_ps - 1e-9))
-                           if opts.equilibration_ps else None)
+        self.start_step = (
+            first.step + int(np.ceil(opts.equilibration_ps / context.dt_ps - 1e-9))
+            if opts.equilibration_ps
+            else None
+        )
         self.edges = np.linspace(0.0, r_max, (opts.bins or int(round(r_max / 0.05))) + 1)
         self.dr = float(self.edges[1] - self.edges[0])
         name = "g(r)" if kind == "g" else "h(r)"
         sampling = f" of every {self.every}th frame" if self.every > 1 else ""
         self.results = CriterionResult(
-            name="rdf", description=f"{name} error sum|f - f_ref| dr over a "
-            f"{self.window}-frame window{sampling}", unit="Å" if kind == "g" else "",
-            threshold=threshold, fails_when="above")
+            name="rdf",
+            description=f"{name} error sum|f - f_ref| dr over a "
+            f"{self.window}-frame window{sampling}",
+            unit="Å" if kind == "g" else "",
+            threshold=threshold,
+            fails_when="above",
+        )
         forced = context.forced_active
         self.results.active = (kind == "g") if forced is None else forced
         if context.reference is not None:
@@ -146,13 +165,13 @@ class RDFDrift(Criterion):
                 break
             stable_sum, stable_count = stable_sum + curve, stable_count + 1
         r = 0.5 * (self.edges[1:] + self.edges[:-1])
-        self.results.extra.update(r=r, reference=reference, kind=self.kind_used,
-                                  last_window=last_window)
+        self.results.extra.update(
+            r=r, reference=reference, kind=self.kind_used, last_window=last_window
+        )
         if stable_count:
             stable = stable_sum / stable_count
             self.results.extra["stable_part"] = stable
-            self.results.extra["stable_error"] = float(
-                np.abs(stable - reference).sum() * self.dr)
+            self.results.extra["stable_error"] = float(np.abs(stable - reference).sum() * self.dr)
             self.results.extra["stable_frames"] = stable_count
 
     def _score(self, step: int, window_mean: np.ndarray, reference: np.ndarray) -> None:
@@ -161,6 +180,8 @@ class RDFDrift(Criterion):
         unit = " Å" if self.kind_used == "g" else ""
         reason = f"RDF error {error:.3f}{unit} > {self.results.threshold}{unit}"
         if failed and not self.results.steps:
-            reason += (" from the first window: if the run starts from an ideal lattice, skip "
-                       "the equilibration (--equilibration PS)")
+            reason += (
+                " from the first window: if the run starts from an ideal lattice, skip "
+                "the equilibration (--equilibration PS)"
+            )
         self.results.record(step, error, failed, reason)

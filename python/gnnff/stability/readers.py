@@ -23,8 +23,7 @@ from typing import IO, Iterator, List, Optional, Sequence
 from ..registry import Registry
 from .frame import Frame
 
-READERS = Registry("trajectory format",
-                   ["gnnff.stability.lammps_dump", "gnnff.stability.extxyz"])
+READERS = Registry("trajectory format", ["gnnff.stability.lammps_dump", "gnnff.stability.extxyz"])
 
 
 class TrajectoryWarning(UserWarning):
@@ -96,8 +95,10 @@ class TrajectoryReader:
     def _problem(self, index: int, step: Optional[int], truncated: bool, what: str) -> None:
         where = f"step {step}" if step is not None else f"frame {index + 1} (step unreadable)"
         if truncated:
-            message = (f"{self.path}: truncated frame at {where} ({what}); kept the complete "
-                       "frames before it")
+            message = (
+                f"{self.path}: truncated frame at {where} ({what}); kept the complete "
+                "frames before it"
+            )
         else:
             message = f"{self.path}: damaged frame at {where} ({what}); skipped it, kept reading"
         self.problems.append(FrameProblem(index, step, truncated, message))
@@ -115,19 +116,27 @@ def open_trajectory(path, type_symbols: Optional[Sequence[str]] = None) -> Traje
     names and extensions do not matter."""
     path = Path(path)
     if path.is_dir():
-        inside = sorted(p.name for p in path.iterdir() if p.is_file() and any(
-            p.name.endswith(s) for s in (".dump", ".lammpstrj", ".xyz", ".extxyz", ".gz")))
+        inside = sorted(
+            p.name
+            for p in path.iterdir()
+            if p.is_file()
+            and any(p.name.endswith(s) for s in (".dump", ".lammpstrj", ".xyz", ".extxyz", ".gz"))
+        )
         hint = f" (it holds {', '.join(inside[:5])})" if inside else ""
-        raise ValueError(f"{str(path)!r} is a directory{hint}; give the trajectory file itself: "
-                         f"{_formats_text()}")
+        raise ValueError(
+            f"{str(path)!r} is a directory{hint}; give the trajectory file itself: "
+            f"{_formats_text()}"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"trajectory file {str(path)!r} does not exist; check the path")
     with open_text(path) as handle:
         try:
             first = handle.readline()
         except (OSError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path}: not a readable text file ({err}); binary dumps are not "
-                             "supported, write 'dump custom' or 'dump extxyz'") from err
+            raise ValueError(
+                f"{path}: not a readable text file ({err}); binary dumps are not "
+                "supported, write 'dump custom' or 'dump extxyz'"
+            ) from err
     if not first.strip():
         raise ValueError(f"{path}: the file is empty; did the LAMMPS run write any frame?")
     for reader in reader_classes():

@@ -55,18 +55,24 @@ class StabilityReport:
             parts.append(f"{len(damaged)} damaged frame{s} skipped (step{s} {steps}{more})")
         if truncated:
             step = truncated[0].step
-            parts.append("truncated last frame dropped" +
-                         ("" if step is None else f" (step {step})"))
+            parts.append(
+                "truncated last frame dropped" + ("" if step is None else f" (step {step})")
+            )
         return "NOT the whole file: " + "; ".join(parts) if parts else ""
 
     def headline(self) -> str:
         u, note = self.time_unit, self.coverage_note()
         if self.stable_through_end:
-            text = (f"STABLE for every frame read: {self.stable_time:.4g} {u}" if note else
-                    f"STABLE for the whole run: {self.stable_time:.4g} {u}")
+            text = (
+                f"STABLE for every frame read: {self.stable_time:.4g} {u}"
+                if note
+                else f"STABLE for the whole run: {self.stable_time:.4g} {u}"
+            )
         else:
-            text = (f"stable time: {self.stable_time:.4g} {u} of {self.total_time:.4g} {u} "
-                    f"(first failure: {', '.join(self.first_failed)})")
+            text = (
+                f"stable time: {self.stable_time:.4g} {u} of {self.total_time:.4g} {u} "
+                f"(first failure: {', '.join(self.first_failed)})"
+            )
         return f"{text} -- {note}" if note else text
 
     def finalize(self, energy_drift=None) -> None:
@@ -86,34 +92,57 @@ class StabilityReport:
     # ---- output ------------------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
         rdf = self.criterion("rdf")
-        return _clean({
-            "trajectory": self.trajectory, "log": self.log, "reference": self.reference,
-            "n_frames": self.n_frames, "n_atoms": self.n_atoms,
-            "first_step": self.first_step, "last_step": self.last_step,
-            "timestep": self.dt_ps, "time_unit": self.time_unit,
-            "timestep_source": self.timestep_source, "total_time": self.total_time,
-            "stable_time": self.stable_time, "stable_through_end": self.stable_through_end,
-            "first_failed": self.first_failed,
-            "rdf_error_stable": rdf.extra.get("stable_error"),
-            "rdf_kind": rdf.extra.get("kind"),
-            "energy_drift_meV_per_atom_per_ps": self.energy_drift_rate,
-            "energy_drift_all_meV_per_atom_per_ps": self.energy_drift_rate_all,
-            "criteria": [self._criterion_dict(c) for c in self.criteria],
-            "rdf": {k: rdf.extra.get(k) for k in ("r", "reference", "stable_part", "last_window")},
-            "warnings": self.warnings,
-            "complete_file": self.complete,
-            "frames_not_analysed": [
-                {"index": p.index, "step": p.step, "truncated": p.truncated, "message": p.message}
-                for p in self.frame_problems],
-        })
+        return _clean(
+            {
+                "trajectory": self.trajectory,
+                "log": self.log,
+                "reference": self.reference,
+                "n_frames": self.n_frames,
+                "n_atoms": self.n_atoms,
+                "first_step": self.first_step,
+                "last_step": self.last_step,
+                "timestep": self.dt_ps,
+                "time_unit": self.time_unit,
+                "timestep_source": self.timestep_source,
+                "total_time": self.total_time,
+                "stable_time": self.stable_time,
+                "stable_through_end": self.stable_through_end,
+                "first_failed": self.first_failed,
+                "rdf_error_stable": rdf.extra.get("stable_error"),
+                "rdf_kind": rdf.extra.get("kind"),
+                "energy_drift_meV_per_atom_per_ps": self.energy_drift_rate,
+                "energy_drift_all_meV_per_atom_per_ps": self.energy_drift_rate_all,
+                "criteria": [self._criterion_dict(c) for c in self.criteria],
+                "rdf": {
+                    k: rdf.extra.get(k) for k in ("r", "reference", "stable_part", "last_window")
+                },
+                "warnings": self.warnings,
+                "complete_file": self.complete,
+                "frames_not_analysed": [
+                    {
+                        "index": p.index,
+                        "step": p.step,
+                        "truncated": p.truncated,
+                        "message": p.message,
+                    }
+                    for p in self.frame_problems
+                ],
+            }
+        )
 
     def _criterion_dict(self, c: CriterionResult) -> Dict[str, Any]:
         extra = {k: v for k, v in c.extra.items() if np.ndim(v) == 0 or isinstance(v, dict)}
         return {
-            "name": c.name, "description": c.description, "active": c.active, "note": c.note,
-            "unit": c.unit, "threshold": c.threshold, "fails_when": c.fails_when,
+            "name": c.name,
+            "description": c.description,
+            "active": c.active,
+            "note": c.note,
+            "unit": c.unit,
+            "threshold": c.threshold,
+            "fails_when": c.fails_when,
             "first_failure_step": c.first_failure_step,
-            "first_failure_time": c.first_failure_time_ps, "failure_reason": c.failure_reason,
+            "first_failure_time": c.first_failure_time_ps,
+            "failure_reason": c.failure_reason,
             "extra": extra,
             "curve": {"time": c.times_ps(self.first_step, self.dt_ps).tolist(), "value": c.values},
         }
@@ -133,18 +162,23 @@ class StabilityReport:
             limit = limit.strip()
             when = "-" if c.first_failure_time_ps is None else f"{c.first_failure_time_ps:.4g} {u}"
             details = c.failure_reason if c.first_failure_step is not None else c.note
-            lines.append(f"{c.name:<15} {'yes' if c.active else 'no':<6} {limit:<20} {when:>14}"
-                         f"  {details}")
+            lines.append(
+                f"{c.name:<15} {'yes' if c.active else 'no':<6} {limit:<20} {when:>14}  {details}"
+            )
         lines.append("")
         lines.append(self.headline())
         rdf = self.criterion("rdf").extra
         if rdf.get("stable_error") is not None:
             name, unit = ("g(r)", " Å") if rdf["kind"] == "g" else ("h(r)", "")
-            lines.append(f"{name} error over the stable part: {rdf['stable_error']:.4f}{unit} "
-                         f"({rdf['stable_frames']} frames)")
+            lines.append(
+                f"{name} error over the stable part: {rdf['stable_error']:.4f}{unit} "
+                f"({rdf['stable_frames']} frames)"
+            )
         if self.energy_drift_rate is not None:
-            lines.append(f"energy drift over the stable part: {self.energy_drift_rate:.4g} "
-                         f"meV/atom/{u} (whole run {self.energy_drift_rate_all:.4g})")
+            lines.append(
+                f"energy drift over the stable part: {self.energy_drift_rate:.4g} "
+                f"meV/atom/{u} (whole run {self.energy_drift_rate_all:.4g})"
+            )
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 

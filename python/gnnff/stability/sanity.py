@@ -16,15 +16,22 @@ class NonFinite(Criterion):
 
     def prepare(self, context: AnalysisContext) -> None:
         self.results = CriterionResult(
-            name="nonfinite", description="non-finite positions/velocities/forces/thermo",
-            unit="count", threshold=0, fails_when="above")
+            name="nonfinite",
+            description="non-finite positions/velocities/forces/thermo",
+            unit="count",
+            threshold=0,
+            fails_when="above",
+        )
         log = context.log
         if log is not None and log.first_nonfinite_step is not None:
             self.results.fail_at(log.first_nonfinite_step, "nan/inf in the thermo output")
 
     def single_frame(self, frame: Frame):
-        bad = sum(int((~np.isfinite(a)).any(axis=1).sum()) for a in
-                  (frame.positions, frame.velocities, frame.forces) if a is not None)
+        bad = sum(
+            int((~np.isfinite(a)).any(axis=1).sum())
+            for a in (frame.positions, frame.velocities, frame.forces)
+            if a is not None
+        )
         return frame.step, bad
 
     def conclude(self, records, stop_step=None) -> None:
@@ -45,8 +52,12 @@ class LostAtoms(Criterion):
     def prepare(self, context: AnalysisContext) -> None:
         self.n_first = context.first.n_atoms
         self.results = CriterionResult(
-            name="lost_atoms", description="atoms missing relative to the first frame",
-            unit="atoms", threshold=0, fails_when="above")
+            name="lost_atoms",
+            description="atoms missing relative to the first frame",
+            unit="atoms",
+            threshold=0,
+            fails_when="above",
+        )
         log = context.log
         if log is None:
             return

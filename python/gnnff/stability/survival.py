@@ -28,8 +28,10 @@ class StableTimes:
     def from_runs(cls, times: Sequence[float], failed: Sequence[bool]) -> "StableTimes":
         times, failed = np.asarray(times, dtype=float), np.asarray(failed, dtype=bool)
         if times.ndim != 1 or times.shape != failed.shape or times.size == 0:
-            raise ValueError(f"need equally long, non-empty 1-D times and failed flags; got "
-                             f"shapes {times.shape} and {failed.shape}")
+            raise ValueError(
+                f"need equally long, non-empty 1-D times and failed flags; got "
+                f"shapes {times.shape} and {failed.shape}"
+            )
         if not np.all(np.isfinite(times)) or np.any(times < 0):
             raise ValueError(f"stable times must be finite and >= 0 ps, got {times.tolist()}")
         return cls(times, failed)
@@ -91,8 +93,9 @@ def logrank_test(a: StableTimes, b: StableTimes) -> LogRank:
     return LogRank(float(result.statistic) ** 2, float(result.pvalue))
 
 
-def bootstrap_median_ci(sample: StableTimes, n_boot: int = 2000, seed: int = 0,
-                        level: float = 0.95) -> Tuple[float, float]:
+def bootstrap_median_ci(
+    sample: StableTimes, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> Tuple[float, float]:
     """Percentile bootstrap interval of the median (runs resampled with replacement). A
     resample whose median is not reached contributes its longest time (a lower bound), so an
     upper limit equal to the run length means "at least"."""
@@ -111,13 +114,22 @@ class MedianRatio:
     ci95: Optional[Tuple[float, float]]
 
 
-def median_ratio(method: StableTimes, baseline: StableTimes, n_boot: int = 2000,
-                 seed: int = 0, level: float = 0.95) -> MedianRatio:
+def median_ratio(
+    method: StableTimes,
+    baseline: StableTimes,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> MedianRatio:
     """Ratio of medians with a percentile bootstrap interval (each group resampled on its own;
     medians not reached enter as their lower bound, the longest time of the resample)."""
     m, b = median_stable_time(method), median_stable_time(baseline)
-    kind = {(True, True): "estimate", (False, True): ">=", (True, False): "<=",
-            (False, False): "undefined"}[(m.reached, b.reached)]
+    kind = {
+        (True, True): "estimate",
+        (False, True): ">=",
+        (True, False): "<=",
+        (False, False): "undefined",
+    }[(m.reached, b.reached)]
     if kind == "undefined" or b.value <= 0:
         return MedianRatio(None, "undefined", None)
     rng = np.random.default_rng(seed)

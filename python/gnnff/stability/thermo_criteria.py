@@ -17,12 +17,13 @@ from .thermo_log import ENERGY_UNIT_EV, ThermoRow
 
 @dataclass
 class TemperatureOptions:
-    factor: float = option(3.0, "T above this times the initial T fails",
-                           key="temperature_factor")
+    factor: float = option(3.0, "T above this times the initial T fails", key="temperature_factor")
     max_temperature: Optional[float] = option(
-        None, "absolute T limit in K (overrides --temperature-factor)", key="max_temperature")
-    n_ref: int = option(10, "thermo rows whose median temperature is the initial T",
-                        key="temperature_ref_rows")
+        None, "absolute T limit in K (overrides --temperature-factor)", key="max_temperature"
+    )
+    n_ref: int = option(
+        10, "thermo rows whose median temperature is the initial T", key="temperature_ref_rows"
+    )
 
 
 @register_criterion("temperature")
@@ -38,8 +39,12 @@ class TemperatureBlowup(Criterion):
         opts = self.options
         temp = context.log.columns.get("Temp")
         self.results = CriterionResult(
-            name="temperature", description="thermo Temp", unit="K", threshold=None,
-            fails_when="above")
+            name="temperature",
+            description="thermo Temp",
+            unit="K",
+            threshold=None,
+            fails_when="above",
+        )
         self.limit = None
         if temp is None or len(temp) == 0:
             self.results.active = False
@@ -48,8 +53,11 @@ class TemperatureBlowup(Criterion):
         t_ref = float(np.median(temp[: opts.n_ref]))
         self.limit = opts.max_temperature if opts.max_temperature else opts.factor * t_ref
         self.results.threshold = self.limit
-        how = "" if opts.max_temperature else (
-            f" = {opts.factor} x median of first {opts.n_ref} rows ({t_ref:.1f} K)")
+        how = (
+            ""
+            if opts.max_temperature
+            else (f" = {opts.factor} x median of first {opts.n_ref} rows ({t_ref:.1f} K)")
+        )
         self.results.note = f"limit {self.limit:.1f} K{how}"
 
     def single_frame(self, row: ThermoRow):
@@ -69,8 +77,9 @@ class TemperatureBlowup(Criterion):
 
 @dataclass
 class EnergyDriftOptions:
-    threshold: float = option(10.0, "|E(t)-E(0)| in meV/atom above which an NVE run fails",
-                              key="energy_threshold")
+    threshold: float = option(
+        10.0, "|E(t)-E(0)| in meV/atom above which an NVE run fails", key="energy_threshold"
+    )
 
 
 @register_criterion("energy_drift")
@@ -89,8 +98,12 @@ class EnergyDrift(Criterion):
         log = self.log = context.log
         threshold = self.options.threshold
         self.results = CriterionResult(
-            name="energy_drift", description="|E_tot(t) - E_tot(0)| per atom", unit="meV/atom",
-            threshold=threshold, fails_when="above")
+            name="energy_drift",
+            description="|E_tot(t) - E_tot(0)| per atom",
+            unit="meV/atom",
+            threshold=threshold,
+            fails_when="above",
+        )
         energy = log.columns.get("TotEng")
         self.energy = None
         if energy is None or len(energy) == 0:
@@ -108,8 +121,11 @@ class EnergyDrift(Criterion):
         forced = context.forced_active
         self.results.active = nve if forced is None else forced
         fixes = ", ".join(log.thermostat_fixes)
-        self.results.note = ("NVE (no thermostat/barostat fix in the log)" if nve else
-                             f"not NVE (fixes: {fixes}): reported only")
+        self.results.note = (
+            "NVE (no thermostat/barostat fix in the log)"
+            if nve
+            else f"not NVE (fixes: {fixes}): reported only"
+        )
 
     def single_frame(self, row: ThermoRow):
         if self.energy is None:

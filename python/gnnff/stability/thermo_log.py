@@ -21,13 +21,36 @@ import numpy as np
 from .readers import open_text
 
 # LAMMPS time unit per units style, in ps
-TIME_UNIT_PS = {"metal": 1.0, "real": 1e-3, "electron": 1e-3 * 0.0241888, "si": 1e12,
-                "cgs": 1e12, "micro": 1e6, "nano": 1e3}
+TIME_UNIT_PS = {
+    "metal": 1.0,
+    "real": 1e-3,
+    "electron": 1e-3 * 0.0241888,
+    "si": 1e12,
+    "cgs": 1e12,
+    "micro": 1e6,
+    "nano": 1e3,
+}
 # energy unit per units style, in eV
 ENERGY_UNIT_EV = {"metal": 1.0, "real": 0.0433641043, "electron": 27.211386}
 DEFAULT_TIMESTEP = {"metal": 0.001, "real": 1.0, "electron": 0.001, "lj": 0.005}
-THERMOSTAT_FIXES = ("nvt", "npt", "nph", "langevin", "berendsen", "csvr", "csld", "temp/",
-                    "press/", "gld", "gle", "rigid/nvt", "rigid/npt", "tfmc", "heat", "ehex")
+THERMOSTAT_FIXES = (
+    "nvt",
+    "npt",
+    "nph",
+    "langevin",
+    "berendsen",
+    "csvr",
+    "csld",
+    "temp/",
+    "press/",
+    "gld",
+    "gle",
+    "rigid/nvt",
+    "rigid/npt",
+    "tfmc",
+    "heat",
+    "ehex",
+)
 _FLOAT = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 _ROW = re.compile(rf"^[ \t]*(\d+)((?:[ \t]+{_FLOAT})+)[ \t]*$", re.M | re.I)  # one line
 
@@ -75,15 +98,19 @@ class ThermoLog:
 def read_thermo_log(path) -> ThermoLog:
     path = str(path)
     if os.path.isdir(path):
-        raise ValueError(f"log file {path!r} is a directory; give the LAMMPS log file itself "
-                         "(e.g. log.lammps inside it) with --log")
+        raise ValueError(
+            f"log file {path!r} is a directory; give the LAMMPS log file itself "
+            "(e.g. log.lammps inside it) with --log"
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"log file {path!r} does not exist; check --log")
     with open_text(path) as handle:
         text = handle.read()
     from ..optional import import_optional
 
-    LogFile = import_optional("lammps.formats", "reading a LAMMPS log (--log)").LogFile  # only with --log
+    LogFile = import_optional(
+        "lammps.formats", "reading a LAMMPS log (--log)"
+    ).LogFile  # only with --log
 
     if re.search(r"^ *Step ", text, re.M) and text.rfind("Loop time of") < _last_header(text):
         text_for_parser = text + "\nLoop time of 0 on 1 procs for 0 steps with 0 atoms\n"
@@ -96,8 +123,10 @@ def read_thermo_log(path) -> ThermoLog:
     finally:
         os.unlink(tmp.name)
     if not log.runs:
-        raise ValueError(f"{path}: no thermo output found; is this a LAMMPS log (log.lammps) "
-                         "with 'thermo N' output?")
+        raise ValueError(
+            f"{path}: no thermo output found; is this a LAMMPS log (log.lammps) "
+            "with 'thermo N' output?"
+        )
     names = [k for k in log.runs[0] if all(k in run for run in log.runs)]
     columns = {k: np.concatenate([np.asarray(run[k], float) for run in log.runs]) for k in names}
     units = _last_match(r"^\s*units\s+(\w+)", text) or "metal"
@@ -106,7 +135,9 @@ def read_thermo_log(path) -> ThermoLog:
     norm = _last_match(r"^\s*thermo_modify\s.*\bnorm\s+(yes|no)", text)
     fixes = re.findall(r"^\s*fix\s+\S+\s+\S+\s+(\S+)", text, re.M)
     return ThermoLog(
-        path=path, columns=columns, units=units,
+        path=path,
+        columns=columns,
+        units=units,
         timestep=float(timestep) if timestep else None,
         thermostat_fixes=[f for f in fixes if any(t in f for t in THERMOSTAT_FIXES)],
         errors=[e.strip() for e in log.errors],

@@ -52,9 +52,11 @@ class WatchReference:
         species, dmin, bonds, lengths = [], {}, [], []
         text = Path(path).read_text().splitlines()
         if not text or text[0].strip() != FORMAT_LINE:
-            raise ValueError(f"{path}: not a watch reference file (first line must be "
-                             f"{FORMAT_LINE!r}); write it with `gnnff analyze REF "
-                             "--write-watch-reference FILE`")
+            raise ValueError(
+                f"{path}: not a watch reference file (first line must be "
+                f"{FORMAT_LINE!r}); write it with `gnnff analyze REF "
+                "--write-watch-reference FILE`"
+            )
         for number, line in enumerate(text[1:], start=2):
             words = line.split("#", 1)[0].split()
             if not words:
@@ -71,8 +73,9 @@ class WatchReference:
         return cls(species, dmin, np.array(bonds, np.int64).reshape(-1, 2), np.array(lengths))
 
 
-def watch_reference(trajectory, elements: Optional[Sequence[str]] = None,
-                    bonds: Union[str, bool] = "auto") -> WatchReference:
+def watch_reference(
+    trajectory, elements: Optional[Sequence[str]] = None, bonds: Union[str, bool] = "auto"
+) -> WatchReference:
     """Reference minimum distances and bonds of ``trajectory`` (dump or extxyz).
 
     ``bonds``: "auto" writes the bond list only when ``gnnff analyze`` would count the bond
@@ -91,7 +94,8 @@ def watch_reference(trajectory, elements: Optional[Sequence[str]] = None,
     close.prepare(context)
     d_ref = close.results.extra.get("d_ref", {})
     species = sorted({label for pair in d_ref for label in pair.split("-")}) or list(
-        np.unique(first.species()))
+        np.unique(first.species())
+    )
     min_distances = {tuple(pair.split("-")): d for pair, d in d_ref.items()}
     comments = [f"from {trajectory}: {close.results.note}"]
 
@@ -104,13 +108,16 @@ def watch_reference(trajectory, elements: Optional[Sequence[str]] = None,
         bond_ids = np.asarray(bond_check.bond_ids, np.int64)
         bond_ref = np.asarray(bond_check.reference_lengths, float)
     elif len(bond_check.bond_ids):
-        comments.append("bond list not written: gnnff analyze does not count bonds for this "
-                        "system (not molecular); pass bonds=True to write it anyway")
+        comments.append(
+            "bond list not written: gnnff analyze does not count bonds for this "
+            "system (not molecular); pass bonds=True to write it anyway"
+        )
     return WatchReference(species, min_distances, bond_ids, bond_ref, comments)
 
 
-def write_watch_reference(trajectory, path, elements: Optional[Sequence[str]] = None,
-                          bonds: Union[str, bool] = "auto") -> WatchReference:
+def write_watch_reference(
+    trajectory, path, elements: Optional[Sequence[str]] = None, bonds: Union[str, bool] = "auto"
+) -> WatchReference:
     """:func:`watch_reference` written to ``path``; returns it."""
     reference = watch_reference(trajectory, elements, bonds)
     reference.write(path)

@@ -52,7 +52,6 @@ def run_all(factory: Factory, dtypes=(torch.float64, torch.float32)):
             check(factory(dtype), dtype)
 
 
-
 class EnergyModelBattery:
     """Subclass as ``class TestMyModel(EnergyModelBattery)`` and define ``make_model(self, dtype)``.
 

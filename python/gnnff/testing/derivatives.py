@@ -48,8 +48,13 @@ def check_forces_finite_difference(model, dtype: torch.dtype, n_directions: int 
             fd = -(_energy(fd_model, plus) - _energy(fd_model, minus)) / (2 * FD_STEP)
             projected = float((forces * torch.as_tensor(d)).sum())
             scale = float(forces.abs().max()) * float(np.abs(d).sum())
-            assert_close(projected, fd, FD_RTOL[dtype], "forces vs finite differences of the energy",
-                         scale=scale)
+            assert_close(
+                projected,
+                fd,
+                FD_RTOL[dtype],
+                "forces vs finite differences of the energy",
+                scale=scale,
+            )
 
 
 def check_virial_finite_strain(model, dtype: torch.dtype):

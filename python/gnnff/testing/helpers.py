@@ -21,8 +21,9 @@ FD_STEP = 1e-4  # Å (and strain)
 FD_RTOL = {torch.float64: 1e-6, torch.float32: 2e-4}
 
 
-def random_cluster(type_names: List[str], n_atoms: int = 7, seed: int = 0, min_dist: float = 1.7,
-                   box: float = 4.0) -> Atoms:
+def random_cluster(
+    type_names: List[str], n_atoms: int = 7, seed: int = 0, min_dist: float = 1.7, box: float = 4.0
+) -> Atoms:
     """Non-periodic cluster of random atoms, no pair closer than ``min_dist`` Å."""
     rng = np.random.default_rng(seed)
     pos: List[np.ndarray] = []
@@ -38,8 +39,18 @@ def random_crystal(type_names: List[str], seed: int = 1) -> Atoms:
     """Small triclinic periodic cell (8 atoms, rattled diamond-like) shorter than 2 r_max."""
     rng = np.random.default_rng(seed)
     a = 5.43
-    frac = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
-                     [0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75], [0.25, 0.75, 0.75]])
+    frac = np.array(
+        [
+            [0, 0, 0],
+            [0.5, 0.5, 0],
+            [0.5, 0, 0.5],
+            [0, 0.5, 0.5],
+            [0.25, 0.25, 0.25],
+            [0.75, 0.75, 0.25],
+            [0.75, 0.25, 0.75],
+            [0.25, 0.75, 0.75],
+        ]
+    )
     cell = a * (np.eye(3) + 0.05 * rng.standard_normal((3, 3)))
     pos = frac @ cell + 0.1 * rng.standard_normal((8, 3))
     symbols = [type_names[k % len(type_names)] for k in rng.permutation(8)]

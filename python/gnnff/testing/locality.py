@@ -26,10 +26,19 @@ def check_separability(model, dtype: torch.dtype):
     b.positions += np.array([model.interaction_range + 8.0, 0.0, 0.0])
     ea, eb, eab = (evaluate_atoms(model, s, dtype) for s in (a, b, a + b))
     total = ea[keys.TOTAL_ENERGY] + eb[keys.TOTAL_ENERGY]
-    assert_close(eab[keys.TOTAL_ENERGY], total, RTOL[dtype], "E(A+B) vs E(A)+E(B)",
-                 scale=float(ea[keys.FORCES].abs().max()))
-    assert_close(eab[keys.FORCES], torch.cat([ea[keys.FORCES], eb[keys.FORCES]]), RTOL[dtype],
-                 "forces of A+B vs forces of A and B")
+    assert_close(
+        eab[keys.TOTAL_ENERGY],
+        total,
+        RTOL[dtype],
+        "E(A+B) vs E(A)+E(B)",
+        scale=float(ea[keys.FORCES].abs().max()),
+    )
+    assert_close(
+        eab[keys.FORCES],
+        torch.cat([ea[keys.FORCES], eb[keys.FORCES]]),
+        RTOL[dtype],
+        "forces of A+B vs forces of A and B",
+    )
 
 
 def check_cutoff_smoothness(model, dtype: torch.dtype):
@@ -55,19 +64,41 @@ def check_cutoff_smoothness(model, dtype: torch.dtype):
         de = abs(float(near[keys.TOTAL_ENERGY].sum()) - e_beyond)
         f_c = float(near[keys.FORCES][2].abs().max())
         tol = rel * scale + RTOL[dtype] * 10 * scale
-        assert de <= tol, f"energy jumps by {de:.3e} eV when an atom is {delta} Å inside r_max (tol {tol:.3e})"
+        assert de <= tol, (
+            f"energy jumps by {de:.3e} eV when an atom is {delta} Å inside r_max (tol {tol:.3e})"
+        )
         assert f_c <= tol, f"force {f_c:.3e} eV/Å on an atom {delta} Å inside r_max (tol {tol:.3e})"
-        assert_close(near[keys.FORCES][:2], beyond[keys.FORCES][:2], rel + 10 * RTOL[dtype],
-                     f"forces on the other atoms {delta} Å inside vs beyond r_max", scale=scale)
+        assert_close(
+            near[keys.FORCES][:2],
+            beyond[keys.FORCES][:2],
+            rel + 10 * RTOL[dtype],
+            f"forces on the other atoms {delta} Å inside vs beyond r_max",
+            scale=scale,
+        )
 
 
 def _ghost_copy(atoms: Atoms, ghost_range: float):
     """LAMMPS-style images: local atoms first, then every periodic image within ghost_range of
     the local atoms' bounding region. Returns (positions, symbols, owner index of each atom)."""
     cell = atoms.cell.array
-    n_rep = [int(np.ceil(ghost_range / (atoms.cell.volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))))) + 1
-             for k in range(3)]
-    pos, sym, owner = list(atoms.positions), list(atoms.get_chemical_symbols()), list(range(len(atoms)))
+    n_rep = [
+        int(
+            np.ceil(
+                ghost_range
+                / (
+                    atoms.cell.volume
+                    / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
+                )
+            )
+        )
+        + 1
+        for k in range(3)
+    ]
+    pos, sym, owner = (
+        list(atoms.positions),
+        list(atoms.get_chemical_symbols()),
+        list(range(len(atoms))),
+    )
     local = atoms.positions
     for i in range(-n_rep[0], n_rep[0] + 1):
         for j in range(-n_rep[1], n_rep[1] + 1):
@@ -96,9 +127,15 @@ def check_ghost_atoms(model, dtype: torch.dtype):
     data[keys.NUM_LOCAL] = torch.tensor([len(atoms)])
     out = evaluate(model, data)
     folded = torch.zeros(len(atoms), 3, dtype=out[keys.FORCES].dtype).index_add(
-        0, torch.as_tensor(owner), out[keys.FORCES])
-    assert_close(out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], "energy with explicit ghosts",
-                 scale=float(ref[keys.FORCES].abs().max()))
+        0, torch.as_tensor(owner), out[keys.FORCES]
+    )
+    assert_close(
+        out[keys.TOTAL_ENERGY],
+        ref[keys.TOTAL_ENERGY],
+        RTOL[dtype],
+        "energy with explicit ghosts",
+        scale=float(ref[keys.FORCES].abs().max()),
+    )
     assert_close(folded, ref[keys.FORCES], RTOL[dtype], "folded ghost forces")
     assert_close(out[keys.VIRIAL], ref[keys.VIRIAL], RTOL[dtype], "virial with explicit ghosts")
 
@@ -106,22 +143,39 @@ def check_ghost_atoms(model, dtype: torch.dtype):
 def check_batching(model, dtype: torch.dtype):
     """Two graphs batched (BATCH, NUM_GRAPHS) give the energies and forces of each alone."""
     prepare(model, dtype)
-    graphs = [graph_of(model, random_cluster(model.type_names, n_atoms=5, seed=2), dtype),
-              graph_of(model, random_crystal(model.type_names), dtype)]
+    graphs = [
+        graph_of(model, random_cluster(model.type_names, n_atoms=5, seed=2), dtype),
+        graph_of(model, random_crystal(model.type_names), dtype),
+    ]
     alone = [evaluate(model, g) for g in graphs]
     n0 = graphs[0][keys.POSITIONS].shape[0]
     batch = {
         keys.POSITIONS: torch.cat([g[keys.POSITIONS] for g in graphs]),
         keys.ATOM_TYPE: torch.cat([g[keys.ATOM_TYPE] for g in graphs]),
-        keys.EDGE_INDEX: torch.cat([graphs[0][keys.EDGE_INDEX], graphs[1][keys.EDGE_INDEX] + n0], dim=1),
+        keys.EDGE_INDEX: torch.cat(
+            [graphs[0][keys.EDGE_INDEX], graphs[1][keys.EDGE_INDEX] + n0], dim=1
+        ),
         keys.EDGE_SHIFT: torch.cat([g[keys.EDGE_SHIFT] for g in graphs]),
-        keys.BATCH: torch.cat([torch.zeros(n0, dtype=torch.long),
-                               torch.ones(graphs[1][keys.POSITIONS].shape[0], dtype=torch.long)]),
+        keys.BATCH: torch.cat(
+            [
+                torch.zeros(n0, dtype=torch.long),
+                torch.ones(graphs[1][keys.POSITIONS].shape[0], dtype=torch.long),
+            ]
+        ),
         keys.NUM_GRAPHS: torch.tensor([2]),
     }
     out = evaluate(model, batch)
     scale = float(max(a[keys.FORCES].abs().max() for a in alone))
-    assert_close(out[keys.TOTAL_ENERGY], torch.cat([a[keys.TOTAL_ENERGY] for a in alone]), RTOL[dtype],
-                 "batched energies", scale=scale)
-    assert_close(out[keys.FORCES], torch.cat([a[keys.FORCES] for a in alone]), RTOL[dtype], "batched forces")
-    assert_close(out[keys.VIRIAL], torch.cat([a[keys.VIRIAL] for a in alone]), RTOL[dtype], "batched virials")
+    assert_close(
+        out[keys.TOTAL_ENERGY],
+        torch.cat([a[keys.TOTAL_ENERGY] for a in alone]),
+        RTOL[dtype],
+        "batched energies",
+        scale=scale,
+    )
+    assert_close(
+        out[keys.FORCES], torch.cat([a[keys.FORCES] for a in alone]), RTOL[dtype], "batched forces"
+    )
+    assert_close(
+        out[keys.VIRIAL], torch.cat([a[keys.VIRIAL] for a in alone]), RTOL[dtype], "batched virials"
+    )

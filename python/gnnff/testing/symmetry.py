@@ -37,10 +37,21 @@ def check_rotation_reflection(model, dtype: torch.dtype):
                 moved.cell = atoms.cell.array @ rot.T
             out = evaluate_atoms(model, moved, dtype)
             r = torch.as_tensor(rot)
-            assert_close(out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], f"energy after {name}")
-            assert_close(out[keys.FORCES], ref[keys.FORCES].double() @ r.T, RTOL[dtype], f"forces after {name}")
-            assert_close(out[keys.VIRIAL][0], r @ ref[keys.VIRIAL][0].double() @ r.T, RTOL[dtype],
-                         f"virial after {name}")
+            assert_close(
+                out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], f"energy after {name}"
+            )
+            assert_close(
+                out[keys.FORCES],
+                ref[keys.FORCES].double() @ r.T,
+                RTOL[dtype],
+                f"forces after {name}",
+            )
+            assert_close(
+                out[keys.VIRIAL][0],
+                r @ ref[keys.VIRIAL][0].double() @ r.T,
+                RTOL[dtype],
+                f"virial after {name}",
+            )
 
 
 def check_translation(model, dtype: torch.dtype):
@@ -50,7 +61,9 @@ def check_translation(model, dtype: torch.dtype):
         moved = atoms.copy()
         moved.positions = atoms.positions + np.array([1.3, -0.7, 2.9])
         out = evaluate_atoms(model, moved, dtype)
-        assert_close(out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], "energy after translation")
+        assert_close(
+            out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], "energy after translation"
+        )
         assert_close(out[keys.FORCES], ref[keys.FORCES], RTOL[dtype], "forces after translation")
 
 
@@ -60,10 +73,18 @@ def check_permutation(model, dtype: torch.dtype):
         ref = evaluate_atoms(model, atoms, dtype)
         perm = np.random.default_rng(5).permutation(len(atoms))
         out = evaluate_atoms(model, atoms[perm], dtype)
-        assert_close(out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], "energy after permutation")
-        assert_close(out[keys.FORCES], ref[keys.FORCES][perm], RTOL[dtype], "forces after permutation")
-        assert_close(out[keys.ATOMIC_ENERGY], ref[keys.ATOMIC_ENERGY][perm], RTOL[dtype],
-                     "atomic energies after permutation")
+        assert_close(
+            out[keys.TOTAL_ENERGY], ref[keys.TOTAL_ENERGY], RTOL[dtype], "energy after permutation"
+        )
+        assert_close(
+            out[keys.FORCES], ref[keys.FORCES][perm], RTOL[dtype], "forces after permutation"
+        )
+        assert_close(
+            out[keys.ATOMIC_ENERGY],
+            ref[keys.ATOMIC_ENERGY][perm],
+            RTOL[dtype],
+            "atomic energies after permutation",
+        )
 
 
 def check_e3nn_equivariance(model, dtype: torch.dtype, trials: int = 2):
@@ -88,15 +109,28 @@ def check_e3nn_equivariance(model, dtype: torch.dtype, trials: int = 2):
     tol = RTOL[dtype] * max(scale, 1e-3)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(17)  # e3nn draws its transformations from the global RNG
-        by_energy = equivariance_error(energy, [data[keys.POSITIONS]], irreps_in=["cartesian_points"],
-                                       irreps_out=[o3.Irreps("0e")], ntrials=trials)
-        by_forces = equivariance_error(forces, [data[keys.POSITIONS]], irreps_in=["cartesian_points"],
-                                       irreps_out=["cartesian_points"], ntrials=trials, do_translation=False)
+        by_energy = equivariance_error(
+            energy,
+            [data[keys.POSITIONS]],
+            irreps_in=["cartesian_points"],
+            irreps_out=[o3.Irreps("0e")],
+            ntrials=trials,
+        )
+        by_forces = equivariance_error(
+            forces,
+            [data[keys.POSITIONS]],
+            irreps_in=["cartesian_points"],
+            irreps_out=["cartesian_points"],
+            ntrials=trials,
+            do_translation=False,
+        )
     for what, errors in (("energy", by_energy), ("forces", by_forces)):
         for (parity, translated), error in errors.items():
             error = float(error.max())
-            assert error <= tol, (f"{what} not equivariant under e3nn's random O(3) element (inversion {bool(parity)}, "
-                                  f"translation {translated}): error {error:.3e} > {tol:.3e}")
+            assert error <= tol, (
+                f"{what} not equivariant under e3nn's random O(3) element (inversion {bool(parity)}, "
+                f"translation {translated}): error {error:.3e} > {tol:.3e}"
+            )
 
 
 def check_edge_feature_interface(model, dtype: torch.dtype, expect_features: bool = True):
@@ -115,11 +149,15 @@ def check_edge_feature_interface(model, dtype: torch.dtype, expect_features: boo
             on = evaluate(model, data)
         finally:
             features.set_recording(model, False)
-        assert not any(k.startswith(keys.EDGE_FEATURES_PREFIX) for k in on), "records undeclared features"
+        assert not any(k.startswith(keys.EDGE_FEATURES_PREFIX) for k in on), (
+            "records undeclared features"
+        )
         return
     assert len(irreps_list) >= 1, "a model must expose at least one layer of edge features"
     off = evaluate(model, data)
-    assert not any(k.startswith(keys.EDGE_FEATURES_PREFIX) for k in off), "features written while not recording"
+    assert not any(k.startswith(keys.EDGE_FEATURES_PREFIX) for k in off), (
+        "features written while not recording"
+    )
     try:
         features.set_recording(model, True)
         on = evaluate(model, data)
@@ -129,15 +167,26 @@ def check_edge_feature_interface(model, dtype: torch.dtype, expect_features: boo
         on_rot = evaluate(model, graph_of(model, moved, dtype))
     finally:
         features.set_recording(model, False)
-    assert_close(on[keys.TOTAL_ENERGY], off[keys.TOTAL_ENERGY], RTOL[dtype], "energy while recording")
+    assert_close(
+        on[keys.TOTAL_ENERGY], off[keys.TOTAL_ENERGY], RTOL[dtype], "energy while recording"
+    )
     found = features.collect(on, model)
-    assert len(found) == len(irreps_list), f"{len(found)} layers recorded, {len(irreps_list)} declared"
+    assert len(found) == len(irreps_list), (
+        f"{len(found)} layers recorded, {len(irreps_list)} declared"
+    )
     num_edges = data[keys.EDGE_INDEX].shape[1]
     assert torch.equal(graph_of(model, moved, dtype)[keys.EDGE_INDEX], data[keys.EDGE_INDEX])
     for layer, (irreps, feat) in enumerate(found):
         irreps = o3.Irreps(irreps)
-        assert feat.shape == (num_edges, irreps.dim), f"layer {layer}: {tuple(feat.shape)} vs ({num_edges}, {irreps.dim})"
+        assert feat.shape == (num_edges, irreps.dim), (
+            f"layer {layer}: {tuple(feat.shape)} vs ({num_edges}, {irreps.dim})"
+        )
         assert float(feat.abs().max()) > 0, f"layer {layer} edge features are all zero"
         d = wigner_d(irreps, rot)
         rotated = on_rot[keys.edge_feature_key(layer)]
-        assert_close(rotated, feat.double() @ d.T, 10 * RTOL[dtype], f"layer {layer} features transform as {irreps}")
+        assert_close(
+            rotated,
+            feat.double() @ d.T,
+            10 * RTOL[dtype],
+            f"layer {layer} features transform as {irreps}",
+        )

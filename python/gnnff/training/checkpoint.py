@@ -21,8 +21,15 @@ from gnnff.model_io import CHECKPOINT_FORMAT as FORMAT
 from gnnff.model_io import CHECKPOINT_VERSION as VERSION
 from gnnff.model_io import load_checkpoint
 
-__all__ = ["FORMAT", "VERSION", "load_checkpoint", "save_checkpoint", "clean_stale_temp_files",
-           "check_same_model", "export_lineage"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "load_checkpoint",
+    "save_checkpoint",
+    "clean_stale_temp_files",
+    "check_same_model",
+    "export_lineage",
+]
 LOG = logging.getLogger("gnnff.training")
 
 
@@ -40,18 +47,29 @@ def clean_stale_temp_files(folder: str) -> None:
     """Remove temporary files that killed writes left in ``folder``, and say so."""
     removed = remove_stale_temp_files(folder)
     if removed:
-        LOG.warning("removed %d stale temporary file(s) of an interrupted checkpoint or log write in %s: %s",
-                    len(removed), folder, ", ".join(removed))
+        LOG.warning(
+            "removed %d stale temporary file(s) of an interrupted checkpoint or log write in %s: %s",
+            len(removed),
+            folder,
+            ", ".join(removed),
+        )
 
 
 def check_same_model(checkpoint: Dict[str, Any], model_config: Dict[str, Any], source: str) -> None:
     """Raise if a checkpoint was written for a different model than ``model_config``."""
     theirs = checkpoint.get("model_config")
     if not isinstance(theirs, dict):
-        raise ValueError(f"{source} has no model_config: it is not a complete gnnff training checkpoint")
-    differing = sorted(k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k))
+        raise ValueError(
+            f"{source} has no model_config: it is not a complete gnnff training checkpoint"
+        )
+    differing = sorted(
+        k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k)
+    )
     if differing:
-        details = ", ".join(f"{k}: checkpoint {theirs.get(k)!r} vs config {model_config.get(k)!r}" for k in differing)
+        details = ", ".join(
+            f"{k}: checkpoint {theirs.get(k)!r} vs config {model_config.get(k)!r}"
+            for k in differing
+        )
         raise ValueError(
             f"{source} was written for another model ({details}); use the checkpoint's model: section "
             "or start a new run (init_from: to fine-tune from it)"

@@ -56,7 +56,9 @@ class WarmupCosineSchedule:
         if unit not in ("epoch", "step"):
             raise ValueError(f"schedule_unit must be 'epoch' or 'step', got {unit!r}")
         if warmup < 0 or decay < 0:
-            raise ValueError(f"warmup and decay must be >= 0 {unit}s, got warmup={warmup}, decay={decay}")
+            raise ValueError(
+                f"warmup and decay must be >= 0 {unit}s, got warmup={warmup}, decay={decay}"
+            )
         if not 0 <= lambda_min <= lambda_value:
             raise ValueError(
                 f"warmup_cosine needs 0 <= lambda_min <= lambda_value, got lambda_min={lambda_min}, "
@@ -111,7 +113,9 @@ class AdaptiveSchedule:
                 f"{lambda_min}, {lambda_value}, {lambda_max}"
             )
         if not target_fraction > 0:
-            raise ValueError(f"target_fraction must be > 0 (e.g. 0.1 = 10% of the force loss), got {target_fraction}")
+            raise ValueError(
+                f"target_fraction must be > 0 (e.g. 0.1 = 10% of the force loss), got {target_fraction}"
+            )
         if not 0 < rate <= 1:
             raise ValueError(f"adaptation_rate must be in (0, 1], got {rate}")
         if not 0 <= ema_decay < 1:
@@ -143,7 +147,7 @@ class AdaptiveSchedule:
             factor = self.max_change if self.ema_force > 0 else 1.0
         else:
             ratio = self.target * self.ema_force / weighted
-            factor = ratio ** self.rate if ratio > 0 else 1.0 / self.max_change
+            factor = ratio**self.rate if ratio > 0 else 1.0 / self.max_change
             factor = min(max(factor, 1.0 / self.max_change), self.max_change)
         self.value = min(max(self.value * factor, self.lambda_min), self.lambda_max)
 
@@ -151,7 +155,11 @@ class AdaptiveSchedule:
         pass
 
     def state_dict(self) -> Dict[str, float]:
-        return {"value": self.value, "ema_force": self.ema_force, "ema_decorrelation": self.ema_decorrelation}
+        return {
+            "value": self.value,
+            "ema_force": self.ema_force,
+            "ema_decorrelation": self.ema_decorrelation,
+        }
 
     def load_state_dict(self, state: Dict[str, float]) -> None:
         self.value = float(state["value"])

@@ -35,7 +35,13 @@ DEFAULTS: Dict[str, Any] = {
         "energy_scale": "force_rms",  # force_rms | none | keep | number | list per type
     },
     "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 100.0}},
-    "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "amsgrad": False, "betas": [0.9, 0.999]},
+    "optimizer": {
+        "name": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "amsgrad": False,
+        "betas": [0.9, 0.999],
+    },
     "scheduler": {
         "name": "plateau",  # none | plateau | cosine | exponential | step
         "factor": 0.5,  # plateau, step
@@ -74,7 +80,9 @@ def _closest(key: str, valid: Sequence[str]) -> str:
 def parse_override(text: str) -> (List[str], Any):
     """``a.b.c=value`` -> (["a","b","c"], value parsed as YAML)."""
     if "=" not in text:
-        raise ValueError(f"override {text!r} must look like section.key=value, e.g. training.max_epochs=5")
+        raise ValueError(
+            f"override {text!r} must look like section.key=value, e.g. training.max_epochs=5"
+        )
     path, value = text.split("=", 1)
     parts = [p for p in path.strip().split(".") if p]
     if not parts:
@@ -102,14 +110,18 @@ def resolve_config(user: Optional[Dict[str, Any]], overrides: Sequence[str] = ()
     user = apply_overrides(user or {}, overrides)
     unknown = [k for k in user if k not in DEFAULTS]
     if unknown:
-        raise ValueError(f"unknown config section {unknown[0]!r}{_closest(unknown[0], DEFAULTS)}; sections: {sorted(DEFAULTS)}")
+        raise ValueError(
+            f"unknown config section {unknown[0]!r}{_closest(unknown[0], DEFAULTS)}; sections: {sorted(DEFAULTS)}"
+        )
     config = copy.deepcopy(DEFAULTS)
     for section, value in user.items():
         if section in FREE_SECTIONS:
             config[section] = copy.deepcopy(value)
             continue
         if not isinstance(value, dict):
-            raise ValueError(f"config section {section!r} must be a mapping, got {type(value).__name__}")
+            raise ValueError(
+                f"config section {section!r} must be a mapping, got {type(value).__name__}"
+            )
         for key, item in value.items():
             if key not in DEFAULTS[section]:
                 raise ValueError(
@@ -124,13 +136,19 @@ def resolve_config(user: Optional[Dict[str, Any]], overrides: Sequence[str] = ()
 def _check(config: Dict[str, Any]) -> None:
     model = config["model"]
     if not isinstance(model, dict) or "name" not in model:
-        raise ValueError("config needs model: {name: <registered model>, type_names: [...], r_max: ...}")
+        raise ValueError(
+            "config needs model: {name: <registered model>, type_names: [...], r_max: ...}"
+        )
     if not model.get("type_names"):
-        raise ValueError("model.type_names is required: the element names the model handles, e.g. [Si]")
+        raise ValueError(
+            "model.type_names is required: the element names the model handles, e.g. [Si]"
+        )
     if not config["data"]["train"]:
         raise ValueError("data.train is required: the file(s) with reference structures")
     if not isinstance(config["loss"], dict) or not config["loss"]:
-        raise ValueError("loss: needs at least one term, e.g. {energy: {weight: 1.0}, forces: {weight: 100.0}}")
+        raise ValueError(
+            "loss: needs at least one term, e.g. {energy: {weight: 1.0}, forces: {weight: 100.0}}"
+        )
     _check_value_types(config)
     training = config["training"]
     if training["dtype"] not in ("float32", "float64"):
@@ -144,8 +162,14 @@ def _check(config: Dict[str, Any]) -> None:
 
 
 # keys whose default is a number but that may also be null
-NULLABLE = {("training", "grad_clip"), ("training", "ema_decay"), ("training", "val_batch_size"),
-            ("training", "checkpoint_every_steps"), ("scheduler", "t_max"), ("data", "split_seed")}
+NULLABLE = {
+    ("training", "grad_clip"),
+    ("training", "ema_decay"),
+    ("training", "val_batch_size"),
+    ("training", "checkpoint_every_steps"),
+    ("scheduler", "t_max"),
+    ("data", "split_seed"),
+}
 
 
 def _check_value_types(config: Dict[str, Any]) -> None:
@@ -175,5 +199,7 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> Dict[str, Any]:
     with open(path) as handle:
         user = yaml.safe_load(handle) or {}
     if not isinstance(user, dict):
-        raise ValueError(f"{path}: a training config is a YAML mapping with sections {sorted(DEFAULTS)}")
+        raise ValueError(
+            f"{path}: a training config is a YAML mapping with sections {sorted(DEFAULTS)}"
+        )
     return resolve_config(user, overrides)

@@ -85,7 +85,9 @@ class _Invariants(torch.autograd.Function):
             if l == 0:
                 parts.append(block)
             else:  # e3nn "mul_ir" layout: mul consecutive copies of the 2l+1 components
-                parts.append(block.reshape(num, mul, 2 * l + 1).square().sum(-1).add_(norm_eps).sqrt_())
+                parts.append(
+                    block.reshape(num, mul, 2 * l + 1).square().sum(-1).add_(norm_eps).sqrt_()
+                )
         out = torch.cat(parts, dim=1)
         ctx.irreps = irreps
         ctx.save_for_backward(features, out)
@@ -123,7 +125,9 @@ def invariant_channels(features: torch.Tensor, irreps: str, norm_eps: float = 1e
     return _Invariants.apply(features, irreps, float(norm_eps))
 
 
-def subsample_edges(num_edges: int, edge_subsample: Optional[Union[int, float]], device) -> Optional[torch.Tensor]:
+def subsample_edges(
+    num_edges: int, edge_subsample: Optional[Union[int, float]], device
+) -> Optional[torch.Tensor]:
     """Indices of a random subset of edges, or None for all edges.
 
     int k: at most k edges; float f in (0, 1]: a fraction f of the edges (at least 2).
@@ -211,11 +215,15 @@ class _MeanSquareOffDiagonal(torch.autograd.Function):
         inv_std = torch.rsqrt(d)
         g_d = -(2.0 / pairs) * off.square().sum(1) / d
         g_v = g_d + (ctx.variance_eps / channels) * g_d.sum()
-        g_cov = (2.0 / pairs) * off * inv_std.unsqueeze(0) * inv_std.unsqueeze(1) + torch.diag_embed(g_v)
+        g_cov = (2.0 / pairs) * off * inv_std.unsqueeze(0) * inv_std.unsqueeze(
+            1
+        ) + torch.diag_embed(g_v)
         return grad * g_cov, None
 
 
-def correlation_from_covariance(cov: torch.Tensor, reduction: str = "mean_square", variance_eps: float = 1e-6) -> torch.Tensor:
+def correlation_from_covariance(
+    cov: torch.Tensor, reduction: str = "mean_square", variance_eps: float = 1e-6
+) -> torch.Tensor:
     """reduce_offdiagonal(Pearson(S)); mean_square through the fused single-node function."""
     if cov.shape[0] < 2:
         return cov.sum() * 0.0
@@ -238,7 +246,9 @@ def reduce_offdiagonal(corr: torch.Tensor, reduction: str = "mean_square") -> to
         return corr[off].abs().mean()
     if reduction == "max_square":
         return corr.square()[off].max()
-    raise ValueError(f"unknown correlation reduction {reduction!r}; choose one of {list(REDUCTIONS)}")
+    raise ValueError(
+        f"unknown correlation reduction {reduction!r}; choose one of {list(REDUCTIONS)}"
+    )
 
 
 def layer_correlation(
@@ -260,7 +270,9 @@ def layer_correlation(
     if z.shape[0] < 2:
         return z.sum() * 0.0
     if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown correlation reduction {reduction!r}; choose one of {list(REDUCTIONS)}")
+        raise ValueError(
+            f"unknown correlation reduction {reduction!r}; choose one of {list(REDUCTIONS)}"
+        )
     return correlation_from_covariance(covariance_matrix(z), reduction, variance_eps)
 
 

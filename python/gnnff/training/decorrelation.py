@@ -96,7 +96,9 @@ class DecorrelationLoss(LossTerm):
             )
         return sorted({i % num_layers for i in wanted})
 
-    def forward(self, pred: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], model: torch.nn.Module) -> torch.Tensor:
+    def forward(
+        self, pred: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], model: torch.nn.Module
+    ) -> torch.Tensor:
         irreps = features.edge_feature_irreps(model)
         if not irreps:
             raise ValueError(
@@ -123,10 +125,17 @@ class DecorrelationLoss(LossTerm):
                 continue
             # lambda == 0 (e.g. start of a warm-up) or evaluation (model.eval(), e.g. validation):
             # measure for the logs, build no graph
-            track = layer in chosen and coefficient > 0.0 and model.training and torch.is_grad_enabled()
+            track = (
+                layer in chosen and coefficient > 0.0 and model.training and torch.is_grad_enabled()
+            )
             with torch.set_grad_enabled(track):
                 rho = correlation.layer_correlation(
-                    pred[key], layer_irreps, self.reduction, self.norm_eps, self.variance_eps, subset
+                    pred[key],
+                    layer_irreps,
+                    self.reduction,
+                    self.norm_eps,
+                    self.variance_eps,
+                    subset,
                 )
             self._last_corr[layer] = rho.detach()
             if layer in chosen:
@@ -175,7 +184,9 @@ def _mean_over_ranks(loss_force: float, raw: torch.Tensor):
     dist = torch.distributed
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return loss_force, float(raw)
-    both = torch.stack([torch.as_tensor(loss_force, dtype=raw.dtype, device=raw.device), raw.reshape(())])
+    both = torch.stack(
+        [torch.as_tensor(loss_force, dtype=raw.dtype, device=raw.device), raw.reshape(())]
+    )
     dist.all_reduce(both)
     both = both / dist.get_world_size()
     return float(both[0]), float(both[1])
@@ -211,7 +222,9 @@ def decorrelation(
         "ema_decay": ema_decay, "max_change": max_change,
     }  # fmt: skip
     if schedule not in SCHEDULES:
-        raise ValueError(f"unknown decorrelation schedule {schedule!r}; choose one of {sorted(SCHEDULES)}")
+        raise ValueError(
+            f"unknown decorrelation schedule {schedule!r}; choose one of {sorted(SCHEDULES)}"
+        )
     options = _SCHEDULE_OPTIONS[schedule]
     unused = sorted(k for k, v in given.items() if v is not None and k not in options)
     if unused:
@@ -219,13 +232,29 @@ def decorrelation(
             f"options {unused} do not apply to the {schedule!r} decorrelation schedule (it reads "
             f"{sorted(options)}); remove them or pick the schedule they belong to"
         )
-    schedule_obj = SCHEDULES[schedule](**{options[k]: v for k, v in given.items() if v is not None and k in options})
+    schedule_obj = SCHEDULES[schedule](
+        **{options[k]: v for k, v in given.items() if v is not None and k in options}
+    )
     if reduction not in correlation.REDUCTIONS:
-        raise ValueError(f"unknown correlation reduction {reduction!r}; choose one of {list(correlation.REDUCTIONS)}")
-    if not (layers == "all" or isinstance(layers, int) or (isinstance(layers, (list, tuple)) and all(isinstance(i, int) for i in layers) and layers)):
-        raise ValueError(f"layers must be 'all', a layer index or a non-empty list of indices, got {layers!r}")
+        raise ValueError(
+            f"unknown correlation reduction {reduction!r}; choose one of {list(correlation.REDUCTIONS)}"
+        )
+    if not (
+        layers == "all"
+        or isinstance(layers, int)
+        or (
+            isinstance(layers, (list, tuple)) and all(isinstance(i, int) for i in layers) and layers
+        )
+    ):
+        raise ValueError(
+            f"layers must be 'all', a layer index or a non-empty list of indices, got {layers!r}"
+        )
     if edge_subsample is not None:
-        ok_int = isinstance(edge_subsample, int) and not isinstance(edge_subsample, bool) and edge_subsample >= 2
+        ok_int = (
+            isinstance(edge_subsample, int)
+            and not isinstance(edge_subsample, bool)
+            and edge_subsample >= 2
+        )
         ok_frac = isinstance(edge_subsample, float) and 0.0 < edge_subsample <= 1.0
         if not (ok_int or ok_frac):
             raise ValueError(

@@ -15,7 +15,9 @@ class ExponentialMovingAverage:
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = float(decay)
         self.num_updates = 0
-        self.shadow: Dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.shadow: Dict[str, torch.Tensor] = {
+            k: v.detach().clone() for k, v in model.state_dict().items()
+        }
         self._params = {name for name, _ in model.named_parameters()}
 
     @torch.no_grad()

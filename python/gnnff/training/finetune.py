@@ -26,8 +26,8 @@ import torch
 
 from gnnff.digest import file_sha256
 from gnnff.model_io import build_model, load_checkpoint
-from gnnff.suggest import did_you_mean
 from gnnff.models.base import energy_model_of, head_modules
+from gnnff.suggest import did_you_mean
 
 OPTIONS = ("checkpoint", "use_ema", "freeze", "backbone_lr_factor", "head")
 ENERGY_SHIFT = "per_type_energy_shift"
@@ -41,7 +41,9 @@ def default_head(model: torch.nn.Module) -> List[str]:
     return head_modules(model) if getattr(energy_model_of(model), "HEAD_MODULES", ()) else []
 
 
-def apply_init_from(model: torch.nn.Module, init_from_cfg: Dict[str, Any], type_names: List[str]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+def apply_init_from(
+    model: torch.nn.Module, init_from_cfg: Dict[str, Any], type_names: List[str]
+) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """Load pre-trained weights into ``model`` (a ForceModel); return (lineage, param_groups)."""
     cfg = _check_options(init_from_cfg)
     path = cfg["checkpoint"]
@@ -54,7 +56,9 @@ def apply_init_from(model: torch.nn.Module, init_from_cfg: Dict[str, Any], type_
     old_types = list(state["type_names"])
     report = _copy_weights(model, weights, old_types, list(type_names), path)
     frozen = _freeze(model, cfg.get("freeze") or [], report["new_types"])
-    groups = _param_groups(model, float(cfg.get("backbone_lr_factor", 1.0)), cfg.get("head") or default_head(model))
+    groups = _param_groups(
+        model, float(cfg.get("backbone_lr_factor", 1.0)), cfg.get("head") or default_head(model)
+    )
     lineage = {
         "init_from": os.path.abspath(path),
         "checkpoint_sha256": file_sha256(path),
@@ -77,13 +81,19 @@ def _check_options(cfg: Dict[str, Any]) -> Dict[str, Any]:
     if isinstance(cfg, str):  # init_from: path/to/best.pt
         cfg = {"checkpoint": cfg}
     if not isinstance(cfg, dict) or not cfg.get("checkpoint"):
-        raise ValueError("init_from needs a checkpoint: `init_from: {checkpoint: runs/pretrain/best.pt}`")
+        raise ValueError(
+            "init_from needs a checkpoint: `init_from: {checkpoint: runs/pretrain/best.pt}`"
+        )
     for key in cfg:
         if key not in OPTIONS:
-            raise ValueError(f"init_from has no option {key!r}{did_you_mean(key, OPTIONS)}; options: {list(OPTIONS)}")
+            raise ValueError(
+                f"init_from has no option {key!r}{did_you_mean(key, OPTIONS)}; options: {list(OPTIONS)}"
+            )
     factor = float(cfg.get("backbone_lr_factor", 1.0))
     if not factor >= 0.0:
-        raise ValueError(f"init_from.backbone_lr_factor must be >= 0 (0 freezes the backbone), got {factor}")
+        raise ValueError(
+            f"init_from.backbone_lr_factor must be >= 0 (0 freezes the backbone), got {factor}"
+        )
     if isinstance(cfg.get("freeze"), str):
         cfg = dict(cfg, freeze=[cfg["freeze"]])
     return cfg
@@ -105,7 +115,9 @@ def _check_same_architecture(model: torch.nn.Module, state: Dict[str, Any], path
         )
 
 
-def _copy_weights(model, weights, old_types: List[str], new_types: List[str], path: str) -> Dict[str, List[str]]:
+def _copy_weights(
+    model, weights, old_types: List[str], new_types: List[str], path: str
+) -> Dict[str, List[str]]:
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
@@ -125,7 +137,9 @@ def _copy_weights(model, weights, old_types: List[str], new_types: List[str], pa
             new_state[name] = current  # re-fitted on the new training split by the trainer
         elif name == ENERGY_SCALE or TYPE_EMBEDDING in name:
             if value.shape[1:] != current.shape[1:] or value.shape[0] != len(old_types):
-                raise ValueError(f"{name}: checkpoint shape {tuple(value.shape)} does not fit {tuple(current.shape)}; use the checkpoint's model sizes")
+                raise ValueError(
+                    f"{name}: checkpoint shape {tuple(value.shape)} does not fit {tuple(current.shape)}; use the checkpoint's model sizes"
+                )
             remapped = current.clone()
             if name == ENERGY_SCALE and len(shared) < len(new_types):
                 remapped[:] = value.mean()  # new elements: typical pre-trained scale
@@ -145,7 +159,7 @@ def _copy_weights(model, weights, old_types: List[str], new_types: List[str], pa
 def _matches(name: str, pattern: str) -> bool:
     """fnmatch on the parameter name, with or without the ForceModel prefix; a bare module name
     (``int_blocks.0``) matches everything below it, and a plain word matches as a name part."""
-    short = name[len("energy_model."):] if name.startswith("energy_model.") else name
+    short = name[len("energy_model.") :] if name.startswith("energy_model.") else name
     for candidate in (name, short):
         if fnmatch.fnmatch(candidate, pattern) or candidate.startswith(pattern + "."):
             return True
@@ -159,7 +173,9 @@ def _freeze(model, patterns: List[str], new_types: List[str]) -> List[str]:
         hits = [n for n in names if _matches(n, str(pattern))]
         if not hits:
             modules = sorted({".".join(n.split(".")[:2]) for n in names})
-            raise ValueError(f"init_from.freeze pattern {pattern!r} matches no parameter; module names: {modules}")
+            raise ValueError(
+                f"init_from.freeze pattern {pattern!r} matches no parameter; module names: {modules}"
+            )
         if new_types and any(TYPE_EMBEDDING in n for n in hits):
             raise ValueError(
                 f"init_from.freeze pattern {pattern!r} freezes the type embedding, but elements {new_types} are new "
@@ -179,7 +195,9 @@ def _param_groups(model, factor: float, head_patterns: List[str]) -> List[Dict[s
     head = [p for n, p in trainable if any(_matches(n, h) for h in head_patterns)]
     backbone = [p for n, p in trainable if not any(_matches(n, h) for h in head_patterns)]
     if not head:
-        raise ValueError(f"init_from.head patterns {head_patterns} match no trainable parameter; name the output layers")
+        raise ValueError(
+            f"init_from.head patterns {head_patterns} match no trainable parameter; name the output layers"
+        )
     groups = [{"params": head, "lr_factor": 1.0, "name": "head"}]
     if backbone and factor > 0.0:
         groups.append({"params": backbone, "lr_factor": factor, "name": "backbone"})

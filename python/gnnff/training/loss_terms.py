@@ -27,7 +27,9 @@ class LossTerm(torch.nn.Module):
     #: set True by terms that read per-layer edge features (gnnff.models.features)
     needs_edge_features: bool = False
 
-    def forward(self, pred: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], model: torch.nn.Module) -> torch.Tensor:
+    def forward(
+        self, pred: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], model: torch.nn.Module
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def on_step(self, step: int, epoch: int, term_values: Dict[str, float]) -> None:

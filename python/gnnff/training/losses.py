@@ -48,13 +48,21 @@ class EnergyLoss(_WeightedTerm):
     def forward(self, pred, batch, model):
         n = atoms_per_graph(batch).to(pred[keys.TOTAL_ENERGY].dtype)
         diff = (pred[keys.TOTAL_ENERGY] - batch[keys.TOTAL_ENERGY]) / n
-        return self.weight * _error(diff, self.kind).sum() / _norm(batch, LOSS_NORM_GRAPHS, diff.shape[0])
+        return (
+            self.weight
+            * _error(diff, self.kind).sum()
+            / _norm(batch, LOSS_NORM_GRAPHS, diff.shape[0])
+        )
 
 
 class ForcesLoss(_WeightedTerm):
     def forward(self, pred, batch, model):
         diff = pred[keys.FORCES] - batch[keys.FORCES]
-        return self.weight * _error(diff, self.kind).sum() / (3.0 * _norm(batch, LOSS_NORM_ATOMS, diff.shape[0]))
+        return (
+            self.weight
+            * _error(diff, self.kind).sum()
+            / (3.0 * _norm(batch, LOSS_NORM_ATOMS, diff.shape[0]))
+        )
 
 
 class StressLoss(_WeightedTerm):

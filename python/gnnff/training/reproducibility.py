@@ -19,7 +19,11 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_states() -> Dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
 
 
 def set_rng_states(states: Dict[str, Any]) -> None:

@@ -32,10 +32,19 @@ def _read(data_cfg: Dict[str, Any], paths: List[str]):
     )
 
 
-def load_splits(config: Dict[str, Any], type_names, r_max: float, dtype: torch.dtype, need_energy: bool, need_forces: bool) -> Tuple[Dict[str, AtomicDataset], Dict[str, Any]]:
+def load_splits(
+    config: Dict[str, Any],
+    type_names,
+    r_max: float,
+    dtype: torch.dtype,
+    need_energy: bool,
+    need_forces: bool,
+) -> Tuple[Dict[str, AtomicDataset], Dict[str, Any]]:
     """train/val(/test) data sets and a lineage record (files, digests, split indices)."""
     data_cfg = config["data"]
-    seed = data_cfg["split_seed"] if data_cfg["split_seed"] is not None else config["training"]["seed"]
+    seed = (
+        data_cfg["split_seed"] if data_cfg["split_seed"] is not None else config["training"]["seed"]
+    )
     train_paths = _paths(data_cfg["train"])
     pool = _read(data_cfg, train_paths)
     index_files = {name: data_cfg[f"{name}_indices"] for name in ("train", "val", "test")}
@@ -60,16 +69,30 @@ def load_splits(config: Dict[str, Any], type_names, r_max: float, dtype: torch.d
     }
     for name, fix in fixes.items():
         if not structures.get(name):
-            raise ValueError(f"the {name} split is empty ({len(pool)} structures in data.train); {fix}")
+            raise ValueError(
+                f"the {name} split is empty ({len(pool)} structures in data.train); {fix}"
+            )
     datasets = {}
     for name, items in structures.items():
         if not items:
             continue
         datasets[name] = AtomicDataset.from_structures(
-            items, type_names, r_max, dtype=dtype, source=f"{name} split", need_energy=need_energy, need_forces=need_forces
+            items,
+            type_names,
+            r_max,
+            dtype=dtype,
+            source=f"{name} split",
+            need_energy=need_energy,
+            need_forces=need_forces,
         )
     lineage = {
-        "files": {name: [{"path": os.path.abspath(p), "sha256": file_sha256(p)} for p in _paths(data_cfg[name])] for name in ("train", "val", "test")},
+        "files": {
+            name: [
+                {"path": os.path.abspath(p), "sha256": file_sha256(p)}
+                for p in _paths(data_cfg[name])
+            ]
+            for name in ("train", "val", "test")
+        },
         "split_seed": seed,
         "split_sizes": {name: len(ds) for name, ds in datasets.items()},
         "split_indices": {name: [int(i) for i in idx] for name, idx in indices.items()},
@@ -77,7 +100,9 @@ def load_splits(config: Dict[str, Any], type_names, r_max: float, dtype: torch.d
     return datasets, lineage
 
 
-def make_optimizer(param_groups: List[Dict[str, Any]], cfg: Dict[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(
+    param_groups: List[Dict[str, Any]], cfg: Dict[str, Any]
+) -> torch.optim.Optimizer:
     """Optimizer over param groups; a group may carry its own "lr" or an "lr_factor" x optimizer.lr."""
     groups = []
     for group in param_groups:
@@ -91,7 +116,12 @@ def make_optimizer(param_groups: List[Dict[str, Any]], cfg: Dict[str, Any]) -> t
     if not groups:
         raise ValueError("no trainable parameters: everything is frozen (check init_from.freeze)")
     name = str(cfg["name"]).lower()
-    common = dict(lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]), amsgrad=bool(cfg["amsgrad"]), betas=tuple(cfg["betas"]))
+    common = dict(
+        lr=float(cfg["lr"]),
+        weight_decay=float(cfg["weight_decay"]),
+        amsgrad=bool(cfg["amsgrad"]),
+        betas=tuple(cfg["betas"]),
+    )
     if name == "adam":
         return torch.optim.Adam(groups, **common)
     if name == "adamw":
@@ -105,11 +135,22 @@ def make_scheduler(optimizer, cfg: Dict[str, Any], max_epochs: int):
     if name == "none":
         return None
     if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=float(cfg["factor"]), patience=int(cfg["patience"]), min_lr=float(cfg["min_lr"]))
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            factor=float(cfg["factor"]),
+            patience=int(cfg["patience"]),
+            min_lr=float(cfg["min_lr"]),
+        )
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(cfg["t_max"] or max_epochs), eta_min=float(cfg["min_lr"]))
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=int(cfg["t_max"] or max_epochs), eta_min=float(cfg["min_lr"])
+        )
     if name == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(cfg["gamma"]))
     if name == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(cfg["step_size"]), gamma=float(cfg["factor"]))
-    raise ValueError(f"scheduler.name must be one of none, plateau, cosine, exponential, step; got {cfg['name']!r}")
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=int(cfg["step_size"]), gamma=float(cfg["factor"])
+        )
+    raise ValueError(
+        f"scheduler.name must be one of none, plateau, cosine, exponential, step; got {cfg['name']!r}"
+    )

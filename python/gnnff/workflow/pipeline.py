@@ -59,15 +59,25 @@ def training_config(opts: PipelineOptions, data_dir: Path, run_dir: Path) -> dic
         loss["decorrelation"] = {}
     return {
         "model": model,
-        "data": {"train": str(data_dir / "si_train.extxyz"), "val": str(data_dir / "si_valid.extxyz")},
+        "data": {
+            "train": str(data_dir / "si_train.extxyz"),
+            "val": str(data_dir / "si_valid.extxyz"),
+        },
         "loss": loss,
         "optimizer": {"name": "adam", "lr": 0.003},
         "scheduler": {"name": "plateau", "factor": 0.5, "patience": 10, "min_lr": 1.0e-5},
-        "training": {"max_epochs": opts.max_epochs, "batch_size": 8, "seed": opts.seed,
-                     "dtype": "float32", "ema_decay": 0.99, "grad_clip": 10.0, "patience": 30,
-                     # select best.pt on accuracy alone: with --decorrelation val_loss also
-                     # holds lambda * correlation, whose lambda the scheduler moves
-                     "monitor": "val_forces_mae"},
+        "training": {
+            "max_epochs": opts.max_epochs,
+            "batch_size": 8,
+            "seed": opts.seed,
+            "dtype": "float32",
+            "ema_decay": 0.99,
+            "grad_clip": 10.0,
+            "patience": 30,
+            # select best.pt on accuracy alone: with --decorrelation val_loss also
+            # holds lambda * correlation, whose lambda the scheduler moves
+            "monitor": "val_forces_mae",
+        },
         "output": {"dir": str(run_dir), "overwrite": True},
     }
 
@@ -95,11 +105,22 @@ def write_md_input(opts: PipelineOptions, data_dir: Path, md_dir: Path, model_fi
     md_dir.mkdir(parents=True, exist_ok=True)
     ase.io.write(md_dir / "si.data", start, format="lammps-data", specorder=["Si"], masses=True)
     deck = md_dir / "in.md"
-    deck.write_text(render_deck(
-        deck_name="in.md", data_file="si.data", model_file=os.path.relpath(model_file, md_dir),
-        elements="Si", temperature=opts.temperature, seed=opts.seed + 4928459,
-        timestep_ps=0.001, tdamp_ps=0.1, thermo_every=max(opts.md_steps // 20, 1),
-        dump_every=max(opts.md_steps // 100, 1), dump_file="traj.dump", steps=opts.md_steps))
+    deck.write_text(
+        render_deck(
+            deck_name="in.md",
+            data_file="si.data",
+            model_file=os.path.relpath(model_file, md_dir),
+            elements="Si",
+            temperature=opts.temperature,
+            seed=opts.seed + 4928459,
+            timestep_ps=0.001,
+            tdamp_ps=0.1,
+            thermo_every=max(opts.md_steps // 20, 1),
+            dump_every=max(opts.md_steps // 100, 1),
+            dump_file="traj.dump",
+            steps=opts.md_steps,
+        )
+    )
     return deck
 
 
@@ -111,28 +132,71 @@ def run_pipeline(opts: PipelineOptions) -> int:
     gnnff = [sys.executable, "-m", "gnnff.cli"]
 
     LOG.info("== 1/5 reference data: Si with Stillinger-Weber (LAMMPS), --size small")
-    _run(gnnff + ["data", "generate", "si", "--size", "small", "--seed", str(opts.seed),
-                  "-o", str(data_dir), "--overwrite"])
+    _run(
+        gnnff
+        + [
+            "data",
+            "generate",
+            "si",
+            "--size",
+            "small",
+            "--seed",
+            str(opts.seed),
+            "-o",
+            str(data_dir),
+            "--overwrite",
+        ]
+    )
 
     LOG.info("\n== 2/5 train a %s model", opts.model)
     config_file = out / "train.yaml"
-    config_file.write_text(yaml.safe_dump(training_config(opts, data_dir, run_dir), sort_keys=False))
+    config_file.write_text(
+        yaml.safe_dump(training_config(opts, data_dir, run_dir), sort_keys=False)
+    )
     _run(gnnff + ["train", str(config_file)])
     _run(gnnff + ["eval", str(run_dir / "best.pt"), str(data_dir / "si_test.extxyz")])
 
     LOG.info("\n== 3/5 export to TorchScript for pair_style gnnff")
     _run(gnnff + ["export", str(run_dir / "best.pt"), "-o", str(model_file)])
 
-    LOG.info("\n== 4/5 LAMMPS MD: %d steps NVT at %g K on %d MPI ranks", opts.md_steps, opts.temperature,
-             opts.nprocs)
+    LOG.info(
+        "\n== 4/5 LAMMPS MD: %d steps NVT at %g K on %d MPI ranks",
+        opts.md_steps,
+        opts.temperature,
+        opts.nprocs,
+    )
     deck = write_md_input(opts, data_dir, md_dir, model_file)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    _run([find_tool("mpirun"), "-np", str(opts.nprocs), find_tool("lmp"), "-in", deck.name,
-          "-log", "log.lammps"], cwd=md_dir, env=env)
+    _run(
+        [
+            find_tool("mpirun"),
+            "-np",
+            str(opts.nprocs),
+            find_tool("lmp"),
+            "-in",
+            deck.name,
+            "-log",
+            "log.lammps",
+        ],
+        cwd=md_dir,
+        env=env,
+    )
 
     LOG.info("\n== 5/5 stability of the trajectory")
-    _run(gnnff + ["analyze", str(md_dir / "traj.dump"), "--log", str(md_dir / "log.lammps"),
-                  "--reference", str(data_dir / "si_reference_crystal_900K.extxyz"),
-                  "--json", str(out / "stability.json"), "--plot", str(out / "stability.png")])
+    _run(
+        gnnff
+        + [
+            "analyze",
+            str(md_dir / "traj.dump"),
+            "--log",
+            str(md_dir / "log.lammps"),
+            "--reference",
+            str(data_dir / "si_reference_crystal_900K.extxyz"),
+            "--json",
+            str(out / "stability.json"),
+            "--plot",
+            str(out / "stability.png"),
+        ]
+    )
     LOG.info("\nAll outputs are in %s", out)
     return 0

@@ -22,10 +22,24 @@ import torch
 from ase import Atoms
 
 MODELS = {
-    "allegro": dict(type_names=["Si", "C"], r_max=3.5, preset="small", n_layers=2, l_max=2, parity=True,
-                    num_channels=3),
-    "nequip": dict(type_names=["Si", "C"], r_max=3.5, preset="small", n_layers=2, l_max=2, parity=True,
-                   num_features=4),
+    "allegro": dict(
+        type_names=["Si", "C"],
+        r_max=3.5,
+        preset="small",
+        n_layers=2,
+        l_max=2,
+        parity=True,
+        num_channels=3,
+    ),
+    "nequip": dict(
+        type_names=["Si", "C"],
+        r_max=3.5,
+        preset="small",
+        n_layers=2,
+        l_max=2,
+        parity=True,
+        num_features=4,
+    ),
 }
 
 
@@ -33,9 +47,14 @@ def structures():
     rng = np.random.default_rng(2026)
     cell = 4.2 * np.eye(3) + 0.2 * rng.standard_normal((3, 3))
     frac = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [0.25, 0.25, 0.25]])
-    crystal = Atoms("SiCSiSiC", positions=frac @ cell + 0.1 * rng.standard_normal((5, 3)), cell=cell, pbc=True)
-    cluster = Atoms("CSiSiCSi", positions=[[0, 0, 0], [1.8, 0.2, 0.1], [0.3, 1.9, -0.2], [1.6, 1.7, 1.4],
-                                          [-1.1, 1.0, 1.5]], pbc=False)
+    crystal = Atoms(
+        "SiCSiSiC", positions=frac @ cell + 0.1 * rng.standard_normal((5, 3)), cell=cell, pbc=True
+    )
+    cluster = Atoms(
+        "CSiSiCSi",
+        positions=[[0, 0, 0], [1.8, 0.2, 0.1], [0.3, 1.9, -0.2], [1.6, 1.7, 1.4], [-1.1, 1.0, 1.5]],
+        pbc=False,
+    )
     return {"crystal": crystal, "cluster": cluster}
 
 
@@ -46,8 +65,10 @@ def main(out_dir: str) -> None:
 
     record = {"graphs": {}, "models": {}}
     for name, atoms in structures().items():
-        record["graphs"][name] = {k: v.clone() for k, v in atoms_to_graph(atoms, ["Si", "C"], 3.5,
-                                                                            dtype=torch.float64).items()}
+        record["graphs"][name] = {
+            k: v.clone()
+            for k, v in atoms_to_graph(atoms, ["Si", "C"], 3.5, dtype=torch.float64).items()
+        }
     for model_name, options in MODELS.items():
         torch.manual_seed(0)
         model = build_model(model_name, **options)
@@ -61,8 +82,11 @@ def main(out_dir: str) -> None:
             # non-trivial energy scale/shift so that they are covered too
             model.per_type_energy_scale.copy_(torch.tensor([1.3, 0.8]))
             model.per_type_energy_shift.copy_(torch.tensor([-3.5, -2.25]))
-        entry = {"options": options, "state_dict": {k: v.clone() for k, v in model.state_dict().items()},
-                 "results": {}}
+        entry = {
+            "options": options,
+            "state_dict": {k: v.clone() for k, v in model.state_dict().items()},
+            "results": {},
+        }
         for name, graph in record["graphs"].items():
             for dtype in (torch.float64, torch.float32):
                 fresh = build_model(model_name, **options)
@@ -71,7 +95,8 @@ def main(out_dir: str) -> None:
                 data = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in graph.items()}
                 out = fresh(data)
                 entry["results"][f"{name}/{str(dtype)[6:]}"] = {
-                    key: out[key].detach().clone() for key in (keys.TOTAL_ENERGY, keys.FORCES, keys.VIRIAL)
+                    key: out[key].detach().clone()
+                    for key in (keys.TOTAL_ENERGY, keys.FORCES, keys.VIRIAL)
                 }
         record["models"][model_name] = entry
     torch.save(record, os.path.join(out_dir, "equivariant_state_v0.pt"))

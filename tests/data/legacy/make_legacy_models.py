@@ -49,17 +49,31 @@ def main(out_dir: str) -> None:
         os.replace(os.path.join(tmp, "run", "last.pt"), checkpoint)
     state = load_checkpoint(checkpoint)
     exported = os.path.join(out_dir, "pair_mlp_exported.pt")
-    export_model(model_from_checkpoint(state), exported, lineage=export_lineage(state, "pair_mlp_checkpoint.pt"))
+    export_model(
+        model_from_checkpoint(state),
+        exported,
+        lineage=export_lineage(state, "pair_mlp_checkpoint.pt"),
+    )
 
     atoms = emt_structures(2, seed=11)[1]  # the odd cells hold an Al atom
     atoms.calc = None
-    reference = {"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
-                 "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist(), "results": {}}
+    reference = {
+        "numbers": atoms.numbers.tolist(),
+        "positions": atoms.positions.tolist(),
+        "cell": atoms.cell.array.tolist(),
+        "pbc": atoms.pbc.tolist(),
+        "results": {},
+    }
     for name, path in (("checkpoint", checkpoint), ("exported", exported)):
         atoms.calc = GnnffCalculator(path)
-        reference["results"][name] = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces().tolist(),
-                                      "stress": atoms.get_stress().tolist()}
-    assert np.allclose(reference["results"]["checkpoint"]["forces"], reference["results"]["exported"]["forces"])
+        reference["results"][name] = {
+            "energy": atoms.get_potential_energy(),
+            "forces": atoms.get_forces().tolist(),
+            "stress": atoms.get_stress().tolist(),
+        }
+    assert np.allclose(
+        reference["results"]["checkpoint"]["forces"], reference["results"]["exported"]["forces"]
+    )
     with open(os.path.join(out_dir, "reference.json"), "w") as handle:
         json.dump(reference, handle, indent=1)
 

@@ -83,12 +83,18 @@ class ChannelLinear(torch.nn.Module):
         super().__init__()
         irreps = linear.irreps_in
         if linear.irreps_out != irreps or len({ir for _, ir in irreps}) != len(irreps):
-            raise ValueError(f"ChannelLinear needs irreps_in == irreps_out with distinct irreps, got {irreps}")
+            raise ValueError(
+                f"ChannelLinear needs irreps_in == irreps_out with distinct irreps, got {irreps}"
+            )
         self.mul = common_mul(irreps, "ChannelLinear irreps")
-        if any(ins.i_in != ins.i_out for ins in linear.instructions) or len(linear.instructions) != len(irreps):
+        if any(ins.i_in != ins.i_out for ins in linear.instructions) or len(
+            linear.instructions
+        ) != len(irreps):
             raise ValueError("ChannelLinear supports only the one-path-per-irrep e3nn Linear")
         self.weight = torch.nn.Parameter(linear.weight.detach().clone())
-        self.bias = torch.nn.Parameter(linear.bias.detach().clone())  # empty: e3nn adds no bias here
+        self.bias = torch.nn.Parameter(
+            linear.bias.detach().clone()
+        )  # empty: e3nn adds no bias here
         self.register_buffer("output_mask", linear.output_mask.clone())
         # weight block and e3nn's 1/sqrt(fan_in) of every component k
         block_of_component: List[int] = []
@@ -96,15 +102,21 @@ class ChannelLinear(torch.nn.Module):
         for k, ins in enumerate(linear.instructions):
             block_of_component += [k] * irreps[ins.i_out].ir.dim
             scale_of_component += [float(ins.path_weight)] * irreps[ins.i_out].ir.dim
-        self.register_buffer("block_of_component", torch.tensor(block_of_component), persistent=False)
+        self.register_buffer(
+            "block_of_component", torch.tensor(block_of_component), persistent=False
+        )
         self._scales = scale_of_component
-        self.register_buffer("scale", torch.tensor(scale_of_component).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "scale", torch.tensor(scale_of_component).view(-1, 1, 1), persistent=False
+        )
 
     def _apply(self, fn, recurse=True):
         # rebuilt from the Python floats: .double() must not widen a float32-rounded 1/sqrt(mul)
         result = super()._apply(fn, recurse)
         buf = self.scale
-        self.scale = torch.tensor(self._scales, dtype=torch.float64).view(-1, 1, 1).to(buf.device, buf.dtype)
+        self.scale = (
+            torch.tensor(self._scales, dtype=torch.float64).view(-1, 1, 1).to(buf.device, buf.dtype)
+        )
         return result
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

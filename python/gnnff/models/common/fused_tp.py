@@ -68,9 +68,12 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
 
     def __init__(self, tp: o3.TensorProduct):
         super().__init__()
-        if not tp.internal_weights or any(ins.connection_mode != "uuu" or not ins.has_weight
-                                          for ins in tp.instructions):
-            raise ValueError("ChannelwiseTensorProduct replaces only 'uuu' products with internal weights")
+        if not tp.internal_weights or any(
+            ins.connection_mode != "uuu" or not ins.has_weight for ins in tp.instructions
+        ):
+            raise ValueError(
+                "ChannelwiseTensorProduct replaces only 'uuu' products with internal weights"
+            )
         self.mul = common_mul(tp.irreps_in1 + tp.irreps_in2 + tp.irreps_out, "a 'uuu' product")
         self.irreps_out = tp.irreps_out
         self.weight = torch.nn.Parameter(tp.weight.detach().clone())
@@ -84,18 +87,30 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
         self.d_gemm, self.d_small = (self.d1, self.d2) if self.gemm_on_x1 else (self.d2, self.d1)
         off1, off2, offo = _offsets(tp.irreps_in1), _offsets(tp.irreps_in2), _offsets(tp.irreps_out)
         self._entries = [
-            (off1[ins.i_in1], off2[ins.i_in2], offo[ins.i_out], tp.irreps_in1[ins.i_in1].ir.l,
-             tp.irreps_in2[ins.i_in2].ir.l, tp.irreps_out[ins.i_out].ir.l, float(ins.path_weight))
-            for ins in tp.instructions]
-        self.register_buffer("paths", self._exact_constants()["paths"].to(torch.get_default_dtype()),
-                             persistent=False)
+            (
+                off1[ins.i_in1],
+                off2[ins.i_in2],
+                offo[ins.i_out],
+                tp.irreps_in1[ins.i_in1].ir.l,
+                tp.irreps_in2[ins.i_in2].ir.l,
+                tp.irreps_out[ins.i_out].ir.l,
+                float(ins.path_weight),
+            )
+            for ins in tp.instructions
+        ]
+        self.register_buffer(
+            "paths",
+            self._exact_constants()["paths"].to(torch.get_default_dtype()),
+            persistent=False,
+        )
 
     def _exact_constants(self) -> Dict[str, torch.Tensor]:
         """paths[p] = path p's scaled 3j block, laid out (d_small, D_out, d_gemm)."""
         t = torch.zeros(self.n_paths, self.d1, self.d2, self.d_out, dtype=torch.float64)
         for p, (r1, r2, c, l1, l2, l3, alpha) in enumerate(self._entries):
-            t[p, r1 : r1 + 2 * l1 + 1, r2 : r2 + 2 * l2 + 1, c : c + 2 * l3 + 1] = alpha * o3.wigner_3j(
-                l1, l2, l3, dtype=torch.float64)
+            t[p, r1 : r1 + 2 * l1 + 1, r2 : r2 + 2 * l2 + 1, c : c + 2 * l3 + 1] = (
+                alpha * o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
+            )
         t = t.permute(0, 2, 3, 1) if self.gemm_on_x1 else t.permute(0, 1, 3, 2)
         return {"paths": t.reshape(self.n_paths, -1)}
 
@@ -119,8 +134,11 @@ class ShTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
 
     def __init__(self, tp: o3.TensorProduct):
         super().__init__()
-        if tp.internal_weights or tp.shared_weights or any(
-                ins.connection_mode != "uvu" or not ins.has_weight for ins in tp.instructions):
+        if (
+            tp.internal_weights
+            or tp.shared_weights
+            or any(ins.connection_mode != "uvu" or not ins.has_weight for ins in tp.instructions)
+        ):
             raise ValueError("ShTensorProduct replaces only 'uvu' products with per-edge weights")
         if any(mul != 1 for mul, _ in tp.irreps_in2):
             raise ValueError(f"ShTensorProduct needs multiplicity-1 input 2, got {tp.irreps_in2}")
@@ -128,27 +146,53 @@ class ShTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
         outputs = [ins.i_out for ins in tp.instructions]
         if sorted(outputs) != list(range(len(tp.irreps_out))):
             raise ValueError("ShTensorProduct needs exactly one path per output irrep")
-        self.irreps_in1, self.irreps_in2, self.irreps_out = tp.irreps_in1, tp.irreps_in2, tp.irreps_out
+        self.irreps_in1, self.irreps_in2, self.irreps_out = (
+            tp.irreps_in1,
+            tp.irreps_in2,
+            tp.irreps_out,
+        )
         self.weight = torch.nn.Parameter(tp.weight.detach().clone())  # empty: weights come per edge
         self.register_buffer("output_mask", tp.output_mask.clone())
         self.n_paths = len(tp.instructions)
-        self.d1, self.d2, self.d_out = tp.irreps_in1.dim // self.mul, tp.irreps_in2.dim, tp.irreps_out.dim // self.mul
+        self.d1, self.d2, self.d_out = (
+            tp.irreps_in1.dim // self.mul,
+            tp.irreps_in2.dim,
+            tp.irreps_out.dim // self.mul,
+        )
         off1, off2, offo = _offsets(tp.irreps_in1), _offsets(tp.irreps_in2), _offsets(tp.irreps_out)
         self._entries = []
         col_path = [0] * self.d_out
         for p, ins in enumerate(tp.instructions):
-            l1, l2, l3 = (tp.irreps_in1[ins.i_in1].ir.l, tp.irreps_in2[ins.i_in2].ir.l, tp.irreps_out[ins.i_out].ir.l)
-            self._entries.append((off1[ins.i_in1], off2[ins.i_in2], offo[ins.i_out], l1, l2, l3, float(ins.path_weight)))
+            l1, l2, l3 = (
+                tp.irreps_in1[ins.i_in1].ir.l,
+                tp.irreps_in2[ins.i_in2].ir.l,
+                tp.irreps_out[ins.i_out].ir.l,
+            )
+            self._entries.append(
+                (
+                    off1[ins.i_in1],
+                    off2[ins.i_in2],
+                    offo[ins.i_out],
+                    l1,
+                    l2,
+                    l3,
+                    float(ins.path_weight),
+                )
+            )
             for k in range(offo[ins.i_out], offo[ins.i_out] + 2 * l3 + 1):
                 col_path[k] = p
         self.register_buffer("col_path", torch.tensor(col_path), persistent=False)
-        self.register_buffer("cg", self._exact_constants()["cg"].to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer(
+            "cg", self._exact_constants()["cg"].to(torch.get_default_dtype()), persistent=False
+        )
 
     def _exact_constants(self) -> Dict[str, torch.Tensor]:
         cg = torch.zeros(self.d2, self.d_out, self.d1, dtype=torch.float64)  # (j, k, i)
         for r1, r2, c, l1, l2, l3, alpha in self._entries:
             w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)  # (i, j, k)
-            cg[r2 : r2 + 2 * l2 + 1, c : c + 2 * l3 + 1, r1 : r1 + 2 * l1 + 1] += alpha * w3j.permute(1, 2, 0)
+            cg[r2 : r2 + 2 * l2 + 1, c : c + 2 * l3 + 1, r1 : r1 + 2 * l1 + 1] += (
+                alpha * w3j.permute(1, 2, 0)
+            )
         return {"cg": cg.reshape(self.d2, self.d_out * self.d1)}
 
     def forward(self, x1: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,9 @@ class EquivariantGate(torch.nn.Module):
                 parts.append(self.tanh_scale * torch.tanh(s))
             else:
                 parts.append(self.silu_scale * torch.nn.functional.silu(s))
-        gates = self.sigmoid_scale * torch.sigmoid(x[:, self.n_scalars : self.n_scalars + self.n_gates])
+        gates = self.sigmoid_scale * torch.sigmoid(
+            x[:, self.n_scalars : self.n_scalars + self.n_gates]
+        )
         offset = self.n_scalars + self.n_gates
         gate_offset = 0
         for block in self.gated_blocks:

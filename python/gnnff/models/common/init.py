@@ -14,7 +14,9 @@ from typing import Optional
 import torch
 
 
-def linear(n_in: int, n_out: int, bias: bool = True, generator: Optional[torch.Generator] = None) -> torch.nn.Linear:
+def linear(
+    n_in: int, n_out: int, bias: bool = True, generator: Optional[torch.Generator] = None
+) -> torch.nn.Linear:
     """``torch.nn.Linear(n_in, n_out, bias)`` with its default init drawn from ``generator``."""
     layer = torch.nn.utils.skip_init(torch.nn.Linear, n_in, n_out, bias=bias)
     with torch.no_grad():
@@ -26,7 +28,9 @@ def linear(n_in: int, n_out: int, bias: bool = True, generator: Optional[torch.G
     return layer
 
 
-def embedding(n_types: int, dim: int, generator: Optional[torch.Generator] = None) -> torch.nn.Embedding:
+def embedding(
+    n_types: int, dim: int, generator: Optional[torch.Generator] = None
+) -> torch.nn.Embedding:
     """``torch.nn.Embedding(n_types, dim)`` with its default N(0, 1) init drawn from ``generator``."""
     layer = torch.nn.utils.skip_init(torch.nn.Embedding, n_types, dim)
     with torch.no_grad():

@@ -64,7 +64,9 @@ class BesselBasis(torch.nn.Module):
         self.prefactor = math.sqrt(2.0 / self.r_max)
         self.trainable = bool(trainable)
         if trainable:
-            self.frequencies = torch.nn.Parameter(torch.linspace(1.0, float(n_basis), n_basis) * math.pi)
+            self.frequencies = torch.nn.Parameter(
+                torch.linspace(1.0, float(n_basis), n_basis) * math.pi
+            )
         else:
             self.register_buffer("frequencies", self._fixed_frequencies(n_basis))
 
@@ -85,7 +87,11 @@ class BesselBasis(torch.nn.Module):
             return self.prefactor * torch.sin(self.frequencies * r / self.r_max) / r
         # written as pair_mlp always wrote it (two unsqueezes): the same autograd graph, so the
         # same summation order of gradients, so bit-identical forces
-        return self.prefactor * torch.sin(self.frequencies.to(r.dtype) * r.unsqueeze(-1)) / r.unsqueeze(-1)
+        return (
+            self.prefactor
+            * torch.sin(self.frequencies.to(r.dtype) * r.unsqueeze(-1))
+            / r.unsqueeze(-1)
+        )
 
 
 class RadialEmbedding(torch.nn.Module):

@@ -41,7 +41,9 @@ def triplet_partners(centre: torch.Tensor, num_atoms: int) -> Tuple[torch.Tensor
     return partner, valid
 
 
-def reverse_edges(edge_index: torch.Tensor, edge_vectors: torch.Tensor, num_atoms: int) -> torch.Tensor:
+def reverse_edges(
+    edge_index: torch.Tensor, edge_vectors: torch.Tensor, num_atoms: int
+) -> torch.Tensor:
     """For each edge (i, j, r) the index of edge (j, i, -r), or -1 if absent.
 
     Periodic images give several edges with the same (i, j); the edge vector tells them apart.
@@ -74,9 +76,13 @@ def reverse_edges(edge_index: torch.Tensor, edge_vectors: torch.Tensor, num_atom
     return torch.where(found, candidate, torch.full_like(candidate, -1))
 
 
-def _edge_key(a: torch.Tensor, b: torch.Tensor, q: torch.Tensor, num_atoms: int, modulus: int) -> torch.Tensor:
+def _edge_key(
+    a: torch.Tensor, b: torch.Tensor, q: torch.Tensor, num_atoms: int, modulus: int
+) -> torch.Tensor:
     """Sortable int64 key: atom pair first, hash of the quantised vector below it."""
-    h = torch.bitwise_xor(torch.bitwise_xor(q[:, 0] * 73856093, q[:, 1] * 19349663), q[:, 2] * 83492791)
+    h = torch.bitwise_xor(
+        torch.bitwise_xor(q[:, 0] * 73856093, q[:, 1] * 19349663), q[:, 2] * 83492791
+    )
     return (a * num_atoms + b) * modulus + torch.remainder(h, modulus)
 
 

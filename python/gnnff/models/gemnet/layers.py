@@ -18,8 +18,9 @@ from gnnff.models.common.scatter import scatter_sum
 from gnnff.models.gemnet.graph_ops import gather_rows_or_zero
 
 
-
-def he_orthogonal_(weight: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def he_orthogonal_(
+    weight: torch.Tensor, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """GemNet's "HeOrthogonal" init: orthogonal rows, standardised, variance 1/fan_in."""
     with torch.no_grad():
         torch.nn.init.orthogonal_(weight, generator=generator)
@@ -60,7 +61,9 @@ class ScaleFactor(torch.nn.Module):
 class Dense(torch.nn.Module):
     """Linear map without bias, optionally followed by scaled SiLU (silu(x) / 0.6, GemNet)."""
 
-    def __init__(self, n_in: int, n_out: int, activation: bool, generator: Optional[torch.Generator] = None):
+    def __init__(
+        self, n_in: int, n_out: int, activation: bool, generator: Optional[torch.Generator] = None
+    ):
         super().__init__()
         # Linear's own init is drawn first and then overwritten: kept so that a seed gives the
         # weights it gave before initial weights came from a generator
@@ -82,31 +85,53 @@ class ResidualLayer(torch.nn.Module):
         self.dense_2 = Dense(size, size, True, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + self.dense_2(self.dense_1(x))) * 0.7071067811865476  # 1/sqrt(2): keeps the variance of a sum of two
+        return (
+            x + self.dense_2(self.dense_1(x))
+        ) * 0.7071067811865476  # 1/sqrt(2): keeps the variance of a sum of two
 
 
 class EdgeEmbedding(torch.nn.Module):
     """m_ac = Dense([h_a, h_c, x_ac]): edge features from both atoms and an edge input."""
 
-    def __init__(self, emb_size_atom: int, edge_in: int, emb_size_edge: int, generator: Optional[torch.Generator] = None):
+    def __init__(
+        self,
+        emb_size_atom: int,
+        edge_in: int,
+        emb_size_edge: int,
+        generator: Optional[torch.Generator] = None,
+    ):
         super().__init__()
         self.dense = Dense(2 * emb_size_atom + edge_in, emb_size_edge, True, generator)
 
-    def forward(self, h: torch.Tensor, x: torch.Tensor, centre: torch.Tensor, neighbour: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, x: torch.Tensor, centre: torch.Tensor, neighbour: torch.Tensor
+    ) -> torch.Tensor:
         return self.dense(torch.cat([h[centre], h[neighbour], x], dim=-1))
 
 
 class AtomUpdate(torch.nn.Module):
     """h_a <- MLP(sum_c m_ac * W rbf(d_ac)): edges to atoms; the rbf factor vanishes at r_max."""
 
-    def __init__(self, emb_size_atom: int, emb_size_edge: int, emb_size_rbf: int, num_atom: int, neighbor_scale: float, generator: Optional[torch.Generator] = None):
+    def __init__(
+        self,
+        emb_size_atom: int,
+        emb_size_edge: int,
+        emb_size_rbf: int,
+        num_atom: int,
+        neighbor_scale: float,
+        generator: Optional[torch.Generator] = None,
+    ):
         super().__init__()
         self.dense_rbf = Dense(emb_size_rbf, emb_size_edge, False, generator)
         self.first = Dense(emb_size_edge, emb_size_atom, True, generator)
-        self.residuals = torch.nn.ModuleList([ResidualLayer(emb_size_atom, generator) for _ in range(num_atom)])
+        self.residuals = torch.nn.ModuleList(
+            [ResidualLayer(emb_size_atom, generator) for _ in range(num_atom)]
+        )
         self.scale_sum = ScaleFactor(neighbor_scale)
 
-    def forward(self, m: torch.Tensor, rbf: torch.Tensor, centre: torch.Tensor, num_atoms: int) -> torch.Tensor:
+    def forward(
+        self, m: torch.Tensor, rbf: torch.Tensor, centre: torch.Tensor, num_atoms: int
+    ) -> torch.Tensor:
         x = self.scale_sum(scatter_sum(m * self.dense_rbf(rbf), centre, num_atoms), m)
         x = self.first(x)
         for layer in self.residuals:
@@ -117,12 +142,24 @@ class AtomUpdate(torch.nn.Module):
 class OutputBlock(torch.nn.Module):
     """Per-atom energy contribution of one block: AtomUpdate-shaped MLP then a linear readout."""
 
-    def __init__(self, emb_size_atom: int, emb_size_edge: int, emb_size_rbf: int, num_atom: int, neighbor_scale: float, generator: Optional[torch.Generator] = None):
+    def __init__(
+        self,
+        emb_size_atom: int,
+        emb_size_edge: int,
+        emb_size_rbf: int,
+        num_atom: int,
+        neighbor_scale: float,
+        generator: Optional[torch.Generator] = None,
+    ):
         super().__init__()
-        self.atom_mlp = AtomUpdate(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator)
+        self.atom_mlp = AtomUpdate(
+            emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator
+        )
         self.out_energy = Dense(emb_size_atom, 1, False, generator)
 
-    def forward(self, m: torch.Tensor, rbf: torch.Tensor, centre: torch.Tensor, num_atoms: int) -> torch.Tensor:
+    def forward(
+        self, m: torch.Tensor, rbf: torch.Tensor, centre: torch.Tensor, num_atoms: int
+    ) -> torch.Tensor:
         return self.out_energy(self.atom_mlp(m, rbf, centre, num_atoms)).squeeze(-1)
 
 
@@ -135,7 +172,16 @@ class TripletInteraction(torch.nn.Module):
     output = (Up_ca(x_ac) + Up_ac(x_ca)) / sqrt 2  (the reverse edge's message, GemNet's swap)
     """
 
-    def __init__(self, emb_size_edge: int, emb_size_trip: int, emb_size_bil: int, emb_size_rbf: int, emb_size_cbf: int, neighbor_scale: float, generator: Optional[torch.Generator] = None):
+    def __init__(
+        self,
+        emb_size_edge: int,
+        emb_size_trip: int,
+        emb_size_bil: int,
+        emb_size_rbf: int,
+        emb_size_cbf: int,
+        neighbor_scale: float,
+        generator: Optional[torch.Generator] = None,
+    ):
         super().__init__()
         self.dense_ba = Dense(emb_size_edge, emb_size_edge, True, generator)
         self.mlp_rbf = Dense(emb_size_rbf, emb_size_edge, False, generator)
@@ -187,12 +233,28 @@ class InteractionBlock(torch.nn.Module):
     ):
         super().__init__()
         self.dense_ca = Dense(emb_size_edge, emb_size_edge, True, generator)
-        self.trip_interaction = TripletInteraction(emb_size_edge, emb_size_trip, emb_size_bil_trip, emb_size_rbf, emb_size_cbf, neighbor_scale, generator)
-        self.layers_before_skip = torch.nn.ModuleList([ResidualLayer(emb_size_edge, generator) for _ in range(num_before_skip)])
-        self.layers_after_skip = torch.nn.ModuleList([ResidualLayer(emb_size_edge, generator) for _ in range(num_after_skip)])
-        self.atom_update = AtomUpdate(emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator)
+        self.trip_interaction = TripletInteraction(
+            emb_size_edge,
+            emb_size_trip,
+            emb_size_bil_trip,
+            emb_size_rbf,
+            emb_size_cbf,
+            neighbor_scale,
+            generator,
+        )
+        self.layers_before_skip = torch.nn.ModuleList(
+            [ResidualLayer(emb_size_edge, generator) for _ in range(num_before_skip)]
+        )
+        self.layers_after_skip = torch.nn.ModuleList(
+            [ResidualLayer(emb_size_edge, generator) for _ in range(num_after_skip)]
+        )
+        self.atom_update = AtomUpdate(
+            emb_size_atom, emb_size_edge, emb_size_rbf, num_atom, neighbor_scale, generator
+        )
         self.concat_layer = EdgeEmbedding(emb_size_atom, emb_size_edge, emb_size_edge, generator)
-        self.residual_m = torch.nn.ModuleList([ResidualLayer(emb_size_edge, generator) for _ in range(num_concat)])
+        self.residual_m = torch.nn.ModuleList(
+            [ResidualLayer(emb_size_edge, generator) for _ in range(num_concat)]
+        )
 
     def forward(
         self,
@@ -214,7 +276,9 @@ class InteractionBlock(torch.nn.Module):
         m = (m + x) * 0.7071067811865476  # 1/sqrt(2): keeps the variance of a sum of two
         for layer in self.layers_after_skip:
             m = layer(m)
-        h = (h + self.atom_update(m, rbf_h, centre, h.shape[0])) * 0.7071067811865476  # 1/sqrt(2): keeps the variance of a sum of two
+        h = (
+            h + self.atom_update(m, rbf_h, centre, h.shape[0])
+        ) * 0.7071067811865476  # 1/sqrt(2): keeps the variance of a sum of two
         m2 = self.concat_layer(h, m, centre, neighbour)
         for layer in self.residual_m:
             m2 = layer(m2)
