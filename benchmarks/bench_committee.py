@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 
-from bench_watch import deck, loop_time, potentials
+from bench_watch import deck, export_sw_model, loop_time
 
 
 def main():
@@ -27,15 +27,8 @@ def main():
     parser.add_argument("--out", default="benchmarks/results/committee.json")
     args = parser.parse_args()
 
-    from gnnff.export import export_model
-    from gnnff.models.registry import build_model
-
     work = tempfile.mkdtemp(prefix="bench_committee_")
-    model = os.path.join(work, "sw.pt")
-    export_model(
-        build_model("stillinger_weber", potential_file=f"{potentials()}/Si.sw", type_names=["Si"]),
-        model,
-    )
+    model = export_sw_model(os.path.join(work, "sw.pt"))
     members = []
     for k in range(2):
         members.append(os.path.join(work, f"member{k}.pt"))

@@ -66,6 +66,17 @@ def loop_time(workdir, text, nprocs=1, section=None):
     return float(re.findall(r"Loop time of (\S+) on", log)[-1])
 
 
+def export_sw_model(path):
+    """LAMMPS's Si.sw as a gnnff model file (the analytic stillinger_weber model), for
+    pair_style gnnff at the cost of a real TorchScript call."""
+    from gnnff.export import export_model
+    from gnnff.models.registry import build_model
+
+    sw = build_model("stillinger_weber", potential_file=f"{potentials()}/Si.sw", type_names=["Si"])
+    export_model(sw, path)
+    return path
+
+
 def reference_file(workdir, cells):
     """Watch reference of the crystal from a short 300 K run of native sw."""
     from gnnff.stability.watch_reference import write_watch_reference
@@ -91,16 +102,9 @@ def main():
     parser.add_argument("--out", default="benchmarks/results/watch.json")
     args = parser.parse_args()
 
-    from gnnff.export import export_model
-    from gnnff.models.registry import build_model
-
     work = tempfile.mkdtemp(prefix="bench_watch_")
     ref = reference_file(work, args.cells)
-    model = os.path.join(work, "sw.pt")
-    export_model(
-        build_model("stillinger_weber", potential_file=f"{potentials()}/Si.sw", type_names=["Si"]),
-        model,
-    )
+    model = export_sw_model(os.path.join(work, "sw.pt"))
     pairs = {
         "sw": f"pair_style sw\npair_coeff * * {potentials()}/Si.sw Si",
         "gnnff_sw": f"pair_style gnnff\npair_coeff * * {model} Si",
