@@ -7,7 +7,7 @@ from ase.build import bulk, molecule
 from ase.geometry.rdf import get_rdf
 from ase.io import write
 from ase.neighborlist import NeighborList, natural_cutoffs
-from stability_testlib import write_dump
+from stability_testlib import EVERY, write_dump
 
 from gnnff.stability import StabilityAnalysis, StabilityOptions
 
@@ -160,6 +160,39 @@ def test_sliding_window_rdf_error_matches_an_independent_computation(tmp_path):
     first_bad = window - 1 + int(np.argmax(errors > rdf.threshold))
     assert rdf.first_failure_time_ps == pytest.approx(first_bad * FRAME_PS)
     assert 15 <= first_bad < 15 + window
+
+
+@pytest.mark.parametrize("n_frames", [30, 3])
+def test_rdf_against_a_reference_scores_full_windows_only(tmp_path, n_frames):
+    """With a reference trajectory the first window-1 frames are not scored alone (a one-frame
+    g(r) of a small cell is noise); a run shorter than one window is scored once, on all its
+    frames. Truth: ase's get_rdf of every frame, averaged by hand."""
+    from ase import Atoms
+
+    frames, cell, symbols = melting_frames(melt_from=15, n_frames=n_frames)
+    reference_frames, _, _ = cu_frames(n_frames=6, noise=0.04, seed=3)
+    path, ref_path = tmp_path / "melt.dump", tmp_path / "ref.extxyz"
+    write_dump(path, frames, symbols, cell)
+    write(ref_path, [Atoms(symbols, positions=p, cell=cell, pbc=True) for p in reference_frames])
+    window, r_max, n_bins = 4, 5.0, 100
+    report = analyse(path, reference=ref_path, rdf_window=window, rdf_r_max=r_max, rdf_bins=n_bins)
+
+    def g(p):
+        return get_rdf(
+            Atoms(symbols, positions=p, cell=cell, pbc=True), r_max, n_bins, no_dists=True
+        )
+
+    g_run = np.array([g(p) for p in frames])
+    g_ref = np.mean([g(p) for p in reference_frames], axis=0)
+    if n_frames >= window:
+        ends = range(window - 1, n_frames)
+        windows = np.array([g_run[k - window + 1 : k + 1].mean(axis=0) for k in ends])
+    else:
+        ends, windows = [n_frames - 1], g_run.mean(axis=0, keepdims=True)
+    errors = np.abs(windows - g_ref).sum(axis=1) * (r_max / n_bins)
+    rdf = report.criterion("rdf")
+    np.testing.assert_allclose(rdf.values, errors, rtol=1e-6, atol=1e-9)  # extxyz: 8 decimals
+    np.testing.assert_allclose(rdf.steps, [k * EVERY for k in ends])
 
 
 def test_lost_atoms_and_nonfinite_frames(tmp_path):
