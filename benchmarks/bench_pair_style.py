@@ -62,7 +62,7 @@ velocity all create {temp} 4928 loop geom
 neighbor 1.0 bin
 fix 1 all nve
 thermo {steps}
-run 20
+run {warmup}
 run {steps}
 """
 
@@ -82,7 +82,8 @@ def export_models(folder, dtype):
     return {"lj": lj, "sw": sw}
 
 
-def run_once(folder, system, n_cells, pair, ranks, steps):
+def run_once(folder, system, n_cells, pair, ranks, steps, warmup=20):
+    """One LAMMPS run: ``warmup`` steps (TorchScript optimises), then ``steps`` timed steps."""
     spec = SYSTEMS[system]
     deck = DECK.format(
         lattice=spec["lattice"],
@@ -91,6 +92,7 @@ def run_once(folder, system, n_cells, pair, ranks, steps):
         temp=spec["temp"],
         pair=pair,
         steps=steps,
+        warmup=warmup,
     )
     path = os.path.join(folder, "in.bench")
     with open(path, "w") as f:

