@@ -76,6 +76,8 @@ class StabilityAnalysis:
                 pairs.forget_pairs(frame)  # before the next frame is read: one list in memory
         except Exception as err:  # noqa: BLE001
             error = err
+        finally:
+            pairs.release()  # vesin's buffers, kept from frame to frame until here
         agree(comm, error)
         part = (records, frames_read, list(reader.warnings), list(reader.problems))
         parts = [part] if comm is None else comm.gather(part, root=0)

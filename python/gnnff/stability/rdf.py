@@ -29,13 +29,12 @@ import numpy as np
 from .base import AnalysisContext, Criterion, CriterionResult
 from .frame import Frame
 from .options import option, register_criterion
-from .pairs import distances_only
+from .pairs import bin_counts, distances_only
 
 
 def radial_distribution(frame: Frame, edges: np.ndarray, kind: str) -> np.ndarray:
     """g(r) ('g', periodic) or h(r) ('h', unit-area distance histogram) of one frame."""
-    d = distances_only(frame, edges[-1])
-    counts = np.histogram(d, bins=edges)[0].astype(np.float64)
+    counts = bin_counts(distances_only(frame, edges[-1]), edges).astype(np.float64)
     if kind == "h":
         total = counts.sum()
         return counts / (total * np.diff(edges)) if total else counts
