@@ -4,20 +4,24 @@ Equal size: r_max 5 Å, 2 layers, l_max 1, 32 scalar / 16 tensor channels, one e
 float32, 1 thread per process. Both models train on the same data (`gnnff data generate si
 --size small`: 36 training and 12 validation cells of 64 atoms, Stillinger-Weber labels).
 
-    python benchmarks/bench_peer.py train [--rounds 2] [--epochs 3]   # optimiser steps/s
+    python benchmarks/bench_peer.py train [--rounds 3] [--epochs 3]   # optimiser steps/s
+    python benchmarks/bench_peer.py compile                           # models for md (untimed)
     python benchmarks/bench_peer.py md [--atoms 512 4096] [--ranks 1 2] [--rounds 3] [--steps 20]
-    python benchmarks/bench_peer.py all                               # train, then md
+    python benchmarks/bench_peer.py all                               # the three in turn
 
-``train`` trains both models --rounds times, interleaved (gnnff, then nequip-allegro, with
-fresh weights each round), batch 4, and reports optimiser steps/s per epoch after the first
+``train`` trains both models --rounds times, interleaved (which goes first alternates), with
+the same seed each round, batch 4, and reports optimiser steps/s per epoch after the first
 (gnnff: the trainer's train_structures_per_s / 4, collate included; nequip: steps / the summed
-on_train_batch_start..end times of a Lightning callback, benchmarks/peer/nequip_step_timer.py).
-It keeps the last round's models, exports gnnff's (`gnnff export`) and compiles nequip's
-(`nequip-compile`, AOTInductor and TorchScript, target pair_allegro) for ``md``.
-``md`` runs NVE on diamond Si (bench_pair_style.run_once: 300 K, a warm-up run, then the timed
-run) with `pair_style gnnff` and with `pair_style allegro` (`plugin load`), in the same `lmp`,
-alternating which goes first each round; atom-steps/s from LAMMPS's "Loop time"; min / median /
-max over rounds, and the gnnff / peer ratio of each round.
+on_train_batch_start..end times of a Lightning callback, benchmarks/peer/nequip_step_timer.py;
+its rate with data loading is stored too) and the validation force MAE per epoch.
+``compile`` exports the last round's gnnff checkpoint (`gnnff export`) and compiles nequip's
+(`nequip-compile --mode aotinductor --target pair_allegro`; nequip refuses TorchScript with
+torch >= 2.10). ``md`` runs NVE on diamond Si (bench_pair_style.run_once: 300 K, --warmup
+steps, then --steps timed steps) with `pair_style gnnff` and with `pair_style allegro` (`plugin
+load`) in the same `lmp`, alternating which goes first each round; atom-steps/s from LAMMPS's
+"Loop time"; min / median / max over rounds, and the gnnff / peer ratio of each round.
+Wrap ``train`` and ``md`` in a timing lock on a shared machine; split ``md`` by --atoms/--ranks
+with one --out each to keep every call short.
 
 The peer lives in its own environment: --peer-python (or GNNFF_PEER_PYTHON; default: this
 Python) must import nequip and allegro, and --peer-plugin (or GNNFF_PEER_PLUGIN; default
@@ -106,7 +110,16 @@ def machine_info():
             cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
     except (OSError, StopIteration):
         pass
+
+    def git(*cmd):
+        proc = subprocess.run(["git", "-C", ROOT, *cmd], capture_output=True, text=True)
+        return proc.stdout.strip()
+
     return dict(
+        # gnnff runs from this environment's installed copy (`gnnff`, `lmp`): the commit, and
+        # the source files that differed from it when the benchmark ran
+        gnnff_commit=git("rev-parse", "HEAD"),
+        gnnff_uncommitted=git("status", "--porcelain", "--", "python", "cpp", "lammps_plugin"),
         cpu=cpu,
         cpu_count=os.cpu_count(),
         platform=platform.platform(),
@@ -152,7 +165,11 @@ def gnnff_train(work, data, epochs, name):
     run([os.path.join(BIN, "gnnff"), "train", path, "--quiet"])
     with open(os.path.join(out, "metrics.json")) as handle:
         rows = json.load(handle)
+    from gnnff.models.registry import build_model
+
+    model = build_model("allegro", type_names=["Si"], r_max=R_MAX, **GNNFF_MODEL)
     return dict(
+        parameters=sum(p.numel() for p in model.parameters()),
         steps_per_s_by_epoch=[r["train_structures_per_s"] / BATCH for r in rows],
         val_force_mae_by_epoch=[r.get("val_forces_mae") for r in rows],
         checkpoint=os.path.join(out, "last.pt"),
@@ -175,7 +192,8 @@ def nequip_config(data, epochs, timer_out, run_dir):
                 {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": R_MAX},
                 {
                     "_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper",
-                    "chemical_symbols": ["Si"],
+                    "model_type_names": ["Si"],
+                    "chemical_species_to_atom_type_map": {"Si": "Si"},
                 },
             ],
             "train_dataloader": {
@@ -223,20 +241,24 @@ def nequip_config(data, epochs, timer_out, run_dir):
                 "model_dtype": "float32",
                 "type_names": ["Si"],
                 "r_max": R_MAX,
-                "num_bessels": GNNFF_MODEL["n_bessel"],
-                "polynomial_cutoff_p": 6,
-                "two_body_embedding_dim": GNNFF_MODEL["latent_dim"],
-                "two_body_mlp_hidden_layer_depth": 1,
-                "two_body_mlp_hidden_layer_width": GNNFF_MODEL["mlp_hidden"],
+                "radial_chemical_embed": {
+                    "_target_": "allegro.nn.TwoBodyBesselScalarEmbed",
+                    "num_bessels": GNNFF_MODEL["n_bessel"],
+                    "bessel_trainable": False,
+                    "polynomial_cutoff_p": 6,
+                },
+                "radial_chemical_embed_dim": GNNFF_MODEL["latent_dim"],
+                "scalar_embed_mlp_hidden_layers_depth": 1,
+                "scalar_embed_mlp_hidden_layers_width": GNNFF_MODEL["mlp_hidden"],
                 "l_max": GNNFF_MODEL["l_max"],
-                "parity_setting": "o3_restricted",
+                "parity": GNNFF_MODEL["parity"],
                 "num_layers": GNNFF_MODEL["n_layers"],
                 "num_scalar_features": GNNFF_MODEL["latent_dim"],
                 "num_tensor_features": GNNFF_MODEL["num_channels"],
-                "allegro_mlp_hidden_layer_depth": 1,
-                "allegro_mlp_hidden_layer_width": GNNFF_MODEL["mlp_hidden"],
-                "readout_mlp_hidden_layer_depth": 1,
-                "readout_mlp_hidden_layer_width": GNNFF_MODEL["mlp_hidden"],
+                "allegro_mlp_hidden_layers_depth": 1,
+                "allegro_mlp_hidden_layers_width": GNNFF_MODEL["mlp_hidden"],
+                "readout_mlp_hidden_layers_depth": 1,
+                "readout_mlp_hidden_layers_width": GNNFF_MODEL["mlp_hidden"],
                 "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
                 "per_type_energy_shifts": "${training_data_stats:per_atom_energy_mean}",
                 "per_type_energy_scales": "${training_data_stats:forces_rms}",
@@ -280,14 +302,15 @@ def nequip_train(python, work, data, epochs, name):
     )
 
 
-def prepare_models(python, work, gnnff_ckpt, nequip_ckpt):
+def prepare_models(python, work, gnnff_ckpt, nequip_ckpt, formats):
     """Export gnnff's checkpoint and compile nequip's for LAMMPS; returns {style: path or error}."""
     models = {}
     target = os.path.join(work, "gnnff_allegro.pt")
     run([os.path.join(BIN, "gnnff"), "export", gnnff_ckpt, "-o", target])
     models["gnnff"] = target
     peer_bin = os.path.dirname(python)
-    for fmt, (mode, ext) in PEER_FORMATS.items():
+    for fmt in formats:  # nequip >= 0.16 refuses TorchScript with torch >= 2.10
+        mode, ext = PEER_FORMATS[fmt]
         target = os.path.join(work, f"peer_allegro{ext}")
         cmd = [os.path.join(peer_bin, "nequip-compile"), nequip_ckpt, target, "--mode", mode]
         cmd += ["--device", "cpu", "--target", "pair_allegro"]
@@ -299,6 +322,21 @@ def prepare_models(python, work, gnnff_ckpt, nequip_ckpt):
     with open(os.path.join(work, "models.json"), "w") as handle:
         json.dump(models, handle, indent=1)
     return models
+
+
+def bench_compile(args, python):
+    """Models for ``md`` from the last ``train`` round (export and AOTInductor; not timed)."""
+    with open(os.path.join(args.work, "checkpoints.json")) as handle:
+        checkpoints = json.load(handle)
+    start = time.perf_counter()
+    models = prepare_models(
+        python,
+        args.work,
+        checkpoints["gnnff_allegro"],
+        checkpoints["nequip_allegro"],
+        args.peer_formats,
+    )
+    return dict(checkpoints=checkpoints, models=models, wall_s=time.perf_counter() - start)
 
 
 def bench_train(args, python):
@@ -323,8 +361,15 @@ def bench_train(args, python):
     rounds = []
     for r in range(args.rounds):
         row = dict(round=r, load_avg_before=os.getloadavg()[0])
-        row["gnnff_allegro"] = gnnff_train(args.work, data, args.epochs, f"gnnff_r{r}")
-        row["nequip_allegro"] = nequip_train(python, args.work, data, args.epochs, f"nequip_r{r}")
+        sides = {
+            "gnnff_allegro": lambda: gnnff_train(args.work, data, args.epochs, f"gnnff_r{r}"),
+            "nequip_allegro": lambda: nequip_train(
+                python, args.work, data, args.epochs, f"nequip_r{r}"
+            ),
+        }
+        row["order"] = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        for side in row["order"]:
+            row[side] = sides[side]()
         row["load_avg_after"] = os.getloadavg()[0]
         for side in ("gnnff_allegro", "nequip_allegro"):  # the first epoch warms up
             row[side]["steps_per_s"] = statistics.mean(
@@ -335,10 +380,11 @@ def bench_train(args, python):
         )
         print(json.dumps({k: row[k] for k in ("round", "ratio_gnnff_over_nequip")}), flush=True)
         rounds.append(row)
-    last = rounds[-1]
-    models = prepare_models(
-        python, args.work, last["gnnff_allegro"]["checkpoint"], last["nequip_allegro"]["checkpoint"]
-    )
+    checkpoints = {
+        side: rounds[-1][side]["checkpoint"] for side in ("gnnff_allegro", "nequip_allegro")
+    }
+    with open(os.path.join(args.work, "checkpoints.json"), "w") as handle:
+        json.dump(checkpoints, handle, indent=1)
     summary = {
         side: spread([r[side]["steps_per_s"] for r in rounds])
         for side in ("gnnff_allegro", "nequip_allegro")
@@ -350,7 +396,6 @@ def bench_train(args, python):
         data=data,
         rounds=rounds,
         summary=summary,
-        models=models,
     )
 
 
@@ -412,7 +457,7 @@ def bench_md(args, plugin):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["train", "md", "all"])
+    parser.add_argument("part", choices=["train", "compile", "md", "all"])
     parser.add_argument("--peer-python", help="Python that imports nequip and allegro")
     parser.add_argument("--peer-plugin", help="pair_allegro built as a LAMMPS plugin (.so)")
     parser.add_argument("--work", default=DEFAULT_WORK, help="models and training runs")
@@ -452,6 +497,8 @@ def main(argv=None):
     )
     if args.part in ("train", "all"):
         report["train"] = bench_train(args, python)
+    if args.part in ("compile", "all"):
+        report["compile"] = bench_compile(args, python)
     if args.part in ("md", "all"):
         report["md"] = bench_md(args, plugin)
     report["load_avg_after"] = list(os.getloadavg())

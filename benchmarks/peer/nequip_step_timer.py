@@ -5,7 +5,7 @@ with this folder on PYTHONPATH). Per epoch it records the number of optimiser st
 of their times (``on_train_batch_start`` to ``on_train_batch_end``: forward, force double
 backward, optimiser step; data loading excluded) and the wall time from the epoch's start to
 its last step (data loading included, validation excluded), and the validation metrics that
-Lightning logged. Rewrites ``out`` (JSON) after every epoch.
+Lightning logged for that epoch. Rewrites ``out`` (JSON) after every epoch.
 """
 
 import json
@@ -37,8 +37,8 @@ class StepTimer(lightning.pytorch.callbacks.Callback):
         self._last_end = time.perf_counter()
         self._steps.append(self._last_end - self._step_start)
 
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not self._steps:
+    def on_train_epoch_end(self, trainer, pl_module):  # Lightning 2: after validation
+        if not self._steps:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "val" in k}
         self.report["epochs"].append(
