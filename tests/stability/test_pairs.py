@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gnnff.stability import Frame, pairs
+from gnnff.stability import CloseContacts, Frame, pairs
 
 
 def frame_from(positions, cell):
@@ -109,3 +109,26 @@ def test_bin_counts_follow_the_edges_at_and_next_to_every_edge(r_max, n_bins):
     np.testing.assert_array_equal(pairs.bin_counts(values, edges), np.histogram(values, edges)[0])
     uneven = np.sort(np.concatenate([edges, [r_max * 0.3141]]))  # falls back to sorting
     np.testing.assert_array_equal(pairs.bin_counts(values, uneven), np.histogram(values, uneven)[0])
+
+
+def test_close_contact_reference_distances_are_the_brute_force_minimum_per_species_pair():
+    """d_ref of each species pair = the smallest distance over all pairs and images within 6 Å
+    (brute force); a pair never seen (the one O atom and its own images, > 6 Å apart) takes the
+    smallest d_ref of any pair."""
+    rng = np.random.default_rng(11)
+    cell = np.array([[9.0, 0, 0], [1.5, 8.5, 0], [-1.0, 2.0, 9.5]])
+    positions = rng.uniform(-2, 11, size=(30, 3))
+    symbols = np.array(["Ga"] * 15 + ["N"] * 14 + ["O"])
+    frame = frame_from(positions, cell)
+    frame.symbols = symbols
+    result = CloseContacts().run([frame]).results
+    i, j, d = brute_force_pairs(positions, cell, 6.0)
+    truth = {}
+    for a, b, x in zip(i, j, d):
+        key = "-".join(sorted([symbols[a], symbols[b]]))
+        truth[key] = min(truth.get(key, np.inf), x)
+    assert "O-O" not in truth
+    truth["O-O"] = min(truth.values())
+    assert set(result.extra["d_ref"]) == set(truth)
+    for key, value in truth.items():
+        assert result.extra["d_ref"][key] == pytest.approx(value, rel=1e-12), key

@@ -16,7 +16,7 @@ import numpy as np
 from .base import AnalysisContext, Criterion, CriterionResult
 from .frame import Frame
 from .options import option, register_criterion
-from .pairs import pair_distances
+from .pairs import distances_only, pair_distances
 
 SEARCH_RADIUS = 6.0  # Å: reference minimum distances are looked for within this radius
 
@@ -56,10 +56,7 @@ class CloseContacts(Criterion):
         d_ref = np.full((n, n), np.inf)
         n_frames = 0
         for frame in self.reference if self.reference is not None else [first]:
-            codes = self._codes(frame)
-            i, j, d = pair_distances(frame, SEARCH_RADIUS)
-            a, b = np.minimum(codes[i], codes[j]), np.maximum(codes[i], codes[j])
-            np.minimum.at(d_ref, (a, b), d)
+            np.minimum(d_ref, self._pair_minimum(frame), out=d_ref)
             n_frames += 1
         d_ref = np.minimum(d_ref, d_ref.T)
         if not np.isfinite(d_ref).any():
@@ -83,6 +80,21 @@ class CloseContacts(Criterion):
             for a in range(n)
             for b in range(a, n)
         }
+
+    def _pair_minimum(self, frame: Frame) -> np.ndarray:
+        """Smallest distance of each species pair (a <= b) within SEARCH_RADIUS; inf if none."""
+        n = len(self.labels)
+        minimum = np.full((n, n), np.inf)
+        codes = self._codes(frame)  # checks the species even when there is one
+        if n == 1:
+            d = distances_only(frame, SEARCH_RADIUS)
+            minimum[0, 0] = d.min() if len(d) else np.inf
+            return minimum
+        i, j, d = pair_distances(frame, SEARCH_RADIUS)
+        key = np.minimum(codes[i], codes[j]) * n + np.maximum(codes[i], codes[j])
+        for k in np.unique(key):  # a few species pairs: one pass each
+            minimum.flat[k] = d[key == k].min()
+        return minimum
 
     def _codes(self, frame: Frame) -> np.ndarray:
         species = frame.species()
