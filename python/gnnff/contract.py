@@ -39,6 +39,14 @@ META_LAYERWISE = "gnnff/layerwise"  # LAYERWISE_VERSION when the file has the la
 META_LAYER_FEATURE_DIMS = "gnnff/layer_feature_dims"  # space-separated D_0 .. D_L (node features)
 OPTIONAL_KEYS = (META_LAYERWISE, META_LAYER_FEATURE_DIMS)
 
+# optional: an AOTInductor package (.pt2, `gnnff export --format aoti`) carries the metadata
+# above in its metadata map, plus its positional calling convention: input names and output
+# names, each separated by spaces (docs/model_contract.md, *AOTInductor packages*)
+META_AOTI_INPUTS = "gnnff/aoti_inputs"
+META_AOTI_OUTPUTS = "gnnff/aoti_outputs"
+AOTI_INPUTS = "pos atom_type edge_index edge_shift num_local"
+AOTI_OUTPUTS = "total_energy atomic_energy forces virial atom_virial"
+
 # the one map between dtype names (configs, checkpoints, model metadata) and torch dtypes
 DTYPES = ("float32", "float64")
 

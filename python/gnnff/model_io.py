@@ -158,16 +158,20 @@ def is_torchscript_file(path: str) -> bool:
 def load_for_inference(
     path: str, device: str = "cpu", use_ema: bool = True
 ) -> Tuple[torch.nn.Module, Dict[str, Any]]:
-    """(model, info) from a checkpoint or an exported model, with info = {type_names, r_max,
-    dtype (torch), model_name, kind ("checkpoint" | "exported"), metadata (exported only)}."""
+    """(model, info) from a checkpoint or an exported model (TorchScript .pt or AOTInductor
+    .pt2), with info = {type_names, r_max, dtype (torch), model_name, kind ("checkpoint" |
+    "exported"), metadata (exported only)}."""
     from gnnff.export import load_exported
 
     if not os.path.isfile(path):
         raise ValueError(
             f"model file {path!r} does not exist; give a checkpoint (best.pt) or an exported model"
         )
-    if is_torchscript_file(path):
-        module, meta = load_exported(path, device=device)
+    from gnnff.export_aoti import is_aoti_package, load_aoti
+
+    aoti = is_aoti_package(path)
+    if aoti or is_torchscript_file(path):
+        module, meta = (load_aoti if aoti else load_exported)(path, device=device)
         info = {
             "type_names": meta["type_names"],
             "r_max": meta["r_max"],
@@ -234,6 +238,8 @@ def evaluate_structures(
         structures, info["type_names"], "evaluation data", need_energy=False, need_forces=False
     )
     errors = ErrorAccumulator()
+    if getattr(model, "one_graph_per_call", False):  # an AOTInductor package
+        batch_size = 1
     for start in range(0, len(structures), batch_size):
         chunk = structures[start : start + batch_size]
         examples = [

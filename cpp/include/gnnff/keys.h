@@ -68,6 +68,10 @@ namespace contract {
   inline constexpr const char *META_LAYER_FEATURE_DIMS =
       "gnnff/layer_feature_dims";    // D_0 .. D_L
 
+  // optional: an AOTInductor package (.pt2) also states its positional calling convention
+  inline constexpr const char *META_AOTI_INPUTS = "gnnff/aoti_inputs";
+  inline constexpr const char *META_AOTI_OUTPUTS = "gnnff/aoti_outputs";
+
   inline constexpr const char *REQUIRED_KEYS[] = {
       META_CONTRACT_VERSION, META_R_MAX,   META_INTERACTION_RANGE,
       META_TYPE_NAMES,       META_DTYPE,   META_UNITS,

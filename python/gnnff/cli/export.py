@@ -1,4 +1,5 @@
-"""``gnnff export CHECKPOINT -o model.pt``: the TorchScript file that pair_style gnnff loads."""
+"""``gnnff export CHECKPOINT -o model.pt``: the TorchScript file that pair_style gnnff loads;
+``--format aoti -o model.pt2``: the same model compiled ahead of time by AOTInductor."""
 
 from gnnff.cli.errors import add_debug_flag, user_errors
 
@@ -11,6 +12,13 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--no-ema", action="store_true", help="export the raw, not the averaged, weights"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("torchscript", "aoti"),
+        default="torchscript",
+        help="torchscript (default, model.pt) or aoti: an AOTInductor package (model.pt2, "
+        "compiled for the CPU with the host C++ compiler; takes minutes)",
     )
     add_debug_flag(parser)
     parser.set_defaults(func=run)
@@ -26,7 +34,12 @@ def run(args) -> int:
     model = model_from_checkpoint(state, use_ema=not args.no_ema, source=repr(args.checkpoint))
     lineage = export_lineage(state, args.checkpoint)
     lineage["weights"] = "raw" if args.no_ema or not state.get("ema_state") else "ema"
-    metadata = export_model(model, args.output, lineage=lineage)
+    if args.format == "aoti":
+        from gnnff.export_aoti import export_aoti
+
+        metadata = export_aoti(model, args.output, lineage=lineage)
+    else:
+        metadata = export_model(model, args.output, lineage=lineage)
     print(
         f"wrote {args.output}: model {metadata['gnnff/model_name']}, types {metadata['gnnff/type_names']}, "
         f"r_max {metadata['gnnff/r_max']} Å, {metadata['gnnff/dtype']}"

@@ -124,8 +124,8 @@ class ForceModel(torch.nn.Module):
         ) * raw + self.per_type_energy_shift[atom_type].to(raw.dtype)
         if keys.NUM_LOCAL in data:
             # ghost atoms (LAMMPS) carry no energy: they belong to another rank or image
-            num_local = int(data[keys.NUM_LOCAL].item())
-            is_local = torch.arange(num_atoms, device=pos.device) < num_local
+            # a tensor comparison, not .item(): torch.export (AOTI) traces it without a guard
+            is_local = torch.arange(num_atoms, device=pos.device) < data[keys.NUM_LOCAL].reshape(1)
             atomic_energy = torch.where(is_local, atomic_energy, torch.zeros_like(atomic_energy))
 
         if keys.BATCH in data:
