@@ -1,6 +1,7 @@
 #include "gnnff/model.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 
 #include <cmath>
@@ -159,6 +160,10 @@ Model Model::load(const std::string &path, const torch::Device &device)
   if (!std::ifstream(path).good())
     throw Error("model file '" + path + "' does not exist or cannot be read; give the path of " +
                 "a model exported with `gnnff export`");
+  const std::string suffix = ".pt2";
+  if (path.size() > suffix.size() &&
+      path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+    return load_aoti(path, device);
   std::unordered_map<std::string, std::string> extra;
   for (const char *key : contract::REQUIRED_KEYS) extra[key] = "";
   extra[contract::META_LAYERWISE] = "";
@@ -189,6 +194,43 @@ Model Model::load(const std::string &path, const torch::Device &device)
   return Model(std::move(module), std::move(meta), device);
 }
 
+// An AOTInductor package (python/gnnff/export_aoti.py): the same metadata in the package's
+// metadata map, and one positional function (contract::META_AOTI_INPUTS -> ..._OUTPUTS).
+Model Model::load_aoti(const std::string &path, const torch::Device &device)
+{
+  if (!device.is_cpu())
+    throw Error("'" + path + "' is an AOTInductor package compiled for the CPU; use `device cpu` " +
+                "with it, or the TorchScript file (gnnff export without --format aoti) on a GPU");
+  std::shared_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+  std::unordered_map<std::string, std::string> extra;
+  try {
+    loader = std::make_shared<torch::inductor::AOTIModelPackageLoader>(path);
+    extra = loader->get_metadata();
+  } catch (const std::exception &err) {
+    throw Error("'" + path + "' is not a loadable AOTInductor package (" + message_of(err) +
+                "); re-export it with `gnnff export CKPT -o model.pt2 --format aoti` using the " +
+                "torch this gnnff was built with");
+  }
+  for (const char *key : contract::REQUIRED_KEYS) extra.emplace(key, "");
+  for (const char *key : {contract::META_LAYERWISE, contract::META_LAYER_FEATURE_DIMS,
+                          contract::META_AOTI_INPUTS, contract::META_AOTI_OUTPUTS})
+    extra.emplace(key, "");
+  Metadata meta = parse_metadata(extra, path);
+  const std::string inputs = std::string(keys::POSITIONS) + " " + keys::ATOM_TYPE + " " +
+      keys::EDGE_INDEX + " " + keys::EDGE_SHIFT + " " + keys::NUM_LOCAL;
+  const std::string outputs = std::string(keys::TOTAL_ENERGY) + " " + keys::ATOMIC_ENERGY + " " +
+      keys::FORCES + " " + keys::VIRIAL + " " + keys::ATOM_VIRIAL;
+  if (extra.at(contract::META_AOTI_INPUTS) != inputs ||
+      extra.at(contract::META_AOTI_OUTPUTS) != outputs)
+    throw Error("'" + path + "' has the calling convention '" +
+                extra.at(contract::META_AOTI_INPUTS) + "' -> '" +
+                extra.at(contract::META_AOTI_OUTPUTS) + "', this gnnff calls packages with '" +
+                inputs + "' -> '" + outputs + "'; re-export it with `gnnff export --format aoti`");
+  Model model(torch::jit::script::Module(), std::move(meta), device);
+  model.aoti_ = std::move(loader);
+  return model;
+}
+
 int Model::type_index(const std::string &name) const
 {
   for (size_t t = 0; t < meta_.type_names.size(); ++t)
@@ -199,6 +241,46 @@ int Model::type_index(const std::string &name) const
 Output Model::evaluate(const torch::Tensor &pos, const torch::Tensor &atom_type,
                        const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
                        const torch::Tensor &edge_shift)
+{
+  Output out = aoti_
+      ? run_aoti(pos, atom_type, edge_index, num_local, want_atom_virial, edge_shift)
+      : run_script(pos, atom_type, edge_index, num_local, want_atom_virial, edge_shift);
+  const int64_t n = pos.size(0);
+  if (n != checked_nodes_ || (want_atom_virial && !checked_atom_virial_)) {
+    check_outputs(out, n, want_atom_virial);
+    if (n != checked_nodes_) checked_atom_virial_ = false;
+    checked_nodes_ = n;
+    checked_atom_virial_ = checked_atom_virial_ || want_atom_virial;
+  }
+  return out;
+}
+
+Output Model::run_aoti(const torch::Tensor &pos, const torch::Tensor &atom_type,
+                       const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
+                       const torch::Tensor &edge_shift)
+{
+  num_local_.fill_(num_local);
+  // the package always takes edge shifts; LAMMPS passes none (ghosts carry image positions)
+  const torch::Tensor shift =
+      edge_shift.defined() ? edge_shift : torch::zeros({edge_index.size(1), 3}, pos.options());
+  std::vector<torch::Tensor> values =
+      aoti_->run({pos.contiguous(), atom_type.contiguous(), edge_index.contiguous(),
+                  shift.contiguous(), num_local_});
+  if (values.size() != 5)
+    throw Error("the AOTInductor package returned " + std::to_string(values.size()) +
+                " outputs, expected 5; re-export it with `gnnff export --format aoti`");
+  Output out;
+  out.total_energy = values[0];
+  out.atomic_energy = values[1];
+  out.forces = values[2];
+  out.virial = values[3];
+  if (want_atom_virial) out.atom_virial = values[4];
+  return out;
+}
+
+Output Model::run_script(const torch::Tensor &pos, const torch::Tensor &atom_type,
+                         const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
+                         const torch::Tensor &edge_shift)
 {
   c10::Dict<std::string, torch::Tensor> input;
   input.insert(keys::POSITIONS, pos);
@@ -226,13 +308,6 @@ Output Model::evaluate(const torch::Tensor &pos, const torch::Tensor &atom_type,
   out.forces = get(keys::FORCES, true);
   out.virial = get(keys::VIRIAL, true);
   if (want_atom_virial) out.atom_virial = get(keys::ATOM_VIRIAL, true);
-  const int64_t n = pos.size(0);
-  if (n != checked_nodes_ || (want_atom_virial && !checked_atom_virial_)) {
-    check_outputs(out, n, want_atom_virial);
-    if (n != checked_nodes_) checked_atom_virial_ = false;
-    checked_nodes_ = n;
-    checked_atom_virial_ = checked_atom_virial_ || want_atom_virial;
-  }
   return out;
 }
 

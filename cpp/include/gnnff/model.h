@@ -3,9 +3,14 @@
 // (pair style, Python binding) turn them into their own error reporting.
 #pragma once
 
+namespace torch::inductor {
+class AOTIModelPackageLoader;
+}
+
 #include <torch/script.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -52,13 +57,18 @@ torch::Device resolve_device(const std::string &request, int node_local_rank);
 
 class Model {
  public:
-  // Load `path` on `device`, read and validate its metadata (throws gnnff::Error).
+  // Load `path` on `device`, read and validate its metadata (throws gnnff::Error). A `.pt2`
+  // file is an AOTInductor package (`gnnff export --format aoti`), anything else TorchScript.
   static Model load(const std::string &path, const torch::Device &device);
+
+  // true for an AOTInductor package: module() is empty, evaluate() runs the compiled code
+  bool is_aoti() const { return aoti_ != nullptr; }
 
   const Metadata &metadata() const { return meta_; }
   torch::ScalarType dtype() const { return dtype_; }
   const torch::Device &device() const { return device_; }
-  // the TorchScript module, for callers of its other methods (the layer-wise extension)
+  // the TorchScript module, for callers of its other methods (the layer-wise extension);
+  // empty for an AOTInductor package
   torch::jit::script::Module &module() { return module_; }
   // index of an element name in type_names, or -1
   int type_index(const std::string &name) const;
@@ -71,10 +81,20 @@ class Model {
 
  private:
   Model(torch::jit::script::Module module, Metadata meta, torch::Device device);
+  static Model load_aoti(const std::string &path, const torch::Device &device);
+  // one call of the TorchScript module or of the AOTInductor package, outputs not yet checked
+  Output run_script(const torch::Tensor &pos, const torch::Tensor &atom_type,
+                    const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
+                    const torch::Tensor &edge_shift);
+  Output run_aoti(const torch::Tensor &pos, const torch::Tensor &atom_type,
+                  const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
+                  const torch::Tensor &edge_shift);
   // throws gnnff::Error naming the first output whose shape, dtype or device breaks the contract
   void check_outputs(const Output &out, int64_t num_nodes, bool want_atom_virial) const;
 
   torch::jit::script::Module module_;
+  // an AOTInductor package instead of module_ (shared: Model is moved around, the loader is not)
+  std::shared_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;
   Metadata meta_;
   torch::Device device_;
   torch::ScalarType dtype_;
