@@ -206,6 +206,21 @@ def summarise(runs: list) -> dict:
     return best
 
 
+def code_version() -> str:
+    """The commit of this checkout, and '+changes' when python/gnnff/stability differs from it."""
+    root = os.path.join(HERE, "..")
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", "python/gnnff/stability"], cwd=root
+        ).returncode
+    except OSError:
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -291,6 +306,7 @@ def main(argv=None) -> int:
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "versions": versions(),
+        "code": code_version(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_model": cpu_model(),

@@ -108,6 +108,21 @@ def run_tree(source: str, path: str, frames: int, rdf_every: int, r_max: float) 
     return result
 
 
+def code_version() -> str:
+    """The commit of this checkout, and '+changes' when python/gnnff/stability differs from it."""
+    root = os.path.join(HERE, "..")
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", "python/gnnff/stability"], cwd=root
+        ).returncode
+    except OSError:
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dump", required=True, help="a dump of bench_analyze_dump.py")
@@ -135,6 +150,7 @@ def main(argv=None) -> int:
         "rounds": rounds,
         "command": " ".join(["python", os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "code": code_version(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
