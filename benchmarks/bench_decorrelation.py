@@ -15,10 +15,17 @@ hit all alike:
 
 overhead % = 100 * (median(decorrelation) / median(baseline) - 1), from the process CPU time of
 each step (with 1 torch thread this is the work done, little disturbed by other jobs on a shared
-machine) and from wall time. Also timed: the measure alone (the term's forward and backward to the
-recorded features) as a share of the baseline step.
+machine) and from wall time. Because the variants of one round run back to back, the paired
+overhead (median over rounds of decorrelation / baseline - 1 of the same round, with a bootstrap
+95 % interval) is also reported: it removes most of the drift between rounds. Also timed: the
+measure alone (the term's forward and backward to the recorded features) as a share of the
+baseline step.
 
     python benchmarks/bench_decorrelation.py --out benchmarks/results/decorrelation.json
+    python benchmarks/bench_decorrelation.py --size medium --models allegro nequip --repeats 10 ...
+    python benchmarks/bench_decorrelation.py --src /tmp/old/python ...   # an older checkout's code
+
+``--edge-subsample``: "default" (the term's default), "all" (every edge) or a number of edges.
 Not run in CI. Numbers and machine are recorded in docs/decorrelation.md.
 """
 
@@ -30,7 +37,10 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+_SRC = os.path.join(os.path.dirname(__file__), "..", "python")
+if "--src" in sys.argv:  # time another checkout's gnnff (e.g. the code before a change)
+    _SRC = sys.argv[sys.argv.index("--src") + 1]
+sys.path.insert(0, _SRC)
 
 import ase.build  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,6 +65,10 @@ SIZES = {
         "pair_mlp": {"hidden": 64, "num_layers": 3},
         "allegro": {"r_max": 4.0, "preset": "medium"},
         "nequip": {"r_max": 4.0, "preset": "medium"},
+    },
+    "paper": {
+        "allegro": {"r_max": 4.0, "preset": "paper"},
+        "nequip": {"r_max": 4.0, "preset": "paper"},
     },
 }
 
@@ -114,8 +128,10 @@ def bench_model(name, args, dtype):
     model = build_model(name, type_names=["Si"], **kwargs).to(dtype).train()
     batch = make_batch(model, args.structures, args.repeat, dtype)
     term_kwargs = {"lambda_value": 0.1}
-    if args.edge_subsample:
-        term_kwargs["edge_subsample"] = args.edge_subsample
+    if args.edge_subsample == "all":
+        term_kwargs["edge_subsample"] = None
+    elif args.edge_subsample != "default":
+        term_kwargs["edge_subsample"] = int(args.edge_subsample)
     term = build_loss_term("decorrelation", **term_kwargs)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)  # tiny lr: the model barely changes
 
@@ -125,25 +141,32 @@ def bench_model(name, args, dtype):
         train_step(model, optimizer, batch, term if variant == "decorrelation" else None)
         return time.perf_counter() - w0, time.process_time() - c0
 
-    variants = ("baseline", "recording", "decorrelation")
+    variants = (
+        ("baseline", "recording", "decorrelation")
+        if args.recording
+        else ("baseline", "decorrelation")
+    )
     for _ in range(args.warmup):
         for variant in variants:
             run(variant)
     wall = {v: [] for v in variants}
     cpu = {v: [] for v in variants}
     for i in range(args.repeats):
-        for variant in variants[i % 3 :] + variants[: i % 3]:  # rotate the order every round
+        r = i % len(variants)
+        for variant in variants[r:] + variants[:r]:  # rotate the order every round
             w, c = run(variant)
             wall[variant].append(w)
             cpu[variant].append(c)
     # the measure alone: the term's forward + backward to the recorded features (CPU time)
     features.set_recording(model, True)
     pred = model(dict(batch))
-    feats = [
-        pred[keys.edge_feature_key(i)] for i in range(len(features.edge_feature_irreps(model)))
-    ]
-    feats = [f.detach().requires_grad_(True) for f in feats]
-    leaves = {keys.edge_feature_key(i): f for i, f in enumerate(feats)}
+    # every recorded tensor (a layer may store more than one, in the model's own layout)
+    leaves = {
+        k: v.detach().requires_grad_(True)
+        for k, v in pred.items()
+        if k.startswith(keys.EDGE_FEATURES_PREFIX)
+    }
+    feats = list(leaves.values())
     measure = []
     for _ in range(args.repeats):
         c0 = time.process_time()
@@ -151,6 +174,12 @@ def bench_model(name, args, dtype):
         torch.autograd.grad(value, feats, allow_unused=True)
         measure.append(time.process_time() - c0)
     med = {v: statistics.median(cpu[v]) for v in cpu}
+    paired = [d / b - 1.0 for d, b in zip(cpu["decorrelation"], cpu["baseline"])]
+    rng = np.random.default_rng(1)
+    boot = sorted(statistics.median(rng.choice(paired, size=len(paired))) for _ in range(2000))
+    if not args.recording:
+        cpu["recording"] = wall["recording"] = [float("nan")]
+        med["recording"] = float("nan")
     irreps = features.edge_feature_irreps(model)
     return {
         "model": name,
@@ -158,12 +187,15 @@ def bench_model(name, args, dtype):
         "num_atoms": int(batch[keys.POSITIONS].shape[0]),
         "num_edges": int(batch[keys.EDGE_INDEX].shape[1]),
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        "term_edge_subsample": getattr(term, "edge_subsample", None),
         "edge_feature_irreps": irreps,
         "step_cpu_s_baseline_median": med["baseline"],
         "step_cpu_s_decorrelation_median": med["decorrelation"],
         "step_cpu_s_recording_only_median": med["recording"],
         "overhead_percent_cpu": 100.0 * (med["decorrelation"] / med["baseline"] - 1.0),
         "recording_only_overhead_percent_cpu": 100.0 * (med["recording"] / med["baseline"] - 1.0),
+        "overhead_percent_cpu_paired_median": 100.0 * statistics.median(paired),
+        "overhead_percent_cpu_paired_ci95": [100.0 * boot[49], 100.0 * boot[1949]],
         "overhead_percent_wall": 100.0
         * (statistics.median(wall["decorrelation"]) / statistics.median(wall["baseline"]) - 1.0),
         "step_wall_s_baseline_all": wall["baseline"],
@@ -197,10 +229,20 @@ def main(argv=None):
         help="torch threads (0: torch default); 1 makes CPU time a clean cost measure",
     )
     parser.add_argument(
-        "--edge-subsample", type=int, default=0, help="max edges for the measure (0: all)"
+        "--edge-subsample",
+        default="default",
+        help="edges for the measure: 'default' (the term's default), 'all', or a number",
     )
+    parser.add_argument(
+        "--no-recording",
+        dest="recording",
+        action="store_false",
+        help="skip the recording-only variant (saves a third of the time on large models)",
+    )
+    parser.add_argument("--src", default=None, help="gnnff python/ directory to time")
     parser.add_argument("--out", default="bench_decorrelation.json")
     args = parser.parse_args(argv)
+    load_start = os.getloadavg()
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
@@ -218,6 +260,8 @@ def main(argv=None):
         print(
             f"{name:20s} atoms {r['num_atoms']:4d} edges {r['num_edges']:6d}  CPU/step {r['step_cpu_s_baseline_median'] * 1e3:8.1f} ms"
             f" -> {r['step_cpu_s_decorrelation_median'] * 1e3:8.1f} ms  overhead {r['overhead_percent_cpu']:+6.2f} % CPU,"
+            f" paired {r['overhead_percent_cpu_paired_median']:+6.2f} %"
+            f" [{r['overhead_percent_cpu_paired_ci95'][0]:+.2f}, {r['overhead_percent_cpu_paired_ci95'][1]:+.2f}],"
             f" {r['overhead_percent_wall']:+6.2f} % wall; recording alone {r['recording_only_overhead_percent_cpu']:+6.2f} %;"
             f" measure fwd+bwd {r['measure_fwd_bwd_percent_of_step']:.2f} %",
             flush=True,
@@ -232,9 +276,13 @@ def main(argv=None):
     report = {
         "benchmark": "decorrelation training-step overhead",
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "load_average_at_start": load_start,
                     "load_average_at_end": os.getloadavg(), "platform": platform.platform(),
                     "torch": torch.__version__, "device": "cpu"},
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "command": " ".join(["python"] + sys.argv),
+        "gnnff_source": os.path.abspath(_SRC),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": results,
         "skipped": skipped,
     }  # fmt: skip

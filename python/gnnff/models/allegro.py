@@ -26,7 +26,7 @@ import torch
 from e3nn import o3
 
 from gnnff import keys
-from gnnff.models.base import EnergyModel
+from gnnff.models.base import CHANNEL_MAJOR_SUFFIX, EnergyModel
 from gnnff.models.common import (
     PolynomialCutoff,
     RadialEmbedding,
@@ -38,7 +38,6 @@ from gnnff.models.common import (
 )
 from gnnff.models.common.channel_layout import (
     ChannelLinear,
-    channel_major_to_irreps,
     irrep_dims,
 )
 from gnnff.models.common.fused_tp import ChannelwiseTensorProduct
@@ -212,7 +211,9 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         feature_irreps.append(f"{latent_dim}x0e")
         self.layers = torch.nn.ModuleList(layers)
         self.readout = ScalarMLP([latent_dim, mlp_hidden, 1])
-        self.declare_edge_features(feature_irreps)
+        # recorded as the model holds them: x (E, latent) and V channel-major (mul, D, E)
+        self.declare_edge_features(feature_irreps, ["scalars+channel_major"] * n_layers + ["e3nn"])
+        self.edge_feature_v_keys = [k + CHANNEL_MAJOR_SUFFIX for k in self.edge_feature_keys]
         self.keep_constants_exact()
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -230,10 +231,9 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         sh_t = sh.t().contiguous()
         v = weighted_sh(self.initial_weights(x), sh_t, self.sh_block, self.mul)
         for k, layer in enumerate(self.layers):
-            if self.record_edge_features:
-                data[self.edge_feature_keys[k]] = torch.cat(
-                    [x, channel_major_to_irreps(v, layer.v_dims)], dim=-1
-                )
+            if self.record_edge_features:  # no copy: the measure reads these layouts
+                data[self.edge_feature_keys[k]] = x
+                data[self.edge_feature_v_keys[k]] = v
             ws = weighted_sh(layer.env_weights(x), sh_t, self.sh_block, self.mul)
             n_rows = ws.shape[0] * ws.shape[1]
             # environment of each centre atom (mul * D, N), then back onto the edges (mul, D, E)

@@ -6,9 +6,18 @@ An energy model is a ``torch.nn.Module`` whose ``forward(data) -> data`` reads
 virial by autograd. Subclassing EnergyModel declares, in one place, what the rest of gnnff asks of it:
 
 * **edge features** (read by training-loss terms through gnnff.models.features):
-  ``self.declare_edge_features(irreps)`` in ``__init__`` (one e3nn irreps string per exposed
-  layer); then ``forward`` writes ``data[self.edge_feature_keys[k]]``, shape (E, Irreps(irreps[k]).dim),
-  only while ``self.record_edge_features`` is True (off by default: inference pays nothing);
+  ``self.declare_edge_features(irreps, layouts)`` in ``__init__`` (one e3nn irreps string per
+  exposed layer, and the layout the model stores it in); then ``forward`` writes
+  ``data[self.edge_feature_keys[k]]`` only while ``self.record_edge_features`` is True (off by
+  default: inference pays nothing). Layouts (``gnnff.models.features`` converts them, and the
+  decorrelation measure reads them as they are, so recording costs no copy):
+
+  - ``"e3nn"`` (default): (E, Irreps(irreps[k]).dim), e3nn "mul_ir" order;
+  - ``"component_rows"``: (E, D, mul), every irrep with the same mul, D = sum of 2l+1
+    (``channel_layout.component_rows``; NequIP's messages);
+  - ``"scalars+channel_major"``: the leading ``S x 0e`` block as (E, S) under
+    ``edge_feature_keys[k]`` and the rest, one mul for every irrep, channel-major (mul, D, E)
+    under ``edge_feature_keys[k] + "_channel_major"`` (``channel_layout.channel_major``; Allegro);
 * **its head**: ``HEAD_MODULES``, the names of the submodules that map features to energies
   (fine-tuning trains them at the full learning rate and the rest, the backbone, at
   ``backbone_lr_factor``), so no other module guesses them from naming patterns;
@@ -19,11 +28,16 @@ virial by autograd. Subclassing EnergyModel declares, in one place, what the res
 Everything here is plain attributes, so subclasses script with TorchScript (``gnnff export``).
 """
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
 from gnnff import keys
+
+#: how a model may store a recorded layer (see module doc)
+EDGE_FEATURE_LAYOUTS = ("e3nn", "component_rows", "scalars+channel_major")
+#: suffix of the second key of a "scalars+channel_major" layer
+CHANNEL_MAJOR_SUFFIX = "_channel_major"
 
 
 class EnergyModel(torch.nn.Module):
@@ -37,14 +51,26 @@ class EnergyModel(torch.nn.Module):
         self.edge_feature_irreps: List[str] = []
         # keys precomputed: TorchScript cannot call keys.edge_feature_key (it reads a global)
         self.edge_feature_keys: List[str] = []
+        self.edge_feature_layouts: List[str] = []
         self.record_edge_features: bool = False
 
-    def declare_edge_features(self, irreps: Sequence[str]) -> None:
-        """Expose one layer of edge features per entry of ``irreps`` (e3nn irreps strings)."""
+    def declare_edge_features(
+        self, irreps: Sequence[str], layouts: Optional[Sequence[str]] = None
+    ) -> None:
+        """Expose one layer of edge features per entry of ``irreps`` (e3nn irreps strings), each
+        stored in the layout named by ``layouts`` (default: all ``"e3nn"``; see module doc)."""
         self.edge_feature_irreps = [str(i) for i in irreps]
         self.edge_feature_keys = [
             keys.edge_feature_key(k) for k in range(len(self.edge_feature_irreps))
         ]
+        layouts = ["e3nn"] * len(self.edge_feature_irreps) if layouts is None else list(layouts)
+        bad = [x for x in layouts if x not in EDGE_FEATURE_LAYOUTS]
+        if len(layouts) != len(self.edge_feature_irreps) or bad:
+            raise ValueError(
+                f"edge-feature layouts {layouts} must give one of {list(EDGE_FEATURE_LAYOUTS)} "
+                f"per declared layer ({len(self.edge_feature_irreps)})"
+            )
+        self.edge_feature_layouts = layouts
 
 
 def energy_model_of(model: torch.nn.Module) -> torch.nn.Module:

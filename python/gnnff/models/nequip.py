@@ -228,7 +228,10 @@ class NequIPEnergy(ExactConstantsMixin, EnergyModel):
         self.blocks = torch.nn.ModuleList(blocks)
         self.readout_hidden = o3.Linear(irreps, o3.Irreps(f"{max(num_features // 2, 1)}x0e"))
         self.readout = o3.Linear(self.readout_hidden.irreps_out, o3.Irreps("1x0e"))
-        self.declare_edge_features([str(b.irreps_message) for b in blocks])
+        # recorded as computed, (E, D, mul) "component_rows": no layout change per step
+        self.declare_edge_features(
+            [str(b.irreps_message) for b in blocks], ["component_rows"] * len(blocks)
+        )
         self.keep_constants_exact()
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -245,9 +248,7 @@ class NequIPEnergy(ExactConstantsMixin, EnergyModel):
         for k, block in enumerate(self.blocks):
             message = block.message(h, sh, radial, u, neighbour)
             if self.record_edge_features:
-                data[self.edge_feature_keys[k]] = component_rows_to_irreps(
-                    message, block.message_dims
-                )
+                data[self.edge_feature_keys[k]] = message
             h = block.update(h, message, centre, emb)
         data[keys.ATOMIC_ENERGY_RAW] = self.readout(self.readout_hidden(h)).squeeze(-1)
         return data

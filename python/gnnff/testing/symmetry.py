@@ -170,7 +170,8 @@ def check_edge_feature_interface(model, dtype: torch.dtype, expect_features: boo
     assert_close(
         on[keys.TOTAL_ENERGY], off[keys.TOTAL_ENERGY], RTOL[dtype], "energy while recording"
     )
-    found = features.collect(on, model)
+    found = features.collect(on, model)  # converted to the e3nn layout the irreps describe
+    found_rot = features.collect(on_rot, model)
     assert len(found) == len(irreps_list), (
         f"{len(found)} layers recorded, {len(irreps_list)} declared"
     )
@@ -183,7 +184,7 @@ def check_edge_feature_interface(model, dtype: torch.dtype, expect_features: boo
         )
         assert float(feat.abs().max()) > 0, f"layer {layer} edge features are all zero"
         d = wigner_d(irreps, rot)
-        rotated = on_rot[keys.edge_feature_key(layer)]
+        rotated = found_rot[layer][1]
         assert_close(
             rotated,
             feat.double() @ d.T,

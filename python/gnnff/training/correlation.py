@@ -128,9 +128,13 @@ def invariant_channels(features: torch.Tensor, irreps: str, norm_eps: float = 1e
 def subsample_edges(
     num_edges: int, edge_subsample: Optional[Union[int, float]], device
 ) -> Optional[torch.Tensor]:
-    """Indices of a random subset of edges, or None for all edges.
+    """Indices of k random edges, drawn independently and uniformly (with replacement), or None
+    for all edges (``edge_subsample`` None, or k >= num_edges).
 
-    int k: at most k edges; float f in (0, 1]: a fraction f of the edges (at least 2).
+    int k: k edges; float f in (0, 1]: k = ceil(f * num_edges) (at least 2). The draws are
+    i.i.d. from the batch's edges, so the subsample covariance (normalised by k - 1) is an
+    unbiased estimate of the batch covariance (normalised by E); drawing costs O(k), where a
+    permutation of all E edges costs O(E) (0.3 ms for E = 13 678 on one CPU core).
     """
     if edge_subsample is None:
         return None
@@ -140,7 +144,7 @@ def subsample_edges(
         keep = int(edge_subsample)
     if keep >= num_edges:
         return None
-    return torch.randperm(num_edges, device=device)[:keep]
+    return torch.randint(num_edges, (keep,), device=device)
 
 
 class _Covariance(torch.autograd.Function):
@@ -274,6 +278,23 @@ def layer_correlation(
             f"unknown correlation reduction {reduction!r}; choose one of {list(REDUCTIONS)}"
         )
     return correlation_from_covariance(covariance_matrix(z), reduction, variance_eps)
+
+
+def correlations_of_layers(
+    invariants: List[torch.Tensor], reduction: str = "mean_square", variance_eps: float = 1e-6
+) -> List[torch.Tensor]:
+    """rho of each layer from its (E_l, C_l) invariants (the composed, twice-differentiable
+    path; the trainer's mean_square path is gnnff.training.fused_correlation)."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"unknown correlation reduction {reduction!r}; choose one of {list(REDUCTIONS)}"
+        )
+    return [
+        z.sum() * 0.0
+        if z.shape[0] < 2
+        else correlation_from_covariance(covariance_matrix(z), reduction, variance_eps)
+        for z in invariants
+    ]
 
 
 def per_layer_correlations(

@@ -20,7 +20,7 @@ import torch
 
 from gnnff import keys
 from gnnff.models import features
-from gnnff.training import correlation
+from gnnff.training import correlation, fused_correlation
 from gnnff.training.coefficient_schedule import SCHEDULES
 from gnnff.training.loss_terms import LossTerm, register_loss_term
 
@@ -45,6 +45,8 @@ _SCHEDULE_OPTIONS = {
     },
 }
 LAMBDA_LOG_KEY = "decorrelation_lambda"
+# edges drawn per batch for the measure (docs/decorrelation.md, "Edge subsample"); null: all edges
+DEFAULT_EDGE_SUBSAMPLE = 1024
 RAW_LOG_KEY = "decorrelation_unweighted"
 
 
@@ -60,7 +62,7 @@ class DecorrelationLoss(LossTerm):
         schedule,
         layers: Union[str, int, List[int]] = "all",
         reduction: str = "mean_square",
-        edge_subsample: Optional[Union[int, float]] = None,
+        edge_subsample: Optional[Union[int, float]] = DEFAULT_EDGE_SUBSAMPLE,
         norm_eps: float = 1e-8,
         variance_eps: float = 1e-6,
         reference_term: str = "forces",
@@ -115,33 +117,67 @@ class DecorrelationLoss(LossTerm):
                 "does this for terms with needs_edge_features)"
             )
         coefficient = self.coefficient
-        first = pred[keys.edge_feature_key(min(chosen))]
+        layouts = features.edge_feature_layouts(model)
+        measured = [
+            layer
+            for layer in range(len(irreps))
+            if keys.edge_feature_key(layer) in pred and (layer in chosen or self.log_all_layers)
+        ]
+        # the layers' features as the model stores them (no copy at recording); the subsample of
+        # edges is taken in that layout, so only its k rows are converted and measured
+        parts = {layer: features.layer_parts(pred, layer, layouts[layer]) for layer in measured}
+        first = parts[min(chosen)][0]
         subset = correlation.subsample_edges(first.shape[0], self.edge_subsample, first.device)
+        # lambda == 0 (e.g. start of a warm-up) or evaluation (model.eval(), e.g. validation):
+        # measure for the logs, build no graph
+        graph = coefficient > 0.0 and model.training and torch.is_grad_enabled()
+        if self.reduction == "mean_square":  # all layers in one autograd node (the usual case)
+            rhos = self._fused(irreps, layouts, measured, parts, chosen, subset, graph)
+        else:
+            rhos = self._composed(irreps, layouts, measured, parts, chosen, subset, graph)
         total = None
         self._last_corr = {}
-        for layer, layer_irreps in enumerate(irreps):
-            key = keys.edge_feature_key(layer)
-            if key not in pred or not (layer in chosen or self.log_all_layers):
-                continue
-            # lambda == 0 (e.g. start of a warm-up) or evaluation (model.eval(), e.g. validation):
-            # measure for the logs, build no graph
-            track = (
-                layer in chosen and coefficient > 0.0 and model.training and torch.is_grad_enabled()
-            )
-            with torch.set_grad_enabled(track):
-                rho = correlation.layer_correlation(
-                    pred[key],
-                    layer_irreps,
-                    self.reduction,
-                    self.norm_eps,
-                    self.variance_eps,
-                    subset,
-                )
+        for layer, rho in zip(measured, rhos):
             self._last_corr[layer] = rho.detach()
             if layer in chosen:
                 total = rho if total is None else total + rho
         self._last_raw = total.detach()
         return coefficient * total
+
+    def _fused(self, irreps, layouts, measured, parts, chosen, subset, graph):
+        """mean_square: fused_correlation (stored layouts, one node, analytic backward)."""
+        layers = [
+            (
+                irreps[layer],
+                layouts[layer],
+                parts[layer] if graph and layer in chosen else [p.detach() for p in parts[layer]],
+            )
+            for layer in measured
+        ]
+        if len({ps[0].shape[0] for _, _, ps in layers}) != 1:  # not one edge set: layer by layer
+            return [self._fused_one(layer, subset, graph) for layer in layers]
+        with torch.set_grad_enabled(graph):
+            rho = fused_correlation.fused_mean_square_correlations(
+                layers, subset, self.norm_eps, self.variance_eps
+            )
+        return list(rho.unbind(0))
+
+    def _fused_one(self, layer, subset, graph):
+        with torch.set_grad_enabled(graph):
+            return fused_correlation.fused_mean_square_correlations(
+                [layer], subset, self.norm_eps, self.variance_eps
+            )[0]
+
+    def _composed(self, irreps, layouts, measured, parts, chosen, subset, graph):
+        """Other reductions: the composed functions of correlation.py on e3nn-layout rows."""
+        invariants = []
+        for layer in measured:
+            with torch.set_grad_enabled(graph and layer in chosen):
+                x = features.to_e3nn(parts[layer], irreps[layer], layouts[layer], subset)
+                invariants.append(correlation.invariant_channels(x, irreps[layer], self.norm_eps))
+        with torch.set_grad_enabled(graph):
+            rhos = correlation.correlations_of_layers(invariants, self.reduction, self.variance_eps)
+        return rhos
 
     def on_step(self, step: int, epoch: int, term_values: Dict[str, float]) -> None:
         raw = self._last_raw  # the unweighted value of the training batch just stepped on
@@ -209,7 +245,7 @@ def decorrelation(
     max_change: Optional[float] = None,
     reference_term: str = "forces",
     reference_weight: float = 1.0,
-    edge_subsample: Optional[Union[int, float]] = None,
+    edge_subsample: Optional[Union[int, float]] = DEFAULT_EDGE_SUBSAMPLE,
     norm_eps: float = 1e-8,
     variance_eps: float = 1e-6,
     log_all_layers: bool = True,

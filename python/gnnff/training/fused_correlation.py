@@ -1,0 +1,384 @@
+"""The decorrelation measure of all layers of a batch in one autograd node (the training path).
+
+Computes, for every recorded layer l, the same rho_l as ``correlation.layer_correlation`` with
+``reduction="mean_square"`` (docs/decorrelation.md), but
+
+* reads the features in the layout the model stores them in (``gnnff.models.base``: "e3nn",
+  "component_rows" (E, D, mul), "scalars+channel_major" (E, S) + (mul, D, E)), so recording
+  costs no copy and no layout conversion;
+* selects the subsample of edges (``edge_index``) in that layout first, so everything after it
+  is O(k) for k sampled edges (the only O(E) work left is the backward's zero-filled gradient
+  buffer of each recorded tensor, into which the k rows are added);
+* computes invariants, covariances and the mean-square reduction of all layers in one forward
+  and one analytic backward (no per-op autograd nodes: this term is a fixed cost per training
+  step, which on small models is dominated by the number of small ops, not by flops).
+
+Layers whose channel counts are small share one covariance GEMM (the diagonal blocks of the
+covariance of the concatenated invariants are the per-layer covariances); larger layers get one
+GEMM each, so that the cross-layer blocks never cost more than the layers themselves.
+
+Only first derivatives (the training loss needs no more); ``correlation.py`` keeps the composed,
+twice-differentiable reference functions and the other reductions.
+"""
+
+import math
+from functools import lru_cache
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+# a group of layers shares one covariance GEMM while the wasted cross-layer blocks stay small
+_SHARED_GEMM_MAX_CHANNELS = 64
+
+
+@lru_cache(maxsize=256)
+def _layer_spec(irreps: str, layout: str) -> Tuple[Tuple[int, str, int, int, int], ...]:
+    """Blocks of invariants of one layer, in the channel order of the e3nn irreps string.
+
+    Each block: (part, kind, start, n, m) with part = index of the stored tensor, kind =
+    "e3nn" / "rows" / "cmajor", m = 2l + 1 components. "e3nn": columns start .. start + n*m of
+    an (E, D) tensor, n channels; "rows"/"cmajor": component rows start .. start + n*m of an
+    (E, D, mul) / (mul, D, E) tensor, n irreps of mul channels each. Neighbouring blocks of
+    equal l are merged (a norm does not see parity)."""
+    from gnnff.training.correlation import irreps_blocks
+
+    blocks = list(irreps_blocks(irreps))
+    spec: List[List[int]] = []
+    if layout == "e3nn":
+        for start, mul, l in blocks:
+            if spec and spec[-1][4] == 2 * l + 1:
+                spec[-1][3] += mul
+            else:
+                spec.append([0, "e3nn", start, mul, 2 * l + 1])
+        return tuple(tuple(b) for b in spec)
+    if layout == "scalars+channel_major":
+        first_start, first_mul, first_l = blocks[0]
+        if first_l != 0:
+            raise ValueError(f"{layout} layer irreps {irreps!r} must start with scalars")
+        spec.append([0, "e3nn", 0, first_mul, 1])
+        blocks, part, kind = blocks[1:], 1, "cmajor"
+    elif layout == "component_rows":
+        part, kind = 0, "rows"
+    else:
+        raise ValueError(f"unknown edge-feature layout {layout!r}")
+    row = 0
+    for _, _, l in blocks:
+        m = 2 * l + 1
+        if len(spec) and spec[-1][1] == kind and spec[-1][4] == m:
+            spec[-1][3] += 1
+        else:
+            spec.append([part, kind, row, 1, m])
+        row += m
+    return tuple(tuple(b) for b in spec)
+
+
+def _select(x: torch.Tensor, edge_dim: int, index: torch.Tensor) -> torch.Tensor:
+    """x.index_select(edge_dim, index), fast for edges in the last dim (a row gather of a 2-D
+    view: 7x faster than the strided gather index_select does on a 3-D tensor's last dim)."""
+    if edge_dim == 0:
+        return x.index_select(0, index)
+    if x.is_contiguous():
+        return x.reshape(-1, x.shape[-1]).index_select(1, index).view(*x.shape[:-1], -1)
+    xt = x.transpose(0, 1)
+    if xt.is_contiguous():
+        out = xt.reshape(-1, xt.shape[-1]).index_select(1, index)
+        return out.view(*xt.shape[:-1], -1).transpose(0, 1)
+    return x.index_select(edge_dim, index)
+
+
+def _scatter_back(layout, edge_dim: int, index, grad: torch.Tensor) -> torch.Tensor:
+    """Gradient of a stored tensor (``layout`` = its shape and strides) from the gradient of its
+    selected rows (repeated indices add up)."""
+    shape, stride = layout
+    full = torch.empty_strided(shape, stride, dtype=grad.dtype, device=grad.device).zero_()
+    if edge_dim == 0:
+        return full.index_add_(0, index, grad)
+    if full.is_contiguous():
+        full.view(-1, full.shape[-1]).index_add_(1, index, grad.reshape(-1, grad.shape[-1]))
+        return full
+    ft, gt = full.transpose(0, 1), grad.transpose(0, 1)
+    if ft.is_contiguous():
+        ft.view(-1, ft.shape[-1]).index_add_(1, index, gt.reshape(-1, gt.shape[-1]))
+        return full
+    return full.index_add_(edge_dim, index, grad)
+
+
+def _edge_dim(kind: str) -> int:
+    return 2 if kind == "cmajor" else 0
+
+
+def _invariants_t(
+    parts: Sequence[torch.Tensor], spec, norm_eps: float
+) -> Tuple[List[torch.Tensor], List[Optional[torch.Tensor]]]:
+    """Rows of the transposed invariants Z^T (C, k) of one layer from its (selected) parts, one
+    (c, k) piece per block (views where the layout allows), and each norm block's norms."""
+    rows: List[torch.Tensor] = []
+    norms: List[Optional[torch.Tensor]] = []
+    for part, kind, start, n, m in spec:
+        x = parts[part]
+        if kind == "e3nn":  # (k, D): columns start .. start + n*m
+            k = x.shape[0]
+            if m == 1:
+                z = x[:, start : start + n].t()
+            else:
+                z = x[:, start : start + n * m].reshape(k, n, m).square().sum(2).t()
+        elif kind == "rows":  # (k, D, mul): component rows start .. start + n*m
+            k, mul = x.shape[0], x.shape[2]
+            if m == 1:
+                z = x[:, start : start + n, :].reshape(k, n * mul).t()
+            else:
+                blk = x[:, start : start + n * m, :].reshape(k, n, m, mul)
+                z = blk.square().sum(2).reshape(k, n * mul).t()
+        else:  # (mul, D, k)
+            mul, k = x.shape[0], x.shape[2]
+            if m == 1:
+                z = x[:, start : start + n, :].transpose(0, 1).reshape(n * mul, k)
+            else:
+                blk = x[:, start : start + n * m, :].reshape(mul, n, m, k)
+                z = blk.square().sum(2).transpose(0, 1).reshape(n * mul, k)
+        if m > 1:
+            z = z.add(norm_eps).sqrt_()
+            norms.append(z)
+        else:
+            norms.append(None)
+        rows.append(z)
+    return rows, norms
+
+
+def _invariants_backward(
+    parts: Sequence[torch.Tensor], spec, norms, dzt: torch.Tensor
+) -> List[Optional[torch.Tensor]]:
+    """Gradient of each (selected) part from the gradient dZ^T (C, k) of its invariants."""
+    pieces: Dict[int, List[torch.Tensor]] = {}
+    c = 0
+    for (part, kind, start, n, m), nrm in zip(spec, norms):
+        x = parts[part]
+        if kind == "e3nn":
+            k = x.shape[0]
+            g = dzt[c : c + n]
+            c += n
+            if m == 1:
+                g = g.t()
+            else:
+                coef = (g / nrm).t().unsqueeze(2)
+                g = (coef * x[:, start : start + n * m].reshape(k, n, m)).reshape(k, n * m)
+        elif kind == "rows":
+            k, mul = x.shape[0], x.shape[2]
+            g = dzt[c : c + n * mul]
+            c += n * mul
+            if m == 1:
+                g = g.t().reshape(k, n, mul)
+            else:
+                coef = (g / nrm).t().reshape(k, n, 1, mul)
+                blk = x[:, start : start + n * m, :].reshape(k, n, m, mul)
+                g = (coef * blk).reshape(k, n * m, mul)
+        else:
+            mul, k = x.shape[0], x.shape[2]
+            g = dzt[c : c + n * mul]
+            c += n * mul
+            if m == 1:
+                g = g.reshape(n, mul, k).transpose(0, 1)
+            else:
+                coef = (g / nrm).reshape(n, mul, 1, k).transpose(0, 1)
+                blk = x[:, start : start + n * m, :].reshape(mul, n, m, k)
+                g = (coef * blk).reshape(mul, n * m, k)
+        pieces.setdefault(part, []).append(g)
+    out: List[Optional[torch.Tensor]] = []
+    for p in range(len(parts)):
+        got = pieces.get(p)
+        # dim 1: the columns of an (E, D) part, the component rows of (E, D, mul) / (mul, D, E)
+        out.append(None if got is None else torch.cat(got, dim=1) if len(got) > 1 else got[0])
+    return out
+
+
+@lru_cache(maxsize=64)
+def _group_tables(sizes: Tuple[int, ...], variance_eps: float, dtype: torch.dtype, device: str):
+    """Constants of a group of layers with ``sizes`` channels (C = sum of sizes, L layers):
+
+    member^T (L, C) one-hot layer membership; W (C, C) pair weights 1 / (C_l (C_l - 1)) for
+    a != b in the same layer, 0 elsewhere (diagonal, other layers); T (C, C) with
+    d = v T + t, i.e. d_c = v_c + eps mean_{c' in layer(c)} v_c' + t (the variance floor);
+    t = sqrt(tiny) as a (C,) vector."""
+    dev = torch.device(device)
+    total = sum(sizes)
+    member_t = torch.zeros(len(sizes), total, dtype=torch.float64)
+    weights = torch.zeros(total, total, dtype=torch.float64)
+    floor = torch.eye(total, dtype=torch.float64)
+    start = 0
+    for i, c in enumerate(sizes):
+        member_t[i, start : start + c] = 1.0
+        if c >= 2:
+            weights[start : start + c, start : start + c] = 1.0 / (c * (c - 1))
+        floor[start : start + c, start : start + c] += variance_eps / c
+        start += c
+    weights.fill_diagonal_(0.0)
+    tiny = torch.full((total,), math.sqrt(torch.finfo(dtype).tiny), dtype=dtype, device=dev)
+    return (
+        member_t.to(dtype=dtype, device=dev),
+        weights.to(dtype=dtype, device=dev),
+        floor.to(dtype=dtype, device=dev),
+        tiny,
+    )
+
+
+def _groups(sizes: Sequence[int]) -> List[List[int]]:
+    """Layers that share one covariance GEMM: consecutive layers while the group's channels stay
+    <= _SHARED_GEMM_MAX_CHANNELS; larger layers alone."""
+    groups: List[List[int]] = []
+    total = 0
+    for i, c in enumerate(sizes):
+        if groups and total + c <= _SHARED_GEMM_MAX_CHANNELS:
+            groups[-1].append(i)
+            total += c
+        else:
+            groups.append([i])
+            total = c
+    return groups
+
+
+class _FusedMeanSquare(torch.autograd.Function):
+    """rho_l (mean_square) of every layer: forward and analytic backward, see module doc.
+
+    Per group of layers, with Zc^T (C, k) the centred invariants, S = Zc^T Zc / k, v = diag(S),
+    d = v T + t (T: the floor matrix of _group_tables), R = S o (u u^T) with u = d^(-1/2), W the
+    pair weights and Q = R o W:
+        rho_l = sum_{a in l} q_a,   q_a = sum_b Q_ab R_ab
+    Backward, with g_c the upstream gradient of the rho of channel c's layer:
+        g_d = -2 q g / d,   g_v = T g_d,   dS = 2 Q o (u u^T) g + diag(g_v)   (symmetric)
+        dZc^T = (dS + dS^T) Zc^T / k = (2 / k) dS Zc^T
+    (the centring needs no backward: the rows of dS Zc^T have zero mean over the k edges).
+    """
+
+    @staticmethod
+    def forward(ctx, edge_index, meta, *parts):
+        specs, part_counts, kinds, norm_eps, variance_eps = meta
+        index = edge_index if edge_index.numel() > 0 else None
+        selected: List[torch.Tensor] = []
+        p = 0
+        for count, layer_kinds in zip(part_counts, kinds):
+            for j in range(count):
+                x = parts[p + j]
+                selected.append(
+                    x if index is None else _select(x, _edge_dim(layer_kinds[j]), index)
+                )
+            p += count
+        zts: List[List[torch.Tensor]] = []
+        all_norms = []
+        sizes = []
+        p = 0
+        for spec, count in zip(specs, part_counts):
+            rows, norms = _invariants_t(selected[p : p + count], spec, norm_eps)
+            zts.append(rows)
+            all_norms.append(norms)
+            sizes.append(sum(r.shape[0] for r in rows))
+            p += count
+        k = zts[0][0].shape[1]
+        dtype, device = selected[0].dtype, selected[0].device
+        rhos: List[torch.Tensor] = []
+        saved = []
+        for group in _groups(sizes) if k >= 2 else []:
+            rows = [r for i in group for r in zts[i]]
+            zt = torch.cat(rows, dim=0) if len(rows) > 1 else rows[0]
+            member_t, weights, floor, tiny = _group_tables(
+                tuple(sizes[i] for i in group), variance_eps, dtype, str(device)
+            )
+            ztc = zt - zt.mean(dim=1, keepdim=True)
+            cov = torch.mm(ztc, ztc.t()).div_(k)
+            d = torch.addmv(tiny, floor.t(), cov.diagonal())  # v T + t
+            u = d.rsqrt()
+            scale = torch.outer(u, u)
+            corr = cov.mul_(scale)
+            q_mat = corr * weights
+            q = (q_mat * corr).sum(1)
+            rhos.append(torch.mv(member_t, q))
+            saved.append((group, ztc, d, scale, q_mat, q))
+        if not rhos:  # fewer than 2 edges: nothing to correlate
+            rho = torch.zeros(len(sizes), dtype=dtype, device=device)
+        else:
+            rho = torch.cat(rhos) if len(rhos) > 1 else rhos[0]
+        ctx.meta = meta
+        ctx.rows = k
+        ctx.sizes = sizes
+        ctx.saved = saved
+        ctx.norms = all_norms
+        ctx.index = index
+        ctx.save_for_backward(*selected)
+        ctx.layouts = [(x.shape, x.stride()) for x in parts]
+        return rho
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_rho):
+        specs, part_counts, kinds, norm_eps, variance_eps = ctx.meta
+        sizes, k = ctx.sizes, ctx.rows
+        selected = ctx.saved_tensors
+        dzts: List[Optional[torch.Tensor]] = [None] * len(sizes)
+        for group, ztc, d, scale, q_mat, q in ctx.saved:
+            member_t, _, floor, _ = _group_tables(
+                tuple(sizes[i] for i in group), variance_eps, ztc.dtype, str(ztc.device)
+            )
+            g = torch.mv(member_t.t(), grad_rho[group[0] : group[-1] + 1])
+            g_d = (q * g).div_(d).mul_(-2.0)
+            g_v = torch.mv(floor, g_d)
+            d_cov = (scale * g.unsqueeze(1)).mul_(q_mat).mul_(2.0)
+            d_cov.diagonal().add_(g_v)
+            dzt = torch.mm(d_cov, ztc).mul_(2.0 / k)
+            start = 0
+            for i in group:
+                dzts[i] = dzt[start : start + sizes[i]]
+                start += sizes[i]
+        grads: List[Optional[torch.Tensor]] = []
+        p = 0
+        for layer, (spec, count) in enumerate(zip(specs, part_counts)):
+            wanted = [ctx.needs_input_grad[2 + p + j] for j in range(count)]
+            if dzts[layer] is None or not any(wanted):
+                grads += [None] * count
+                p += count
+                continue
+            g_sel = _invariants_backward(
+                selected[p : p + count], spec, ctx.norms[layer], dzts[layer]
+            )
+            for j in range(count):
+                g = g_sel[j]
+                if g is None or not wanted[j]:
+                    grads.append(None)
+                elif ctx.index is None:
+                    grads.append(g)
+                else:
+                    grads.append(
+                        _scatter_back(ctx.layouts[p + j], _edge_dim(kinds[layer][j]), ctx.index, g)
+                    )
+            p += count
+        return (None, None, *grads)
+
+
+def part_kinds(layout: str) -> Tuple[str, ...]:
+    """Kind of each stored tensor of a layer ("e3nn" (E, D), "rows" (E, D, mul), "cmajor")."""
+    return {
+        "e3nn": ("e3nn",),
+        "component_rows": ("rows",),
+        "scalars+channel_major": ("e3nn", "cmajor"),
+    }[layout]
+
+
+def fused_mean_square_correlations(
+    layers: Sequence[Tuple[str, str, Sequence[torch.Tensor]]],
+    edge_index: Optional[torch.Tensor] = None,
+    norm_eps: float = 1e-8,
+    variance_eps: float = 1e-6,
+) -> torch.Tensor:
+    """(L,) rho_l (mean_square) for layers given as (irreps, layout, stored tensors).
+
+    All layers must cover the same E edges; ``edge_index`` (k indices, repeats allowed) selects
+    the edges to measure. Fewer than 2 edges: zeros. Gradients flow to every stored tensor that
+    requires grad (pass detached tensors for layers that are measured for the logs only)."""
+    specs = tuple(_layer_spec(irreps, layout) for irreps, layout, _ in layers)
+    counts = tuple(len(parts) for _, _, parts in layers)
+    kinds = tuple(part_kinds(layout) for _, layout, _ in layers)
+    parts = [x for _, _, ps in layers for x in ps]
+    for (irreps, layout, ps), kk in zip(layers, kinds):
+        if len(ps) != len(kk):
+            raise ValueError(f"layout {layout!r} stores {len(kk)} tensors, got {len(ps)}")
+    index = edge_index if edge_index is not None else parts[0].new_zeros(0, dtype=torch.long)
+    meta = (specs, counts, kinds, float(norm_eps), float(variance_eps))
+    return _FusedMeanSquare.apply(index, meta, *parts)
