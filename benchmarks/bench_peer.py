@@ -23,6 +23,8 @@ load`) in the same `lmp`, alternating which goes first each round; atom-steps/s 
 Wrap ``train`` and ``md`` in a timing lock on a shared machine; split ``md`` by --atoms/--ranks
 with one --out each to keep every call short.
 
+gnnff trains and exports from --gnnff-src (default: this checkout's python/, not the copy
+installed in .venv, which may be older); `pair_style gnnff` is the plugin installed in .venv.
 The peer lives in its own environment: --peer-python (or GNNFF_PEER_PYTHON; default: this
 Python) must import nequip and allegro, and --peer-plugin (or GNNFF_PEER_PLUGIN; default
 build/peer/pairallegroplugin.so, from benchmarks/peer/build_pair_allegro.sh) is loaded into
@@ -43,7 +45,6 @@ from importlib import metadata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BIN = os.path.dirname(sys.executable)
 DEFAULT_PLUGIN = os.path.join(ROOT, "build", "peer", "pairallegroplugin.so")
 DEFAULT_WORK = os.path.join(ROOT, "build", "peer", "work")
 # issue 13's equal size, as gnnff allegro builder options (benchmarks/bench_ab.py allegro_issue13
@@ -115,9 +116,16 @@ def machine_info():
         proc = subprocess.run(["git", "-C", ROOT, *cmd], capture_output=True, text=True)
         return proc.stdout.strip()
 
+    from gnnff.lammps import plugin_path
+
     return dict(
-        # gnnff runs from this environment's installed copy (`gnnff`, `lmp`): the commit, and
-        # the source files that differed from it when the benchmark ran
+        # the Python side (training, export) runs from gnnff_python_source; pair_style gnnff is
+        # the plugin installed in this environment (its build time says which C++ it holds);
+        # the checkout's commit and the source files that differed from it at the time
+        gnnff_python_source=os.path.dirname(os.path.dirname(gnnff.__file__)),
+        gnnff_plugin_built_utc=time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(plugin_path()))
+        ),
         gnnff_commit=git("rev-parse", "HEAD"),
         gnnff_uncommitted=git("status", "--porcelain", "--", "python", "cpp", "lammps_plugin"),
         cpu=cpu,
@@ -131,6 +139,16 @@ def machine_info():
 
 def spread(values):
     return dict(min=min(values), median=statistics.median(values), max=max(values))
+
+
+GNNFF_SRC = None  # set by main(): the python/ folder gnnff runs from (None: the installed copy)
+
+
+def gnnff_cli(*args):
+    """`gnnff ARGS` from GNNFF_SRC (the checkout's source, not the copy installed in .venv)."""
+    return [sys.executable, "-m", "gnnff.cli", *args], (
+        {"PYTHONPATH": GNNFF_SRC} if GNNFF_SRC else {}
+    )
 
 
 def run(cmd, env=None, cwd=None):
@@ -162,7 +180,7 @@ def gnnff_train(work, data, epochs, name):
     path = os.path.join(work, f"{name}.yaml")
     with open(path, "w") as handle:
         yaml.safe_dump(config, handle)
-    run([os.path.join(BIN, "gnnff"), "train", path, "--quiet"])
+    run(*gnnff_cli("train", path, "--quiet"))
     with open(os.path.join(out, "metrics.json")) as handle:
         rows = json.load(handle)
     from gnnff.models.registry import build_model
@@ -306,7 +324,7 @@ def prepare_models(python, work, gnnff_ckpt, nequip_ckpt, formats):
     """Export gnnff's checkpoint and compile nequip's for LAMMPS; returns {style: path or error}."""
     models = {}
     target = os.path.join(work, "gnnff_allegro.pt")
-    run([os.path.join(BIN, "gnnff"), "export", gnnff_ckpt, "-o", target])
+    run(*gnnff_cli("export", gnnff_ckpt, "-o", target))
     models["gnnff"] = target
     peer_bin = os.path.dirname(python)
     for fmt in formats:  # nequip >= 0.16 refuses TorchScript with torch >= 2.10
@@ -345,19 +363,7 @@ def bench_train(args, python):
         for split, name in (("train", "train"), ("val", "valid"))
     }
     if not os.path.isfile(data["train"]):
-        run(
-            [
-                os.path.join(BIN, "gnnff"),
-                "data",
-                "generate",
-                "si",
-                "--size",
-                "small",
-                "-o",
-                args.data,
-                "-q",
-            ]
-        )
+        run(*gnnff_cli("data", "generate", "si", "--size", "small", "-o", args.data, "-q"))
     rounds = []
     for r in range(args.rounds):
         row = dict(round=r, load_avg_before=os.getloadavg()[0])
@@ -469,6 +475,13 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="timed MD steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="MD steps before the timed run")
     parser.add_argument("--peer-formats", nargs="+", default=["aoti"], choices=list(PEER_FORMATS))
+    parser.add_argument(
+        "--gnnff-src",
+        default=os.path.join(ROOT, "python"),
+        help="python/ folder that gnnff trains and exports from (default: this checkout's; "
+        "e.g. `git archive HEAD python | tar -x -C /tmp/src` for a committed snapshot)",
+    )
+    parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument("--out", help="JSON (default benchmarks/results/peer_<part>.json)")
     args = parser.parse_args(argv)
 
@@ -479,11 +492,15 @@ def main(argv=None):
             print(f"  - {item}")
         return 0
     args.work, args.data = os.path.abspath(args.work), os.path.abspath(args.data)
+    global GNNFF_SRC
+    GNNFF_SRC = os.path.abspath(args.gnnff_src)
+    sys.path.insert(0, GNNFF_SRC)
     os.makedirs(args.work, exist_ok=True)
     source = os.path.join(os.path.dirname(plugin), "source.txt")
     report = dict(
         benchmark="gnnff allegro vs nequip-allegro / pair_allegro at issue 13's equal size",
         command=shlex.join([sys.executable] + sys.argv),
+        label=args.label,
         date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         machine=machine_info(),
         peer=dict(
