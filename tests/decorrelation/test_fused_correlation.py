@@ -216,6 +216,27 @@ def test_models_record_their_own_layout_and_the_term_is_unchanged(name, kwargs):
         assert (g is None) == (w is None)
         if g is not None:
             torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-13)
+    # a subsample with repeated edges: the gradients the fused node sends into the model give
+    # the same parameter gradients as the composed measure of the same rows
+    n_edges = graph[keys.EDGE_INDEX].shape[1]
+    index = torch.randint(n_edges, (n_edges // 2,), generator=torch.Generator().manual_seed(3))
+    irreps = features.edge_feature_irreps(model)
+
+    def measured(pred, fused):
+        parts = [features.layer_parts(pred, i, layouts[i]) for i in range(len(irreps))]
+        if fused:
+            return fused_mean_square_correlations(list(zip(irreps, layouts, parts)), index).sum()
+        return sum(
+            correlation.layer_correlation(features.to_e3nn(ps, ir, lay, index), ir)
+            for ir, lay, ps in zip(irreps, layouts, parts)
+        )
+
+    got = torch.autograd.grad(measured(model(dict(graph)), True), params, allow_unused=True)
+    want = torch.autograd.grad(measured(model(dict(graph)), False), params, allow_unused=True)
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if g is not None:
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-13)
     # the default term draws 1024 edges when the batch has more; here it has fewer: all edges
     assert graph[keys.EDGE_INDEX].shape[1] > 100
     default = build_loss_term("decorrelation", lambda_value=0.5)
