@@ -1,18 +1,25 @@
 """Minor page faults and time per MD step of pair_style gnnff for the equivariant models.
 
     python benchmarks/bench_page_faults.py [--models nequip allegro] [--steps 5] [--src python]
-                                           [--keep-freed-memory] [--out benchmarks/results/page_faults.json]
+                                           [--keep-freed-memory] [--pair-args "memory release"]
+                                           [--out benchmarks/results/page_faults.json]
 
 The model (issue 13's "equal size": r_max 5 Å, 2 layers, l_max 1, allegro 32 latent / 16 tensor
 channels, nequip 32 features, float32, torch.manual_seed(0)) is exported from the source tree
 --src (give the python/ folder of another checkout for an A/B) and run by ``lmp`` on 512 atoms of
 diamond Si (NVE, 300 K, 1 rank, OMP_NUM_THREADS=1) under ``/usr/bin/time -v``. The faults of a
-``run 0`` deck (start-up, first call) are subtracted from those of a ``run N`` deck, divided by N.
+``run 0`` deck (start-up, first call) are subtracted from those of a ``run N`` deck, divided by N;
+so is the process's CPU time (user + system, which other jobs on a loaded machine disturb less
+than the loop's wall time). The first calls of a run include TorchScript's one-time optimisation:
+use N >= 10.
 
 --keep-freed-memory sets MALLOC_MMAP_THRESHOLD_=1 GiB and MALLOC_TRIM_THRESHOLD_=4 GiB for lmp:
 glibc then keeps freed blocks for reuse instead of unmapping them (the default returns every
 block above its mmap threshold to the kernel, so the next step's tensors of that size fault in
-fresh zeroed pages).
+fresh zeroed pages). Since the pair style's ``memory keep`` (its default) does the same with
+mallopt, ``--pair-args "memory release"`` measures glibc's defaults (the plugin before it).
+--rounds R repeats the run/run-0 pair R times per model (interleaved across models) and reports
+every round.
 """
 
 import argparse
@@ -37,7 +44,7 @@ create_box 1 b
 create_atoms 1 box
 mass 1 28.0855
 velocity all create 300 4928 loop geom
-pair_style gnnff
+pair_style gnnff {pair_args}
 pair_coeff * * model.pt Si
 neighbor 1.0 bin
 fix 1 all nve
@@ -56,9 +63,9 @@ export_model(build_model(name, type_names=["Si"], r_max=5.0, **options).float(),
 """
 
 
-def run_lammps(folder: str, steps: int, env: dict):
+def run_lammps(folder: str, steps: int, env: dict, pair_args: str = ""):
     with open(os.path.join(folder, "in.lmp"), "w") as f:
-        f.write(DECK.format(thermo=max(steps, 1), steps=steps))
+        f.write(DECK.format(thermo=max(steps, 1), steps=steps, pair_args=pair_args))
     proc = subprocess.run(
         ["/usr/bin/time", "-v", os.path.join(BIN, "lmp"), "-in", "in.lmp", "-log", "none"],
         cwd=folder,
@@ -72,7 +79,12 @@ def run_lammps(folder: str, steps: int, env: dict):
         re.search(r"Minor \(reclaiming a frame\) page faults: (\d+)", proc.stderr).group(1)
     )
     loop = float(re.findall(r"Loop time of ([\d.eE+-]+)", proc.stdout)[-1])
-    return faults, loop
+    # CPU seconds of the process (user + system): less sensitive than wall time to other jobs
+    cpu = sum(
+        float(re.search(rf"{what} time \(seconds\): ([\d.]+)", proc.stderr).group(1))
+        for what in ("User", "System")
+    )
+    return faults, loop, cpu
 
 
 def main(argv=None):
@@ -84,12 +96,14 @@ def main(argv=None):
         default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"),
     )
     parser.add_argument("--keep-freed-memory", action="store_true")
+    parser.add_argument("--pair-args", default="", help="extra pair_style gnnff arguments")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if args.keep_freed_memory:
         env.update(KEEP_FREED)
-    rows = []
+    folders = {}
     for name in args.models:
         folder = tempfile.mkdtemp(prefix=f"gnnff_pf_{name}_")
         subprocess.run(
@@ -104,27 +118,37 @@ def main(argv=None):
             check=True,
             env=dict(os.environ, PYTHONPATH=args.src),
         )
-        base_faults, _ = run_lammps(folder, 0, env)
-        faults, loop = run_lammps(folder, args.steps, env)
-        row = {
-            "model": name,
-            "options": OPTIONS[name],
-            "atoms": 512,
-            "steps": args.steps,
-            "minor_faults_per_step": (faults - base_faults) / args.steps,
-            "loop_s_per_step": loop / args.steps,
-        }
-        rows.append(row)
-        print(
-            f"{name}: {row['minor_faults_per_step']:.0f} minor page faults per step, "
-            f"{1e3 * row['loop_s_per_step']:.0f} ms per step",
-            flush=True,
-        )
+        folders[name] = folder
+    rows = []
+    for round_ in range(args.rounds):
+        for name in args.models:
+            base_faults, _, base_cpu = run_lammps(folders[name], 0, env, args.pair_args)
+            faults, loop, cpu = run_lammps(folders[name], args.steps, env, args.pair_args)
+            row = {
+                "model": name,
+                "round": round_,
+                "options": OPTIONS[name],
+                "atoms": 512,
+                "steps": args.steps,
+                "pair_args": args.pair_args,
+                "minor_faults_per_step": (faults - base_faults) / args.steps,
+                "loop_s_per_step": loop / args.steps,
+                "cpu_s_per_step": (cpu - base_cpu) / args.steps,
+                "load_average_after": os.getloadavg()[0],
+            }
+            rows.append(row)
+            print(
+                f"{name}: {row['minor_faults_per_step']:.0f} minor page faults per step, "
+                f"{1e3 * row['loop_s_per_step']:.0f} ms per step (wall), "
+                f"{1e3 * row['cpu_s_per_step']:.0f} ms CPU per step",
+                flush=True,
+            )
     if args.out:
         report = {
             "benchmark": "bench_page_faults",
             "src": args.src,
             "keep_freed_memory": args.keep_freed_memory,
+            "pair_args": args.pair_args,
             "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
             "load_average_after": list(os.getloadavg()),
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

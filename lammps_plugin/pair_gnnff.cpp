@@ -14,11 +14,46 @@
 
 #include "gnnff/model.h"
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 using namespace LAMMPS_NS;
+
+namespace {
+
+// `memory keep` (the default): glibc's malloc keeps freed blocks for reuse instead of handing
+// them back to the kernel. By default glibc serves every block above its mmap threshold (at
+// most 32 MB) with a fresh mmap and unmaps it on free, and trims the heap top above 128 kB, so
+// torch's per-step tensors of that size come back as freshly zeroed pages (page faults) on every
+// step. Process-wide and done once; left alone when the user set glibc's own variables. Returns
+// what was done, for the log.
+std::string keep_freed_memory()
+{
+#if defined(__GLIBC__)
+  static std::string done;
+  if (!done.empty()) return done;
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") ||
+      std::getenv("MALLOC_TOP_PAD_") || std::getenv("GLIBC_TUNABLES")) {
+    done = "left to the user's MALLOC_*/GLIBC_TUNABLES settings";
+  } else {
+    const bool ok =
+        mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+    done = ok ? "glibc malloc keeps freed memory for reuse (mmap threshold 1 GiB, no trim)"
+              : "glibc refused mallopt; freed memory may still go back to the OS";
+  }
+  return done;
+#else
+  return "not glibc: the allocator's own policy applies";
+#endif
+}
+
+}    // namespace
 
 PairGNNFF::PairGNNFF(LAMMPS *lmp) : Pair(lmp)
 {
@@ -62,20 +97,22 @@ void PairGNNFF::allocate()
     for (int j = 0; j <= n; j++) setflag[i][j] = 0;
 }
 
-/* pair_style gnnff [device auto|cpu|cuda|cuda:N] [comm layer|shell] [committee m2.pt ...] [model_devi FILE N] */
+/* pair_style gnnff [device auto|cpu|cuda|cuda:N] [comm layer|shell] [memory keep|release]
+                    [committee m2.pt ...] [model_devi FILE N] */
 void PairGNNFF::settings(int narg, char **arg)
 {
   auto usage = [&](const char *what) {
     error->all(FLERR,
                "Illegal pair_style gnnff argument {}; use `pair_style gnnff` or `pair_style "
-               "gnnff [device auto|cpu|cuda|cuda:N] [comm layer|shell] [committee model2.pt ...] "
-               "[model_devi FILE N]`",
+               "gnnff [device auto|cpu|cuda|cuda:N] [comm layer|shell] [memory keep|release] "
+               "[committee model2.pt ...] [model_devi FILE N]`",
                what);
   };
   committee_files_.clear();
   comm_request_ = CommRequest::Default;
   devi_path_.clear();
   devi_every_ = 1;
+  bool keep_memory = true;
   int iarg = 0;
   while (iarg < narg) {
     if (strcmp(arg[iarg], "comm") == 0 && iarg + 1 < narg) {
@@ -87,13 +124,24 @@ void PairGNNFF::settings(int narg, char **arg)
       else
         usage(fmt::format("'comm {}' (use comm layer or comm shell)", arg[iarg + 1]).c_str());
       iarg += 2;
+    } else if (strcmp(arg[iarg], "memory") == 0 && iarg + 1 < narg) {
+      // memory keep|release: keep freed memory in the process (mallopt, once) or leave glibc's
+      // defaults
+      if (strcmp(arg[iarg + 1], "keep") == 0)
+        keep_memory = true;
+      else if (strcmp(arg[iarg + 1], "release") == 0)
+        keep_memory = false;
+      else
+        usage(
+            fmt::format("'memory {}' (use memory keep or memory release)", arg[iarg + 1]).c_str());
+      iarg += 2;
     } else if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
       device_request_ = arg[iarg + 1];
       iarg += 2;
     } else if (strcmp(arg[iarg], "committee") == 0) {
       iarg++;
       while (iarg < narg && strcmp(arg[iarg], "device") != 0 &&
-             strcmp(arg[iarg], "model_devi") != 0)
+             strcmp(arg[iarg], "model_devi") != 0 && strcmp(arg[iarg], "memory") != 0)
         committee_files_.emplace_back(arg[iarg++]);
       if (committee_files_.empty()) usage("'committee' without model files");
     } else if (strcmp(arg[iarg], "model_devi") == 0 && iarg + 2 < narg) {
@@ -107,6 +155,10 @@ void PairGNNFF::settings(int narg, char **arg)
   }
   if (!devi_path_.empty() && committee_files_.empty())
     usage("'model_devi' without 'committee model2.pt ...'");
+  if (keep_memory) {
+    const std::string what = keep_freed_memory();
+    if (comm->me == 0) utils::logmesg(lmp, "gnnff: memory keep: {}\n", what);
+  }
   // `compute pair gnnff` exposes the six global deviations (max/min/avg virial, force)
   if (!committee_files_.empty() && !pvector) {
     nextra = 6;

