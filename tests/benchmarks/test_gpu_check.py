@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "scripts"))
 
+import gpu_check  # noqa: E402
 import gpu_check_decks as decks  # noqa: E402
 import gpu_pack  # noqa: E402
 
@@ -236,3 +238,35 @@ def test_driver_dry_run_writes_the_report(tmp_path):
     assert report["command"] == "pytest dry run" and "gpu_check.py" in report["driver_command"]
     assert report["machine"]["torch"] and report["machine"]["cpu_count"] >= 1
     assert report["mode"].startswith("dry run")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie is dead
+    except FileNotFoundError:
+        return True
+
+
+def test_runner_kills_every_rank_at_the_deadline(tmp_path):
+    """A run still going at the check's deadline is stopped with mpiexec and all its ranks, and
+    reported as killed (returncode None) instead of hanging the device call."""
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.is_file():
+        pytest.skip("no mpiexec in this environment")
+    fake = tmp_path / "lmp"  # a rank that never ends
+    fake.write_text(f"#!/bin/sh\necho $$ >> {tmp_path}/pids\nexec sleep 120\n")
+    fake.chmod(0o755)
+    runner = gpu_check.Runner(
+        str(fake), str(mpiexec), str(tmp_path), 1, time.time() + 5, str(tmp_path)
+    )
+    result = runner.run("fake", "# no deck\n", 2, str(tmp_path / "run"))
+    assert result["returncode"] is None
+    assert "killed at the check's deadline" in result["output"]
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    assert len(pids) == 2
+    for _ in range(50):  # the kill is asynchronous: give the kernel a moment
+        if all(_gone(p) for p in pids):
+            break
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids), pids
