@@ -80,16 +80,23 @@ say "device $DEVICE, budget ${BUDGET} s, work $WORK, results $OUTDIR"
 
 # ---- 1. what this machine must have (fail early, say what is missing) ----------------------
 command -v "$PY" >/dev/null || die "no '$PY': set PYTHON to the interpreter that has torch"
-for mod in torch e3nn numpy yaml; do
-    "$PY" -c "import $mod" 2>/dev/null || die "python module '$mod' ($PY): install it or carry its wheel"
-done
-"$PY" - "$DEVICE" <<'PY' || die "torch cannot use device '$DEVICE' (see above)"
-import sys, torch
+"$PY" - "$DEVICE" <<'PY' || die "python ($PY) lacks what is named above"
+import importlib, sys
+missing = []
+for name in ("torch", "e3nn", "numpy", "yaml"):
+    try:
+        importlib.import_module(name)
+    except ImportError as e:
+        missing.append(f"{name} ({e})")
+if missing:
+    sys.exit("python modules missing: " + ", ".join(missing) + "; install them or carry wheels")
+import torch
 dev = sys.argv[1]
 print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), python {sys.version.split()[0]}")
 if dev != "cpu":
     if not torch.cuda.is_available():
-        sys.exit(f"torch sees no GPU (CPU-only build, or no driver): torch.version.cuda={torch.version.cuda}")
+        sys.exit(f"torch cannot use device '{dev}': torch sees no GPU (CPU-only build, or no "
+                 f"driver): torch.version.cuda={torch.version.cuda}")
     print("GPUs:", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])
 PY
 GLIBC=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')

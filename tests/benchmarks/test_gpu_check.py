@@ -270,3 +270,50 @@ def test_runner_kills_every_rank_at_the_deadline(tmp_path):
             break
         time.sleep(0.1)
     assert all(_gone(p) for p in pids), pids
+
+
+def _check_script(tmp_path, **env):
+    """Run scripts/gpu_check.sh with a scratch folder and ``env``; return (exit code, output)."""
+    full = dict(os.environ, GNNFF_GPU_CHECK_WORK=str(tmp_path / "work"), PYTHON=sys.executable)
+    full.pop("OUT", None)
+    full.update(env)
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu_check.sh")],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_check_script_stops_early_naming_what_is_missing(tmp_path):
+    code, out = _check_script(tmp_path, PYTHON=str(tmp_path / "no-python"))
+    assert code == 2 and "MISSING: no '" in out and "set PYTHON" in out
+    code, out = _check_script(
+        tmp_path, GNNFF_GPU_CHECK_DEVICE="cpu", GNNFF_GPU_CHECK_PACK=str(tmp_path / "nothing")
+    )
+    assert code == 2 and "MANIFEST.json: run 'python scripts/gpu_pack.py'" in out
+    bare = "/usr/bin/python3"  # a system interpreter without torch, where there is one
+    if os.path.exists(bare) and subprocess.run([bare, "-c", "import torch"]).returncode != 0:
+        code, out = _check_script(tmp_path, PYTHON=bare, GNNFF_GPU_CHECK_DEVICE="cpu")
+        assert code == 2 and "python modules missing: torch" in out
+    import torch
+
+    if not torch.cuda.is_available():
+        code, out = _check_script(tmp_path, GNNFF_GPU_CHECK_DEVICE="cuda")
+        assert code == 2 and "torch sees no GPU" in out and "cannot use device 'cuda'" in out
+
+
+def test_check_script_refuses_a_damaged_pack(tmp_path):
+    pack = REPO / ".gpu_pack"
+    if not (pack / gpu_pack.MANIFEST).is_file():
+        pytest.skip("no .gpu_pack here: run `python scripts/gpu_pack.py`")
+    damaged = tmp_path / "pack"
+    damaged.mkdir()
+    (damaged / gpu_pack.MANIFEST).write_text((pack / gpu_pack.MANIFEST).read_text())
+    (damaged / gpu_pack.TARBALL).write_bytes(b"not the tarball")
+    code, out = _check_script(
+        tmp_path, GNNFF_GPU_CHECK_DEVICE="cpu", GNNFF_GPU_CHECK_PACK=str(damaged)
+    )
+    assert code == 2 and "sha256" in out and "incomplete or damaged" in out
