@@ -134,7 +134,7 @@ def subsample_edges(
     int k: k edges; float f in (0, 1]: k = ceil(f * num_edges) (at least 2). The draws are
     i.i.d. from the batch's edges, so the subsample covariance (normalised by k - 1) is an
     unbiased estimate of the batch covariance (normalised by E); drawing costs O(k), where a
-    permutation of all E edges costs O(E) (0.3 ms for E = 13 678 on one CPU core).
+    permutation of all E edges costs O(E) (0.3 ms for E = 13 678 on one CPU core). Returned sorted.
     """
     if edge_subsample is None:
         return None
@@ -144,7 +144,10 @@ def subsample_edges(
         keep = int(edge_subsample)
     if keep >= num_edges:
         return None
-    return torch.randint(num_edges, (keep,), device=device)
+    # sorted: the same sample (the measure does not depend on the order of the edges), but the
+    # gathers along an edges-last layout (Allegro's channel-major V) then walk memory forwards,
+    # 2x faster for (272, 13 678) on one CPU core
+    return torch.randint(num_edges, (keep,), device=device).sort().values
 
 
 class _Covariance(torch.autograd.Function):
