@@ -67,17 +67,20 @@ class LennardJonesEnergy(EnergyModel):
         vec = data[keys.EDGE_VECTORS]
         types = data[keys.ATOM_TYPE]
         edge_index = data[keys.EDGE_INDEX]
-        rsq = (vec * vec).sum(dim=1)
-        keep = torch.nonzero(rsq < self.cutsq).squeeze(1)
-        rsq = rsq[keep]
-        ti = types[edge_index[0][keep]]
-        tj = types[edge_index[1][keep]]
+        # |r|^2 as an (E,3) x (3,) product, and every edge kept with pairs beyond the cutoff
+        # masked to zero: on CPU both are several times cheaper than a row sum and gathers
+        rsq = torch.mv(vec * vec, torch.ones(3, dtype=vec.dtype, device=vec.device))
+        centre = edge_index[0]
+        n_types = self.lj3.shape[0]
+        pair_type = types.index_select(0, centre) * n_types + types.index_select(0, edge_index[1])
         r6inv = (1.0 / rsq) ** 3
-        pair = r6inv * (self.lj3[ti, tj] * r6inv - self.lj4[ti, tj]) - self.offset[ti, tj]
+        lj3 = self.lj3.reshape(-1).index_select(0, pair_type)
+        lj4 = self.lj4.reshape(-1).index_select(0, pair_type)
+        offset = self.offset.reshape(-1).index_select(0, pair_type)
+        pair = r6inv * (lj3 * r6inv - lj4) - offset
+        pair = torch.where(rsq < self.cutsq, pair, torch.zeros_like(pair))
         # each directed edge carries half the pair energy to its centre atom
-        data[keys.ATOMIC_ENERGY_RAW] = _scatter_to_atoms(
-            0.5 * pair, edge_index[0][keep], types.shape[0]
-        )
+        data[keys.ATOMIC_ENERGY_RAW] = _scatter_to_atoms(0.5 * pair, centre, types.shape[0])
         return data
 
 
