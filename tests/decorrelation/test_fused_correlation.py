@@ -231,12 +231,19 @@ def test_models_record_their_own_layout_and_the_term_is_unchanged(name, kwargs):
             for ir, lay, ps in zip(irreps, layouts, parts)
         )
 
-    got = torch.autograd.grad(measured(model(dict(graph)), True), params, allow_unused=True)
-    want = torch.autograd.grad(measured(model(dict(graph)), False), params, allow_unused=True)
-    for g, w in zip(got, want):
-        assert (g is None) == (w is None)
-        if g is not None:
-            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-13)
+    for with_energy in (False, True):  # the term alone, and with the model's own loss
+
+        def loss(fused):
+            pred = model(dict(graph))
+            value = measured(pred, fused)
+            return value + pred[keys.TOTAL_ENERGY].sum() * 1e-3 if with_energy else value
+
+        got = torch.autograd.grad(loss(True), params, allow_unused=True)
+        want = torch.autograd.grad(loss(False), params, allow_unused=True)
+        for g, w in zip(got, want):
+            assert (g is None) == (w is None)
+            if g is not None:
+                torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-13)
     # the default term draws 1024 edges when the batch has more; here it has fewer: all edges
     assert graph[keys.EDGE_INDEX].shape[1] > 100
     default = build_loss_term("decorrelation", lambda_value=0.5)

@@ -7,8 +7,12 @@ Computes, for every recorded layer l, the same rho_l as ``correlation.layer_corr
   "component_rows" (E, D, mul), "scalars+channel_major" (E, S) + (mul, D, E)), so recording
   costs no copy and no layout conversion;
 * selects the subsample of edges (``edge_index``) in that layout first, so everything after it
-  is O(k) for k sampled edges (the only O(E) work left is the backward's zero-filled gradient
-  buffer of each recorded tensor, into which the k rows are added);
+  is O(k) for k sampled edges; in the backward, the k gradient rows of a recorded (non-leaf)
+  tensor are added in place into the tensor's complete gradient by a tensor hook
+  (``_add_rows_hook``), so no zero-filled (E, ...) gradient buffer is allocated per recorded
+  tensor (which on a large model, e.g. nequip-medium's 8 + 44 + 81 MB of messages, cost more
+  than everything else, mostly in page faults); leaves, and all-edges measures, get plain dense
+  gradients;
 * computes invariants, covariances and the mean-square reduction of all layers in one forward
   and one analytic backward (no per-op autograd nodes: this term is a fixed cost per training
   step, which on small models is dominated by the number of small ops, not by flops).
@@ -250,8 +254,9 @@ class _FusedMeanSquare(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, edge_index, meta, *parts):
+    def forward(ctx, edge_index, meta, slots, *parts):
         specs, part_counts, kinds, norm_eps, variance_eps = meta
+        ctx.slots = slots
         index = edge_index if edge_index.numel() > 0 else None
         selected: List[torch.Tensor] = []
         p = 0
@@ -330,7 +335,7 @@ class _FusedMeanSquare(torch.autograd.Function):
         grads: List[Optional[torch.Tensor]] = []
         p = 0
         for layer, (spec, count) in enumerate(zip(specs, part_counts)):
-            wanted = [ctx.needs_input_grad[2 + p + j] for j in range(count)]
+            wanted = [ctx.needs_input_grad[3 + p + j] for j in range(count)]
             if dzts[layer] is None or not any(wanted):
                 grads += [None] * count
                 p += count
@@ -344,12 +349,56 @@ class _FusedMeanSquare(torch.autograd.Function):
                     grads.append(None)
                 elif ctx.index is None:
                     grads.append(g)
+                elif ctx.slots is not None and ctx.slots[p + j] is not None:
+                    # the k rows go to the tensor's hook (see _add_rows_hook); autograd gets a
+                    # zero gradient that costs no memory (a broadcast scalar)
+                    ctx.slots[p + j].append((_edge_dim(kinds[layer][j]), ctx.index, g))
+                    shape = ctx.layouts[p + j][0]
+                    grads.append(g.new_zeros(()).expand(shape))
                 else:
                     grads.append(
                         _scatter_back(ctx.layouts[p + j], _edge_dim(kinds[layer][j]), ctx.index, g)
                     )
             p += count
-        return (None, None, *grads)
+        return (None, None, None, *grads)
+
+
+def _add_rows_hook(slot: list):
+    """Tensor hook of a recorded (non-leaf) tensor: adds the k gradient rows the fused node left
+    in ``slot`` into the tensor's complete gradient, just before its producer's backward.
+
+    The fused node is a consumer of the tensor, so autograd runs it first; it sends a broadcast
+    zero as its own gradient, so the gradient the hook sees is an accumulation (the model's
+    gradient + zero) that autograd owns exclusively: adding in place is then safe. When the
+    fused node was the only consumer, the hook sees the broadcast zero itself and builds a
+    dense gradient (the rare case: a backward of the term alone)."""
+
+    def hook(grad: torch.Tensor):
+        if not slot:
+            return None
+        total = grad
+        for edge_dim, index, rows in slot:
+            if total.stride() == (0,) * total.dim() or any(st == 0 for st in total.stride()):
+                total = torch.zeros(total.shape, dtype=rows.dtype, device=rows.device)
+            total = _index_add_rows(total, edge_dim, index, rows)
+        slot.clear()
+        return total
+
+    return hook
+
+
+def _index_add_rows(full: torch.Tensor, edge_dim: int, index, grad: torch.Tensor) -> torch.Tensor:
+    """full[edge rows index] += grad, in place, for any strides of ``full``."""
+    if edge_dim == 0:
+        return full.index_add_(0, index, grad)
+    if full.is_contiguous():
+        full.view(-1, full.shape[-1]).index_add_(1, index, grad.reshape(-1, grad.shape[-1]))
+        return full
+    ft, gt = full.transpose(0, 1), grad.transpose(0, 1)
+    if ft.is_contiguous():
+        ft.view(-1, ft.shape[-1]).index_add_(1, index, gt.reshape(-1, gt.shape[-1]))
+        return full
+    return full.index_add_(edge_dim, index, grad)
 
 
 def part_kinds(layout: str) -> Tuple[str, ...]:
@@ -381,4 +430,16 @@ def fused_mean_square_correlations(
             raise ValueError(f"layout {layout!r} stores {len(kk)} tensors, got {len(ps)}")
     index = edge_index if edge_index is not None else parts[0].new_zeros(0, dtype=torch.long)
     meta = (specs, counts, kinds, float(norm_eps), float(variance_eps))
-    return _FusedMeanSquare.apply(index, meta, *parts)
+    slots = None
+    if edge_index is not None and torch.is_grad_enabled() and any(x.requires_grad for x in parts):
+        # subsample: add the k gradient rows into each tensor's own (model) gradient in a hook,
+        # instead of returning a zero-filled (E, ...) gradient per tensor for autograd to add
+        slots = [[] for _ in parts]
+        for x, slot in zip(parts, slots):
+            if x.requires_grad and x.grad_fn is not None:  # leaves: plain dense gradients
+                x.register_hook(_add_rows_hook(slot))
+        slots = [
+            slot if x.requires_grad and x.grad_fn is not None else None
+            for x, slot in zip(parts, slots)
+        ]
+    return _FusedMeanSquare.apply(index, meta, slots, *parts)
