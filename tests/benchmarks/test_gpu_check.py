@@ -5,6 +5,7 @@ the driver end to end on CPU (benchmarks/gpu_check.py --device cpu) with its JSO
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -317,3 +318,24 @@ def test_check_script_refuses_a_damaged_pack(tmp_path):
         tmp_path, GNNFF_GPU_CHECK_DEVICE="cpu", GNNFF_GPU_CHECK_PACK=str(damaged)
     )
     assert code == 2 and "sha256" in out and "incomplete or damaged" in out
+
+
+def test_the_real_pack_runs_lammps_under_mpiexec(tmp_path):
+    """Unpacked in a fresh folder, the pack's own mpiexec starts two ranks of its own lmp, with
+    nothing from this environment's lammps or mpich on the library path."""
+    folder = REPO / ".gpu_pack"
+    if not (folder / gpu_pack.MANIFEST).is_file():
+        pytest.skip("no .gpu_pack here: run `python scripts/gpu_pack.py`")
+    runtime = Path(gpu_pack.unpack(str(folder / gpu_pack.TARBALL), str(tmp_path)))
+    assert gpu_pack.unresolved_libraries(str(runtime)) == {exe: [] for exe in gpu_pack.EXECUTABLES}
+    env = dict(os.environ, LD_LIBRARY_PATH=str(runtime / "mpich" / "lib"), OMP_NUM_THREADS="1")
+    env["PATH"] = "/usr/bin:/bin"
+    (tmp_path / "in.lammps").write_text("print 'deck read'\ninfo communication\n")
+    cmd = [str(runtime / "mpich" / "bin" / "mpiexec"), "-launcher", "fork", "-np", "2"]
+    cmd += [str(runtime / "lammps" / "lmp"), "-in", "in.lammps", "-log", "none"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "deck read" in proc.stdout and "Nprocs = 2," in proc.stdout
+    manifest = json.loads((folder / gpu_pack.MANIFEST).read_text())
+    version = manifest["wheels"]["mpich"]["file"].split("-")[1]
+    assert re.search(rf"MPICH Version:\s+{re.escape(version)}\b", proc.stdout)  # the packed MPI
