@@ -56,51 +56,38 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   int64_t *types = host_types_.data_ptr<int64_t>();
   for (int g = 0; g < nnodes_; g++) types[g] = type_map[type[atom_of(g)]];
 
-  // edges, counted then written straight into the (2,E) int64 buffer. The neighbour list
-  // includes the skin, so the count pass applies the r_max test and the fill pass repeats it.
+  // edges in one pass over the neighbour list (which includes the skin, so each pair is
+  // tested against r_max): centres go to the front of the (2,E) int64 buffer, neighbours to
+  // offset `bound` (the number of listed pairs, >= E), and are moved behind the E centres once
+  // E is known. One distance test per listed pair and one memmove of E indices.
   const double rsq_max = r_max * r_max;
   const int ncentres = ghost_centres ? list->inum + list->gnum : list->inum;
-  if ((int) edges_of_centre_.size() < ncentres) edges_of_centre_.resize(ncentres);
-  int64_t total = 0;
-  for (int ii = 0; ii < ncentres; ii++) {
-    const int i = list->ilist[ii];
-    int64_t count = 0;
-    if (node_of(i) >= 0) {
-      const int *jlist = list->firstneigh[i];
-      const int jnum = list->numneigh[i];
-      for (int jj = 0; jj < jnum; jj++) {
-        const int j = jlist[jj] & NEIGHMASK;
-        if (node_of(j) < 0) continue;
-        const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-        count += (dx * dx + dy * dy + dz * dz < rsq_max);
-      }
-    }
-    edges_of_centre_[ii] = total;    // offset of this centre's first edge
-    total += count;
-  }
-  nedges_ = total;
-  reserve(host_edges_, 2 * nedges_, torch::kInt64, torch::kCPU);
+  int64_t bound = 0;
+  for (int ii = 0; ii < ncentres; ii++) bound += list->numneigh[list->ilist[ii]];
+  reserve(host_edges_, 2 * bound, torch::kInt64, torch::kCPU);
   int64_t *centre = host_edges_.data_ptr<int64_t>();
-  int64_t *neighbour = centre + nedges_;
+  int64_t *neighbour = centre + bound;
+  int64_t e = 0;
   for (int ii = 0; ii < ncentres; ii++) {
     const int i = list->ilist[ii];
     const int gi = node_of(i);
     if (gi < 0) continue;
-    int64_t e = edges_of_centre_[ii];
+    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
     const int *jlist = list->firstneigh[i];
     const int jnum = list->numneigh[i];
     for (int jj = 0; jj < jnum; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+      if (dx * dx + dy * dy + dz * dz >= rsq_max) continue;
       const int gj = node_of(j);
       if (gj < 0) continue;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < rsq_max) {
-        centre[e] = gi;
-        neighbour[e] = gj;
-        e++;
-      }
+      centre[e] = gi;
+      neighbour[e] = gj;
+      e++;
     }
   }
+  nedges_ = e;
+  if (bound != nedges_) std::memmove(centre + nedges_, neighbour, nedges_ * sizeof(int64_t));
 }
 
 const GNNFFGraph::Inputs &GNNFFGraph::inputs(double **x, torch::ScalarType dtype,

@@ -49,9 +49,8 @@ class GNNFFGraph {
   bool identity_ = true;    // no NULL types: graph node g is LAMMPS atom g
   int nnodes_ = 0, nlocal_nodes_ = 0;
   int64_t nedges_ = 0;
-  std::vector<int> graph_of_atom_;          // LAMMPS index -> node, -1 if not in the graph
-  std::vector<int> atom_of_graph_;          // node -> LAMMPS index (only when !identity_)
-  std::vector<int64_t> edges_of_centre_;    // count pass -> write offsets of the fill pass
+  std::vector<int> graph_of_atom_;    // LAMMPS index -> node, -1 if not in the graph
+  std::vector<int> atom_of_graph_;    // node -> LAMMPS index (only when !identity_)
 
   // host buffers (1-d, capacity >= what this step needs)
   torch::Tensor host_types_, host_edges_, host_pos_[2];    // pos: [0] float64, [1] float32
