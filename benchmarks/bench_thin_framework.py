@@ -1,5 +1,7 @@
 """pair_style gnnff on the analytic Lennard-Jones model vs native lj/cut, A/B by source tree.
 
+(``--system sw``: pair_mlp with its default options vs native sw on diamond Si instead.)
+
     python benchmarks/bench_thin_framework.py --baseline /tmp/base/python [--baseline-pair-args "memory release"]
         [--cells 8] [--steps 100] [--ranks 1 2] [--rounds 3] [--out benchmarks/results/thin_framework.json]
 
@@ -27,17 +29,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_pair_style import SYSTEMS, run_once  # noqa: E402
 
 EXPORT = r"""
-import sys
+import sys, torch
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
-export_model(build_model("lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4,
-                         cutoff=8.5, dtype=sys.argv[2]), sys.argv[1])
+path, dtype, system = sys.argv[1:4]
+if system == "lj":
+    model = build_model("lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4,
+                        cutoff=8.5, dtype=dtype)
+else:  # pair_mlp with its default options (untrained, seed 0), as in issue 13's table
+    model = build_model("pair_mlp", type_names=["Si"], seed=0).to(getattr(torch, dtype))
+export_model(model, path)
 """
 
 
-def export(src, path, dtype):
+def export(src, path, dtype, system):
     subprocess.run(
-        [sys.executable, "-c", EXPORT, path, dtype],
+        [sys.executable, "-c", EXPORT, path, dtype, system],
         check=True,
         env=dict(os.environ, PYTHONPATH=src),
     )
@@ -54,24 +61,31 @@ def main(argv=None):
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument(
+        "--system",
+        default="lj",
+        choices=["lj", "sw"],
+        help="lj: LJ model vs lj/cut; sw: pair_mlp (default options) vs native sw on diamond Si",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    spec = SYSTEMS["lj"]
+    spec = SYSTEMS[args.system]
+    element = spec["element"]
     runs = []
     with tempfile.TemporaryDirectory(prefix="gnnff-thin-") as folder:
-        export(args.baseline, os.path.join(folder, "lj_baseline.pt"), args.dtype)
-        export(args.src, os.path.join(folder, "lj_current.pt"), args.dtype)
+        export(args.baseline, os.path.join(folder, "baseline.pt"), args.dtype, args.system)
+        export(args.src, os.path.join(folder, "current.pt"), args.dtype, args.system)
         pairs = {
             "native": spec["native"],
             "baseline": f"pair_style gnnff device cpu {args.baseline_pair_args}\n"
-            "pair_coeff * * lj_baseline.pt Ar",
-            "current": "pair_style gnnff device cpu\npair_coeff * * lj_current.pt Ar",
+            f"pair_coeff * * baseline.pt {element}",
+            "current": f"pair_style gnnff device cpu\npair_coeff * * current.pt {element}",
         }
         for round_ in range(args.rounds):
             for ranks in args.ranks:
                 native = None
                 for variant, pair in pairs.items():
-                    r = run_once(folder, "lj", args.cells, pair, ranks, args.steps)
+                    r = run_once(folder, args.system, args.cells, pair, ranks, args.steps)
                     r.update(variant=variant, round=round_)
                     if variant == "native":
                         native = r
@@ -95,7 +109,8 @@ def main(argv=None):
     print(json.dumps(summary, indent=1))
     if args.out:
         report = dict(
-            benchmark="bench_thin_framework: LJ through pair_style gnnff vs native lj/cut",
+            benchmark="bench_thin_framework: pair_style gnnff vs the native style",
+            system=args.system,
             command=" ".join([os.path.basename(sys.executable)] + sys.argv),
             baseline=args.baseline,
             baseline_pair_args=args.baseline_pair_args,
