@@ -231,12 +231,14 @@ def test_models_record_their_own_layout_and_the_term_is_unchanged(name, kwargs):
             for ir, lay, ps in zip(irreps, layouts, parts)
         )
 
-    for with_energy in (False, True):  # the term alone, and with the model's own loss
+    for with_model_loss in (False, True):  # the term alone, and with energy + forces
 
         def loss(fused):
             pred = model(dict(graph))
             value = measured(pred, fused)
-            return value + pred[keys.TOTAL_ENERGY].sum() * 1e-3 if with_energy else value
+            if not with_model_loss:
+                return value
+            return value + 1e-3 * pred[keys.TOTAL_ENERGY].sum() + pred[keys.FORCES].square().sum()
 
         got = torch.autograd.grad(loss(True), params, allow_unused=True)
         want = torch.autograd.grad(loss(False), params, allow_unused=True)
