@@ -14,8 +14,9 @@ size equal to the peer for Si, r_max 5 Å, float32, seeded, and writes each as N
 ``measure`` times (1) one call of the model on a 512-atom diamond Si cell (rattled 0.05 Å) with
 the pair style's inputs (positions, types, edges, num_local, atom virial requested; for the
 package an all-zero edge shift), both formats called from Python, interleaved rounds, median
-and min per call; (2) NVE MD of the same cell in LAMMPS (np 1, OMP_NUM_THREADS=1, 300 K) with
-pair_coeff on the .pt and on the .pt2, interleaved rounds, atom-steps/s from "Loop time".
+and min per call; (2) NVE MD of the same cell in LAMMPS (OMP_NUM_THREADS=1, 300 K) with
+pair_coeff on the .pt and on the .pt2, interleaved rounds, atom-steps/s from "Loop time"
+(``--nprocs 1 2``: also on 2 MPI ranks; ``--models``: a subset).
 """
 
 import argparse
@@ -161,7 +162,7 @@ def one_call_timings(folder, name, rounds, calls):
     }
 
 
-def md_timings(folder, name, rounds):
+def md_timings(folder, name, rounds, nprocs=1):
     out = {"torchscript": [], "aoti": []}
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as work:
@@ -172,10 +173,13 @@ def md_timings(folder, name, rounds):
                 )
                 with open(os.path.join(work, "in.lammps"), "w") as f:
                     f.write(deck)
+                command = [os.path.join(BIN, "lmp"), "-in", "in.lammps", "-log", "none", "-nocite"]
+                if nprocs > 1:
+                    mpirun = os.path.join(BIN, "mpirun")
+                    command = [mpirun, "-launcher", "fork", "-np", str(nprocs)] + command
                 proc = subprocess.run(
-                    [os.path.join(BIN, "lmp"), "-in", "in.lammps", "-log", "none", "-nocite"],
-                    cwd=work, env=env, capture_output=True, text=True, check=True,
-                )  # fmt: skip
+                    command, cwd=work, env=env, capture_output=True, text=True, check=True
+                )
                 loop = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", proc.stdout)[-1]  # fmt: skip
                 seconds, steps, atoms = float(loop[0]), int(loop[1]), int(loop[2])
                 out[fmt].append(steps * atoms / seconds / 1e3)
@@ -185,7 +189,7 @@ def md_timings(folder, name, rounds):
     }
 
 
-def measure(folder, out, rounds, calls):
+def measure(folder, out, rounds, calls, models, nprocs):
     torch.set_num_threads(1)
     report = {
         "benchmark": "bench_aoti",
@@ -197,9 +201,10 @@ def measure(folder, out, rounds, calls):
     }
     with open(os.path.join(folder, "prepare.json")) as f:
         report["prepare"] = json.load(f)
-    for name in MODELS:
+    for name in models:
         row = one_call_timings(folder, name, rounds, calls)
-        row["lammps_np1_512_atoms"] = md_timings(folder, name, rounds)
+        for n in nprocs:
+            row[f"lammps_np{n}_512_atoms"] = md_timings(folder, name, rounds, n)
         report["results"][name] = row
         print(name, json.dumps(row), flush=True)
     report["machine_after"] = machine()
@@ -217,11 +222,13 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results/aoti.json")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=10, help="calls per round (one-call timing)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--nprocs", nargs="+", type=int, default=[1], help="MPI ranks of the MD")
     args = parser.parse_args(argv)
     if args.step == "prepare":
         prepare(args.folder)
     else:
-        measure(args.folder, args.out, args.rounds, args.calls)
+        measure(args.folder, args.out, args.rounds, args.calls, args.models, args.nprocs)
 
 
 if __name__ == "__main__":
