@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from bench_analyze_dump import code_version  # one definition, next to the benchmark
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 WORKER = r"""
@@ -106,21 +108,6 @@ def run_tree(source: str, path: str, frames: int, rdf_every: int, r_max: float) 
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["loadavg_1min_before"] = round(load, 2)
     return result
-
-
-def code_version() -> str:
-    """The commit of this checkout, and '+changes' when python/gnnff/stability differs from it."""
-    root = os.path.join(HERE, "..")
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "diff", "--quiet", "HEAD", "--", "python/gnnff/stability"], cwd=root
-        ).returncode
-    except OSError:
-        return "unknown"
-    return commit + ("+changes" if dirty else "")
 
 
 def main(argv=None) -> int:

@@ -36,6 +36,9 @@ import zipfile
 from importlib import metadata
 from typing import Dict, List, Optional
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from gnnff.digest import file_sha256  # noqa: E402  (the checkout's package, installed or not)
+
 TARBALL = "gnnff_gpu_runtime.tar.xz"
 MANIFEST = "MANIFEST.json"
 MIB = 1024 * 1024
@@ -106,14 +109,6 @@ def select_members(wheels: Dict[str, str], spec=SPEC) -> List[dict]:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_tarball(wheels: Dict[str, str], members: List[dict], out_path: str) -> List[dict]:
@@ -230,13 +225,13 @@ def build_pack(wheels: Dict[str, str], out: str, limit_bytes: int, tree_bytes: i
     manifest = dict(
         format=1,
         tarball=TARBALL,
-        tarball_sha256=_file_sha256(tarball),
+        tarball_sha256=file_sha256(tarball),
         packed_bytes=packed,
         unpacked_bytes=sum(r["size"] for r in records),
         travelling_tree_bytes=tree_bytes,
         limit_bytes=limit_bytes,
         wheels={
-            k: dict(file=os.path.basename(v), sha256=_file_sha256(v), bytes=os.path.getsize(v))
+            k: dict(file=os.path.basename(v), sha256=file_sha256(v), bytes=os.path.getsize(v))
             for k, v in wheels.items()
         },
         executables=EXECUTABLES,
