@@ -54,16 +54,18 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _train(with_decorrelation: bool, train, val, seed=0):
+def _train(with_decorrelation: bool, train, val, seed=0, edge_subsample=None):
+    """The training term uses ``edge_subsample`` (None: all edges; "default": the term's own
+    default); the validation correlation is always the exact all-edge measure."""
     torch.manual_seed(seed)
     model = build_model(
         "pair_mlp", type_names=["Ar"], r_max=4.0, hidden=16, num_layers=2, angular=False, seed=seed
     )
     model = model.double()
     features.set_recording(model, True)
-    term = build_loss_term(
-        "decorrelation", schedule="adaptive", target_fraction=0.1, edge_subsample=None
-    )
+    options = {} if edge_subsample == "default" else {"edge_subsample": edge_subsample}
+    term = build_loss_term("decorrelation", schedule="adaptive", target_fraction=0.1, **options)
+    assert (term.edge_subsample is None) == (edge_subsample is None)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     for step in range(STEPS):
         pred = model(dict(train))
@@ -77,8 +79,9 @@ def _train(with_decorrelation: bool, train, val, seed=0):
             term.on_step(step + 1, 0, {"forces": float(loss_force.detach())})
     model.eval()
     pred = model(dict(val))
-    term(pred, val, model)
-    logs = term.batch_logs()
+    exact = build_loss_term("decorrelation", edge_subsample=None)
+    exact(pred, val, model)
+    logs = exact.batch_logs()
     mae = float((pred[keys.FORCES] - val[keys.FORCES]).abs().mean().detach())
     return mae, logs, term.coefficient
 
@@ -193,11 +196,16 @@ def test_trainer_with_decorrelation_lowers_validation_correlation(tmp_path, one_
 
 @pytest.mark.slow
 @pytest.mark.skipif("pair_mlp" not in available_models(), reason="pair_mlp is not registered")
-def test_decorrelation_lowers_validation_correlation_at_similar_force_error(one_thread):
+@pytest.mark.parametrize("subsample", [None, "default"])
+def test_decorrelation_lowers_validation_correlation_at_similar_force_error(one_thread, subsample):
+    """Also with the term's default 1024-edge subsample (the training batch has 3974 edges, so
+    the subsample is active); measured on an AMD EPYC: correlation ratio 0.570 (all edges),
+    0.505 (default), MAE ratio 0.43 / 0.51."""
     train = collate(lennard_jones_dataset(16, seed=1))
     val = collate(lennard_jones_dataset(8, seed=2))
+    assert train[keys.EDGE_INDEX].shape[1] > 1024
     mae_base, logs_base, _ = _train(False, train, val)
-    mae_dec, logs_dec, lam = _train(True, train, val)
+    mae_dec, logs_dec, lam = _train(True, train, val, edge_subsample=subsample)
     print(
         f"baseline: MAE {mae_base:.4f} eV/Å, corr {logs_base}; decorrelated: MAE {mae_dec:.4f}, corr {logs_dec}, lambda {lam:.4g}"
     )
