@@ -19,13 +19,12 @@ from gnnff.models.layerwise import layerwise_form
 __all__ = ["export_model", "load_exported", "model_dtype"]
 
 
-def export_model(
-    model: torch.nn.Module, path: str, lineage: Optional[Dict] = None, layerwise: bool = True
-) -> Dict[str, str]:
-    """Script ``model`` (a ForceModel) and save it to ``path`` with its metadata; return them.
-
-    ``layerwise``: a model with a layer-wise form (NequIP) is saved with the layer-wise methods
-    and metadata (docs/model_contract.md), which `pair_style gnnff comm layer` needs."""
+def prepare_for_export(
+    model: torch.nn.Module, path: str, lineage: Optional[Dict]
+) -> Tuple[Dict[str, str], bool]:
+    """What every export format does first: check the target folder, build the contract's
+    metadata, and put the model in inference mode on the CPU with feature recording off.
+    Returns the metadata and whether the model was training (to restore it afterwards)."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(
@@ -40,11 +39,22 @@ def export_model(
         lineage=json.dumps(lineage or {}, sort_keys=True),
     )
     was_training = model.training
-    model = model.eval().cpu()
+    model.eval().cpu()
     try:
         features.set_recording(model, False)
     except ValueError:
         pass  # analytic reference models expose no features
+    return metadata, was_training
+
+
+def export_model(
+    model: torch.nn.Module, path: str, lineage: Optional[Dict] = None, layerwise: bool = True
+) -> Dict[str, str]:
+    """Script ``model`` (a ForceModel) and save it to ``path`` with its metadata; return them.
+
+    ``layerwise``: a model with a layer-wise form (NequIP) is saved with the layer-wise methods
+    and metadata (docs/model_contract.md), which `pair_style gnnff comm layer` needs."""
+    metadata, was_training = prepare_for_export(model, path, lineage)
     to_script, extra = layerwise_form(model) if layerwise else (model, {})
     metadata.update(extra)
     scripted = torch.jit.script(to_script)

@@ -16,7 +16,6 @@ ExportedProgram with ``Dim``s for N and E, and ``aoti_compile_and_package`` comp
 host C++ compiler for the CPU. TorchScript stays the default format; docs/model_contract.md.
 """
 
-import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -24,6 +23,7 @@ import torch
 
 from gnnff import contract, keys
 from gnnff.atomic_file import atomic_path
+from gnnff.export import prepare_for_export
 from gnnff.model_io import model_dtype
 
 __all__ = ["AotiModel", "export_aoti", "is_aoti_package", "load_aoti"]
@@ -75,30 +75,10 @@ def export_aoti(
 
     if not path.endswith(".pt2"):
         raise ValueError(f"an AOTInductor package is a .pt2 file, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(
-            f"cannot write {path!r}: folder {folder!r} does not exist; create it first"
-        )
     dtype = model_dtype(model)
-    metadata = contract.make_metadata(
-        r_max=model.r_max,
-        interaction_range=model.interaction_range,
-        type_names=model.type_names,
-        dtype=contract.dtype_name(dtype),
-        model_name=model.model_name,
-        lineage=json.dumps(lineage or {}, sort_keys=True),
-    )
+    metadata, was_training = prepare_for_export(model, path, lineage)
     metadata[contract.META_AOTI_INPUTS] = contract.AOTI_INPUTS
     metadata[contract.META_AOTI_OUTPUTS] = contract.AOTI_OUTPUTS
-    was_training = model.training
-    model = model.eval().cpu()
-    try:
-        from gnnff.models import features
-
-        features.set_recording(model, False)
-    except ValueError:
-        pass  # analytic reference models expose no features
     positional = _Positional(model)
     example = _trace_inputs(model, dtype)
     atoms = torch.export.Dim("num_atoms", min=2)
