@@ -2,8 +2,8 @@
 
 (``--system sw``: pair_mlp with its default options vs native sw on diamond Si instead.)
 
-    python benchmarks/bench_thin_framework.py --baseline /tmp/base/python [--baseline-pair-args "memory release"]
-        [--cells 8] [--steps 100] [--ranks 1 2] [--rounds 3] [--out benchmarks/results/thin_framework.json]
+    python benchmarks/bench_thin_framework.py [--baseline /tmp/base/python] [--baseline-pair-args "memory release"]
+        [--aoti] [--cells 8] [--steps 100] [--ranks 1 2] [--rounds 3] [--out benchmarks/results/thin_framework.json]
 
 Issue 13's "thin framework" goal: the TorchScript LJ model through pair_style gnnff within 10x
 of native lj/cut per step. The model file is exported twice, from the source tree --baseline
@@ -13,7 +13,9 @@ plugin's defaults before this change, e.g. ``memory release``). Each round runs 
 and current at every rank count, interleaved, on fcc Ar (benchmarks/bench_pair_style.py's deck:
 20 warm-up steps, then --steps timed NVE steps, OMP_NUM_THREADS=1 per rank). Reported per run:
 LAMMPS loop time, slowdown vs the native run of the same round, and the pair style's own
-GNNFF_TIMING split (TorchScript call vs graph building and write-back, rank 0).
+GNNFF_TIMING split (TorchScript call vs graph building and write-back, rank 0). --aoti adds the
+same model from this tree as an AOTInductor package (``current_aoti``, gnnff.export_aoti); without
+--baseline only native, current (and current_aoti) run.
 """
 
 import argparse
@@ -38,7 +40,11 @@ if system == "lj":
                         cutoff=8.5, dtype=dtype)
 else:  # pair_mlp with its default options (untrained, seed 0), as in issue 13's table
     model = build_model("pair_mlp", type_names=["Si"], seed=0).to(getattr(torch, dtype))
-export_model(model, path)
+if path.endswith(".pt2"):  # AOTInductor package of the same model
+    from gnnff.export_aoti import export_aoti
+    export_aoti(model, path)
+else:
+    export_model(model, path)
 """
 
 
@@ -53,7 +59,10 @@ def export(src, path, dtype, system):
 def main(argv=None):
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", required=True, help="python/ folder of the baseline tree")
+    parser.add_argument("--baseline", default=None, help="python/ folder of the baseline tree")
+    parser.add_argument(
+        "--aoti", action="store_true", help="also run this tree's model as an AOTInductor package"
+    )
     parser.add_argument("--baseline-pair-args", default="")
     parser.add_argument("--src", default=os.path.join(here, "python"))
     parser.add_argument("--cells", type=int, default=8)
@@ -73,14 +82,20 @@ def main(argv=None):
     element = spec["element"]
     runs = []
     with tempfile.TemporaryDirectory(prefix="gnnff-thin-") as folder:
-        export(args.baseline, os.path.join(folder, "baseline.pt"), args.dtype, args.system)
+        pairs = {"native": spec["native"]}
+        if args.baseline:
+            export(args.baseline, os.path.join(folder, "baseline.pt"), args.dtype, args.system)
+            pairs["baseline"] = (
+                f"pair_style gnnff device cpu {args.baseline_pair_args}\n"
+                f"pair_coeff * * baseline.pt {element}"
+            )
         export(args.src, os.path.join(folder, "current.pt"), args.dtype, args.system)
-        pairs = {
-            "native": spec["native"],
-            "baseline": f"pair_style gnnff device cpu {args.baseline_pair_args}\n"
-            f"pair_coeff * * baseline.pt {element}",
-            "current": f"pair_style gnnff device cpu\npair_coeff * * current.pt {element}",
-        }
+        pairs["current"] = f"pair_style gnnff device cpu\npair_coeff * * current.pt {element}"
+        if args.aoti:
+            export(args.src, os.path.join(folder, "current.pt2"), args.dtype, args.system)
+            pairs["current_aoti"] = (
+                f"pair_style gnnff device cpu\npair_coeff * * current.pt2 {element}"
+            )
         for round_ in range(args.rounds):
             for ranks in args.ranks:
                 native = None
@@ -98,7 +113,7 @@ def main(argv=None):
                     runs.append(r)
                     print(json.dumps(r), flush=True)
     summary = {}
-    for variant in ("baseline", "current"):
+    for variant in [v for v in pairs if v != "native"]:
         for ranks in args.ranks:
             s = sorted(
                 r["slowdown_vs_native"]

@@ -172,3 +172,37 @@ def test_export_refuses_untraceable_model_and_wrong_suffix(tmp_path):
     assert not (tmp_path / "m.pt2").exists()
     with pytest.raises(ValueError, match="is a .pt2 file"):
         export_aoti(model, str(tmp_path / "m.pt"))
+
+
+@pytest.mark.slow
+def test_one_type_lennard_jones_exports_and_equals_torchscript(tmp_path):
+    """A one-type model failed in AOTInductor's CPU code generator when compiled with more than
+    one thread (a scatter of the total energy into a one-element buffer; the suite runs with one
+    thread, users export with all cores); the package must compile and give the TorchScript
+    file's numbers on a periodic fcc argon cell, ghosts and atom virial as pair_style calls it."""
+    from gnnff.export import export_model
+    from gnnff.models.registry import build_model
+
+    model = build_model(
+        "lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4, cutoff=6.0, dtype="float64"
+    )
+    script, package = str(tmp_path / "lj.pt"), str(tmp_path / "lj.pt2")
+    export_model(model, script)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        export_aoti(model, package)
+    finally:
+        torch.set_num_threads(threads)
+    atoms = bulk("Ar", "fcc", a=5.26, cubic=True).repeat((2, 2, 2))
+    atoms.rattle(0.1, seed=3)
+    graph = atoms_to_graph(atoms, ["Ar"], 6.0, dtype=torch.float64)
+    inputs = {k: graph[k] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX)}
+    inputs[keys.EDGE_SHIFT] = graph[keys.EDGE_SHIFT]
+    inputs[keys.NUM_LOCAL] = torch.tensor([len(atoms) - 3])
+    inputs[keys.REQUEST_ATOM_VIRIAL] = torch.ones(1, dtype=torch.long)
+    ref = load_exported(script)[0](dict(inputs))
+    got = load_aoti(package)[0](dict(inputs))
+    assert float(ref[keys.TOTAL_ENERGY].abs()) > 0.1  # 32 atoms of bound argon
+    for key in contract.AOTI_OUTPUTS.split():
+        assert _relative(got[key], ref[key].detach()) < 1e-10, key

@@ -130,13 +130,14 @@ class ForceModel(torch.nn.Module):
             atomic_energy = torch.where(is_local, atomic_energy, torch.zeros_like(atomic_energy))
 
         if keys.BATCH in data:
-            batch = data[keys.BATCH]
             num_graphs = int(data[keys.NUM_GRAPHS].item())
+            total_energy = torch.zeros(num_graphs, dtype=raw.dtype, device=pos.device)
+            total_energy = total_energy.index_add(0, data[keys.BATCH], atomic_energy)
         else:
-            batch = torch.zeros(num_atoms, dtype=torch.long, device=pos.device)
+            # one graph: a plain reduction (AOTInductor's CPU code generator fails on a scatter
+            # into a one-element buffer, e.g. for a one-type Lennard-Jones model)
             num_graphs = 1
-        total_energy = torch.zeros(num_graphs, dtype=raw.dtype, device=pos.device)
-        total_energy = total_energy.index_add(0, batch, atomic_energy)
+            total_energy = atomic_energy.sum(0, keepdim=True)
 
         grads = torch.autograd.grad(
             [total_energy.sum()],
@@ -149,14 +150,15 @@ class ForceModel(torch.nn.Module):
             edge_grad = torch.zeros_like(edge_vectors)
 
         forces = torch.zeros_like(pos, dtype=edge_grad.dtype)
-        forces = forces.index_add(0, centre, edge_grad).index_add(0, neighbour, -edge_grad)
+        # alpha=-1: no negated (E,3) copy of the gradient
+        forces = forces.index_add(0, centre, edge_grad).index_add(0, neighbour, edge_grad, alpha=-1)
         # virial W = -sum_ij r_ij (x) g_ij, in the LAMMPS sign convention. One graph: one
         # (3,E) x (E,3) product (12x cheaper on CPU than E outer products and an index_add);
         # a batch sums the per-edge products per graph
         if keys.BATCH in data:
             edge_virial = -edge_vectors.unsqueeze(-1) * edge_grad.unsqueeze(-2)
             virial = torch.zeros(num_graphs, 3, 3, dtype=edge_grad.dtype, device=pos.device)
-            virial = virial.index_add(0, batch[centre], edge_virial)
+            virial = virial.index_add(0, data[keys.BATCH][centre], edge_virial)
         else:
             virial = -torch.mm(edge_vectors.transpose(0, 1), edge_grad).unsqueeze(0)
 
