@@ -43,6 +43,22 @@ SIZES = {
         dump_every=20,
         md_timeout_s=600,
     ),
+    # the Experiment-2 timing pilot: the protocol's model, batches and learning rates on the
+    # small data sets with short budgets, to measure seconds per optimiser step and per MD step
+    "pilot": dict(
+        data_size="small",
+        preset="medium",
+        pretrain_epochs=2,
+        pretrain_batch=16,
+        pretrain_lr=1e-3,
+        pretrain_data_seeds=(0,),
+        epochs=3,
+        batch_size=4,
+        lr=5e-4,
+        md_steps=400,
+        dump_every=100,
+        md_timeout_s=1200,
+    ),
     # docs/experiments.md, "Protocol of the claims study", Experiment 2 (with --molecule aspirin
     # --r-max 5): paper-size data, GemNet-T medium, 20 ps MD at 500 K, 0.5 fs; budgets provisional
     # until the Experiment-2 timing pilot (amended, if at all, before any Experiment-2 run)
