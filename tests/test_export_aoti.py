@@ -21,9 +21,10 @@ from gnnff import contract, keys
 from gnnff.calculator import GnnffCalculator
 from gnnff.cli import main
 from gnnff.data.graph import atoms_to_graph
-from gnnff.export import load_exported
+from gnnff.export import export_model, load_exported
 from gnnff.export_aoti import export_aoti, load_aoti
 from gnnff.models.base import EnergyModel
+from gnnff.models.registry import build_model
 from gnnff.models.wrapper import ForceModel
 from gnnff.training.config import resolve_config
 from gnnff.training.trainer import Trainer
@@ -180,9 +181,6 @@ def test_one_type_lennard_jones_exports_and_equals_torchscript(tmp_path):
     one thread (a scatter of the total energy into a one-element buffer; the suite runs with one
     thread, users export with all cores); the package must compile and give the TorchScript
     file's numbers on a periodic fcc argon cell, ghosts and atom virial as pair_style calls it."""
-    from gnnff.export import export_model
-    from gnnff.models.registry import build_model
-
     model = build_model(
         "lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4, cutoff=6.0, dtype="float64"
     )
