@@ -5,6 +5,7 @@ float32, 1 thread per process. Both models train on the same data (`gnnff data g
 --size small`: 36 training and 12 validation cells of 64 atoms, Stillinger-Weber labels).
 
     python benchmarks/bench_peer.py train [--rounds 3] [--epochs 3]   # optimiser steps/s
+    python benchmarks/bench_peer.py train --rounds 2 --epochs 80      # ... and time to a force MAE
     python benchmarks/bench_peer.py compile                           # models for md (untimed)
     python benchmarks/bench_peer.py md [--atoms 512 4096] [--ranks 1 2] [--rounds 3] [--steps 20]
     python benchmarks/bench_peer.py all                               # the three in turn
@@ -13,7 +14,10 @@ float32, 1 thread per process. Both models train on the same data (`gnnff data g
 the same seed each round, batch 4, and reports optimiser steps/s per epoch after the first
 (gnnff: the trainer's train_structures_per_s / 4, collate included; nequip: steps / the summed
 on_train_batch_start..end times of a Lightning callback, benchmarks/peer/nequip_step_timer.py;
-its rate with data loading is stored too) and the validation force MAE per epoch.
+its rate with data loading is stored too) and the validation force MAE per epoch. From these,
+the time to each of --target-force-maes (eV/Å): the optimiser-step seconds up to the end of the
+first epoch whose validation force MAE (each framework's own, as its user sees it) is at or
+below the target, or "not reached" with the seconds of all epochs (a lower bound).
 ``compile`` exports the last round's gnnff checkpoint (`gnnff export`) and compiles nequip's
 (`nequip-compile --mode aotinductor --target pair_allegro`; nequip refuses TorchScript with
 torch >= 2.10). ``md`` runs NVE on diamond Si (bench_pair_style.run_once: 300 K, --warmup
@@ -58,6 +62,9 @@ PEER_FORMATS = {
     "torchscript": ("torchscript", ".nequip.pth"),
 }
 BATCH = 4
+# validation force MAEs (eV/Å) whose time-to-reach `train` reports; fixed before any run of it.
+# The data's RMS force component is 1.23 eV/Å (si --size small, validation set).
+TARGET_FORCE_MAES = (0.4, 0.3, 0.2, 0.15, 0.1)
 
 PROBE = """
 import json, shutil, os, sys
@@ -172,8 +179,19 @@ def gnnff_train(work, data, epochs, name):
         "model": {"name": "allegro", "type_names": ["Si"], "r_max": R_MAX, **GNNFF_MODEL},
         "data": {"train": data["train"], "val": data["val"]},
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
+        # plain Adam as nequip_config's trainer runs it: no scheduler, EMA, clipping or early
+        # stop (gnnff's defaults have all four), so time-to-MAE compares the same optimisation
         "optimizer": {"name": "adam", "lr": 0.005},
-        "training": {"max_epochs": epochs, "batch_size": BATCH, "dtype": "float32", "seed": 0},
+        "scheduler": {"name": "none"},
+        "training": {
+            "max_epochs": epochs,
+            "batch_size": BATCH,
+            "dtype": "float32",
+            "seed": 0,
+            "ema_decay": None,
+            "grad_clip": None,
+            "patience": epochs + 1,
+        },
         "output": {"dir": out, "overwrite": True},
     }
     os.makedirs(out, exist_ok=True)
@@ -186,9 +204,12 @@ def gnnff_train(work, data, epochs, name):
     from gnnff.models.registry import build_model
 
     model = build_model("allegro", type_names=["Si"], r_max=R_MAX, **GNNFF_MODEL)
+    steps_by_epoch = [r["step"] - (rows[k - 1]["step"] if k else 0) for k, r in enumerate(rows)]
+    steps_per_s = [r["train_structures_per_s"] / BATCH for r in rows]
     return dict(
         parameters=sum(p.numel() for p in model.parameters()),
-        steps_per_s_by_epoch=[r["train_structures_per_s"] / BATCH for r in rows],
+        steps_per_s_by_epoch=steps_per_s,
+        step_seconds_by_epoch=[n / rate for n, rate in zip(steps_by_epoch, steps_per_s)],
         val_force_mae_by_epoch=[r.get("val_forces_mae") for r in rows],
         checkpoint=os.path.join(out, "last.pt"),
     )
@@ -314,10 +335,47 @@ def nequip_train(python, work, data, epochs, name):
         steps_per_s_with_data_loading_by_epoch=[
             e["steps"] / e["epoch_seconds_to_last_step"] for e in report["epochs"]
         ],
+        step_seconds_by_epoch=[e["step_seconds"] for e in report["epochs"]],
         val_metrics_by_epoch=[e["val_metrics"] for e in report["epochs"]],
+        val_force_mae_by_epoch=[
+            e["val_metrics"].get("val0_epoch/forces_mae") for e in report["epochs"]
+        ],
         parameters=report["parameters"],
         checkpoint=os.path.join(out, "last.ckpt"),
     )
+
+
+def time_to_force_mae(step_seconds_by_epoch, mae_by_epoch, targets):
+    """Per target MAE: the first epoch (1-based) whose validation MAE is <= target and the
+    optimiser-step seconds summed to its end; not reached: epoch None and the seconds of all
+    epochs, a lower bound (censored)."""
+    out = []
+    for target in targets:
+        seconds, row = 0.0, dict(target=target, epoch=None, reached=False)
+        for epoch, (dt, mae) in enumerate(zip(step_seconds_by_epoch, mae_by_epoch), start=1):
+            seconds += dt
+            if mae is not None and mae <= target:
+                row.update(epoch=epoch, reached=True)
+                break
+        row["step_seconds"] = seconds
+        out.append(row)
+    return out
+
+
+def time_to_mae_ratios(gnnff_rows, nequip_rows):
+    """nequip's time / gnnff's time per target; a bound (">=" or "<=") when one side did not
+    reach it, None when neither did."""
+    ratios = []
+    for g, n in zip(gnnff_rows, nequip_rows):
+        ratio = n["step_seconds"] / g["step_seconds"] if g["step_seconds"] > 0 else None
+        kind = {
+            (True, True): "=",
+            (True, False): ">=",
+            (False, True): "<=",
+            (False, False): None,
+        }[(g["reached"], n["reached"])]
+        ratios.append(dict(target=g["target"], ratio=ratio if kind else None, kind=kind))
+    return ratios
 
 
 def prepare_models(python, work, gnnff_ckpt, nequip_ckpt, formats):
@@ -365,7 +423,7 @@ def bench_train(args, python):
     if not os.path.isfile(data["train"]):
         run(*gnnff_cli("data", "generate", "si", "--size", "small", "-o", args.data, "-q"))
     rounds = []
-    for r in range(args.rounds):
+    for r in range(args.start_round, args.start_round + args.rounds):
         row = dict(round=r, load_avg_before=os.getloadavg()[0])
         sides = {
             "gnnff_allegro": lambda: gnnff_train(args.work, data, args.epochs, f"gnnff_r{r}"),
@@ -384,7 +442,17 @@ def bench_train(args, python):
         row["ratio_gnnff_over_nequip"] = (
             row["gnnff_allegro"]["steps_per_s"] / row["nequip_allegro"]["steps_per_s"]
         )
-        print(json.dumps({k: row[k] for k in ("round", "ratio_gnnff_over_nequip")}), flush=True)
+        for side in ("gnnff_allegro", "nequip_allegro"):
+            row[side]["time_to_force_mae"] = time_to_force_mae(
+                row[side]["step_seconds_by_epoch"],
+                row[side]["val_force_mae_by_epoch"],
+                args.target_force_maes,
+            )
+        row["time_to_force_mae_nequip_over_gnnff"] = time_to_mae_ratios(
+            row["gnnff_allegro"]["time_to_force_mae"], row["nequip_allegro"]["time_to_force_mae"]
+        )
+        keys = ("round", "ratio_gnnff_over_nequip", "time_to_force_mae_nequip_over_gnnff")
+        print(json.dumps({k: row[k] for k in keys}), flush=True)
         rounds.append(row)
     checkpoints = {
         side: rounds[-1][side]["checkpoint"] for side in ("gnnff_allegro", "nequip_allegro")
@@ -399,6 +467,7 @@ def bench_train(args, python):
     return dict(
         batch_size=BATCH,
         epochs=args.epochs,
+        target_force_maes_eV_per_A=list(args.target_force_maes),
         data=data,
         rounds=rounds,
         summary=summary,
@@ -428,7 +497,7 @@ def bench_md(args, plugin):
         cells = round((atoms / 8) ** (1 / 3))
         for ranks in args.ranks:
             runs = []
-            for r in range(args.rounds):
+            for r in range(args.start_round, args.start_round + args.rounds):
                 order = list(pairs) if r % 2 == 0 else list(pairs)[::-1]
                 for style in order:
                     result = run_once(
@@ -451,7 +520,7 @@ def bench_md(args, plugin):
                 if style == "gnnff":
                     continue
                 ratios = []
-                for r in range(args.rounds):
+                for r in range(args.start_round, args.start_round + args.rounds):
                     by = {x["style"]: x["atom_steps_per_s"] for x in runs if x["round"] == r}
                     ratios.append(by["gnnff"] / by[style])
                 case[f"ratio_gnnff_over_{style}"] = spread(ratios)
@@ -470,6 +539,20 @@ def main(argv=None):
     parser.add_argument("--data", default=os.path.join(ROOT, "build", "peer", "data"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per round")
+    parser.add_argument(
+        "--start-round",
+        type=int,
+        default=0,
+        help="number of the first round (train: odd rounds run nequip first), to split rounds "
+        "over calls",
+    )
+    parser.add_argument(
+        "--target-force-maes",
+        type=float,
+        nargs="+",
+        default=list(TARGET_FORCE_MAES),
+        help="validation force MAEs (eV/Å) to report the time to reach (train)",
+    )
     parser.add_argument("--atoms", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=20, help="timed MD steps per run")

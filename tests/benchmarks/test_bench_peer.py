@@ -24,3 +24,38 @@ def test_skips_with_instructions_when_the_peer_is_missing(tmp_path):
     assert str(missing_python) in proc.stdout and "pip install nequip nequip-allegro" in proc.stdout
     assert str(missing_plugin) in proc.stdout and "build_pair_allegro.sh" in proc.stdout
     assert not out.exists()
+
+
+def _bench_peer():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_peer
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return bench_peer
+
+
+def test_time_to_force_mae_sums_step_seconds_to_the_first_epoch_at_or_below_target():
+    bench_peer = _bench_peer()
+    seconds = [2.0, 3.0, 4.0, 5.0]
+    maes = [0.5, 0.31, 0.3, 0.35]  # epoch 3 reaches 0.3 exactly; 0.2 is never reached
+    rows = bench_peer.time_to_force_mae(seconds, maes, [0.6, 0.3, 0.2])
+    assert rows == [
+        dict(target=0.6, epoch=1, reached=True, step_seconds=2.0),
+        dict(target=0.3, epoch=3, reached=True, step_seconds=9.0),
+        dict(target=0.2, epoch=None, reached=False, step_seconds=14.0),  # censored: >= 14 s
+    ]
+
+
+def test_time_to_mae_ratio_is_a_bound_when_one_side_is_censored():
+    bench_peer = _bench_peer()
+    gnnff = bench_peer.time_to_force_mae([1.0, 1.0], [0.5, 0.2], [0.4, 0.3, 0.1])
+    nequip = bench_peer.time_to_force_mae([3.0, 3.0], [0.35, 0.5], [0.4, 0.3, 0.1])
+    ratios = bench_peer.time_to_mae_ratios(gnnff, nequip)
+    # 0.4: gnnff 2 s (epoch 2), nequip 3 s (epoch 1); 0.3: gnnff 2 s, nequip not in 6 s (>= 3x);
+    # 0.1: neither
+    assert ratios == [
+        dict(target=0.4, ratio=1.5, kind="="),
+        dict(target=0.3, ratio=3.0, kind=">="),
+        dict(target=0.1, ratio=None, kind=None),
+    ]
