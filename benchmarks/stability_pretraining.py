@@ -72,6 +72,9 @@ SIZES = {
         epochs=4,
         batch_size=4,
         lr=5e-4,
+        # last.pt inside the 2500-step epochs, so that a stopped job loses minutes, not an
+        # epoch (amendment A3 of docs/experiments.md; a resumed training is exact)
+        checkpoint_every_steps=250,
         md_steps=40000,
         dump_every=100,
         md_timeout_s=None,
@@ -174,6 +177,7 @@ def target_config(args, size, data_dir: Path, prefix: str, elements, seed: int, 
             "patience": 10**6,
             "monitor": "val_forces_mae",
             "progress_bar": False,
+            "checkpoint_every_steps": size.get("checkpoint_every_steps"),
         },
     }
     if init_from:
