@@ -41,6 +41,48 @@ class TestAllegroFullParity(EnergyModelBattery):
     test_virial_finite_strain = test_ghost_atoms = test_forces_finite_difference = None
 
 
+class TestAllegroDenseTrack(EnergyModelBattery):
+    """scalar_track 'dense' (with its variance-preserving MLP init): the whole battery; its
+    cutoff check failed while the environment bias was not multiplied by u(r)."""
+
+    def make_model(self, dtype):
+        return small(n_layers=2, scalar_track="dense")
+
+
+def test_dense_track_reads_all_latents_and_default_is_unchanged():
+    residual, dense = small(n_layers=2), small(n_layers=2, scalar_track="dense")
+    latent = residual.energy_model.readout.in_dim
+    # dense: layer k's latent MLP reads k + 1 latents plus the product's scalars; the readout all
+    layers = dense.energy_model.layers
+    assert [layer.latent_mlp.in_dim - layer.n_scalars for layer in layers] == [latent, 2 * latent]
+    assert dense.energy_model.readout.in_dim == 3 * latent
+    # the presets keep the residual track: same parameter names and shapes as before the option
+    assert [
+        layer.latent_mlp.in_dim - layer.n_scalars for layer in residual.energy_model.layers
+    ] == [
+        latent,
+        latent,
+    ]
+    with pytest.raises(ValueError, match="scalar_track must be 'residual' or 'dense'"):
+        small(scalar_track="densenet")
+    with pytest.raises(ValueError, match="unknown MLP init 'he'"):
+        from gnnff.models.common.mlp import ScalarMLP
+
+        ScalarMLP([4, 4], init="he")
+
+
+def test_variance_preserving_init_keeps_activations_order_one():
+    from gnnff.models.common.mlp import ScalarMLP
+
+    torch.manual_seed(0)
+    x = torch.randn(4096, 64, dtype=torch.float64)
+    for init, low, high in (("torch", 0.0, 0.2), ("variance_preserving", 0.5, 2.0)):
+        torch.manual_seed(1)
+        mlp = ScalarMLP([64, 64, 64, 64], init=init).double()
+        std = float(mlp(x).std())
+        assert low < std < high, (init, std)
+
+
 def test_strictly_local_interaction_range():
     model = small(n_layers=3)
     assert model.interaction_range == model.r_max == R_MAX

@@ -11,8 +11,11 @@ layer k = 0 .. n_layers-1:
     Gamma_i = sum_{m in N(i)} w_k(x_m) * Y_m / sqrt(avg_num_neighbors)    environment of centre i
     T       = V_k (x) Gamma_i                                             channel-wise ('uuu') TP
     x_{k+1} = (x_k + MLP_k([x_k, scalars(T)]) * u(r)) / sqrt(2)           latent update
+              (scalar_track "dense": x_{k+1} = MLP_k([x_0, ..., x_k, scalars(T)]) * u(r),
+              w_k(x) = W_k x + b_k u(r) in Gamma_i, variance-preserving MLP initialisation)
     V_{k+1} = Linear_k(T)                                                 (not built after last)
     E_ij    = MLP_out(x_n) * u(r);   e_i = sum_j E_ij / avg_num_neighbors
+              (scalar_track "dense": MLP_out([x_0, ..., x_n]), as nequip-allegro 0.8)
 
 Edge features exposed (gnnff/models/features.py): entry k < n_layers is [x_k, V_k] (the scalar
 latent and the equivariant features entering layer k, k = 0 being the two-body embedding);
@@ -59,6 +62,7 @@ PRESETS = {
         parity=False,
         polynomial_p=6,
         avg_num_neighbors=10.0,
+        scalar_track="residual",
     ),
     "medium": dict(
         l_max=2,
@@ -71,6 +75,7 @@ PRESETS = {
         parity=True,
         polynomial_p=6,
         avg_num_neighbors=20.0,
+        scalar_track="residual",
     ),
     # close to the Allegro paper's small-molecule / materials settings (2 layers, l_max 2)
     "paper": dict(
@@ -84,6 +89,7 @@ PRESETS = {
         parity=True,
         polynomial_p=6,
         avg_num_neighbors=30.0,
+        scalar_track="residual",
     ),
 }
 
@@ -118,6 +124,8 @@ class AllegroLayer(torch.nn.Module):
         mlp_hidden: int,
         targets,
         last: bool,
+        n_latents_in: int = 1,
+        mlp_init: str = "torch",
     ):
         super().__init__()
         self.mul = mul
@@ -137,7 +145,9 @@ class AllegroLayer(torch.nn.Module):
             raise ValueError(
                 "the Allegro tensor product produced no scalars; raise l_max or channels"
             )
-        self.latent_mlp = ScalarMLP([latent_dim + self.n_scalars, mlp_hidden, latent_dim])
+        self.latent_mlp = ScalarMLP(
+            [latent_dim * n_latents_in + self.n_scalars, mlp_hidden, latent_dim], init=mlp_init
+        )
         if last:
             self.irreps_v_out = o3.Irreps("")
             self.linear = torch.nn.Identity()
@@ -174,16 +184,27 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         parity: bool,
         polynomial_p: int,
         avg_num_neighbors: float,
+        scalar_track: str = "residual",
     ):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"Allegro needs n_layers >= 1, got {n_layers}")
+        if scalar_track not in ("residual", "dense"):
+            raise ValueError(
+                f"allegro scalar_track must be 'residual' or 'dense', got {scalar_track!r}"
+            )
+        # dense: every latent MLP and the readout read all earlier latents, the MLPs start
+        # variance-preserving and the environment bias enters times u(r) (docs/models.md)
+        self.dense = scalar_track == "dense"
+        mlp_init = "variance_preserving" if self.dense else "torch"
         self.type_embedding = TypeEmbedding(n_types, type_embedding_dim)
         self.radial = RadialEmbedding(r_max, n_bessel, polynomial_p)
         self.cutoff = PolynomialCutoff(r_max, polynomial_p)
         self.sh_irreps = spherical_harmonics_irreps(l_max)
         self.sh = o3.SphericalHarmonics(self.sh_irreps, normalize=True, normalization="component")
-        self.two_body = ScalarMLP([2 * type_embedding_dim + n_bessel, mlp_hidden, latent_dim])
+        self.two_body = ScalarMLP(
+            [2 * type_embedding_dim + n_bessel, mlp_hidden, latent_dim], init=mlp_init
+        )
         self.initial_weights = torch.nn.Linear(latent_dim, num_channels * len(self.sh_irreps))
         self.mul = num_channels
         self.n_sh = len(self.sh_irreps)
@@ -205,12 +226,15 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
                 mlp_hidden,
                 targets,
                 last=(k == n_layers - 1),
+                n_latents_in=k + 1 if self.dense else 1,
+                mlp_init=mlp_init,
             )
             layers.append(layer)
             irreps_v = layer.irreps_v_out
         feature_irreps.append(f"{latent_dim}x0e")
         self.layers = torch.nn.ModuleList(layers)
-        self.readout = ScalarMLP([latent_dim, mlp_hidden, 1])
+        n_read = n_layers + 1 if self.dense else 1
+        self.readout = ScalarMLP([latent_dim * n_read, mlp_hidden, 1], init=mlp_init)
         # recorded as the model holds them: x (E, latent) and V channel-major (mul, D, E)
         self.declare_edge_features(feature_irreps, ["scalars+channel_major"] * n_layers + ["e3nn"])
         self.edge_feature_v_keys = [k + CHANNEL_MAJOR_SUFFIX for k in self.edge_feature_keys]
@@ -230,22 +254,34 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         # equivariant features in channel-major layout (mul, D, E): edges innermost (channel_layout.py)
         sh_t = sh.t().contiguous()
         v = weighted_sh(self.initial_weights(x), sh_t, self.sh_block, self.mul)
+        latents: List[torch.Tensor] = [x]
         for k, layer in enumerate(self.layers):
             if self.record_edge_features:  # no copy: the measure reads these layouts
                 data[self.edge_feature_keys[k]] = x
                 data[self.edge_feature_v_keys[k]] = v
-            ws = weighted_sh(layer.env_weights(x), sh_t, self.sh_block, self.mul)
+            if self.dense:
+                # the Linear's bias enters times u(r): a plain bias would not vanish at r_max
+                # and would put a step into the environment when a neighbour crosses it
+                lin = layer.env_weights
+                w_env = torch.nn.functional.linear(x, lin.weight) + lin.bias * u
+            else:
+                w_env = layer.env_weights(x)
+            ws = weighted_sh(w_env, sh_t, self.sh_block, self.mul)
             n_rows = ws.shape[0] * ws.shape[1]
             # environment of each centre atom (mul * D, N), then back onto the edges (mul, D, E)
             env = torch.zeros(n_rows, num_atoms, dtype=ws.dtype, device=ws.device)
             env = env.index_add(1, centre, ws.view(n_rows, -1)) * self.inv_sqrt_nn
             t = layer.tp(v, env.index_select(1, centre).view(ws.shape))
             scalars = t[:, 0, :].t()  # the mul x 0e block comes first (checked in AllegroLayer)
-            x = (x + layer.latent_mlp(torch.cat([x, scalars], dim=-1)) * u) * 0.7071067811865476
+            if self.dense:
+                x = layer.latent_mlp(torch.cat(latents + [scalars], dim=-1)) * u
+                latents.append(x)
+            else:
+                x = (x + layer.latent_mlp(torch.cat([x, scalars], dim=-1)) * u) * 0.7071067811865476
             v = layer.linear(t)
         if self.record_edge_features:
             data[self.edge_feature_keys[-1]] = x
-        edge_energy = self.readout(x) * u
+        edge_energy = self.readout(torch.cat(latents, dim=-1) if self.dense else x) * u
         data[keys.ATOMIC_ENERGY_RAW] = (
             scatter_sum(edge_energy.squeeze(-1), centre, num_atoms) * self.inv_nn
         )
@@ -267,8 +303,12 @@ def allegro(
     parity: Optional[bool] = None,
     polynomial_p: Optional[int] = None,
     avg_num_neighbors: Optional[float] = None,
+    scalar_track: Optional[str] = None,
 ) -> ForceModel:
-    """Allegro ForceModel; options left as None take the value of ``preset`` (small|medium|paper)."""
+    """Allegro ForceModel; options left as None take the value of ``preset`` (small|medium|paper).
+
+    ``scalar_track``: "residual" (the presets') or "dense" (docs/models.md, "Allegro's dense
+    scalar track")."""
     opts = resolve_preset(
         "allegro",
         PRESETS,
@@ -284,6 +324,7 @@ def allegro(
             parity=parity,
             polynomial_p=polynomial_p,
             avg_num_neighbors=avg_num_neighbors,
+            scalar_track=scalar_track,
         ),
     )
     energy = AllegroEnergy(len(type_names), float(r_max), **opts)

@@ -10,9 +10,16 @@ class ScalarMLP(torch.nn.Module):
 
     ``bias=False`` keeps f(0) = 0, so a radial input that vanishes at r_max gives a vanishing
     output (SiLU(0) = 0).
+
+    ``init``: "torch" keeps torch's Linear init (U(+-1/sqrt(fan_in)): activations shrink from
+    layer to layer); "variance_preserving" draws N(0, g/fan_in) with g = 1 for the first layer and
+    2 after a SiLU, and zero biases, so unit-variance inputs keep O(1) activations (the
+    learning-curve trials in docs/benchmarks.md, "Is the per-epoch gap real").
     """
 
-    def __init__(self, sizes: Sequence[int], bias: bool = True):
+    INITS = ("torch", "variance_preserving")
+
+    def __init__(self, sizes: Sequence[int], bias: bool = True, init: str = "torch"):
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -23,6 +30,16 @@ class ScalarMLP(torch.nn.Module):
             if k < len(sizes) - 2:
                 layers.append(torch.nn.SiLU())
         self.net = torch.nn.Sequential(*layers)
+        if init not in self.INITS:
+            raise ValueError(f"unknown MLP init {init!r}; choose one of {list(self.INITS)}")
+        if init == "variance_preserving":
+            linears = [m for m in layers if isinstance(m, torch.nn.Linear)]
+            with torch.no_grad():
+                for k, lin in enumerate(linears):
+                    gain = 1.0 if k == 0 else 2.0  # 2: SiLU passes about half the variance
+                    lin.weight.normal_(0.0, (gain / lin.in_features) ** 0.5)
+                    if lin.bias is not None:
+                        lin.bias.zero_()
         self.in_dim = sizes[0]
         self.out_dim = sizes[-1]
 
