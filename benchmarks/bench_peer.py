@@ -543,8 +543,8 @@ def main(argv=None):
         "--start-round",
         type=int,
         default=0,
-        help="number of the first round (train: odd rounds run nequip first), to split rounds "
-        "over calls",
+        help="number of the first round (odd rounds run the peer first, in train and md), to "
+        "split rounds over calls",
     )
     parser.add_argument(
         "--target-force-maes",
