@@ -23,12 +23,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Dict, Optional, Sequence
 
 import stability_common as common
 
 COMPOSITIONS = ("SiO2", "SiO1.5", "SiO1.1")  # SiO2 = in distribution
 ELEMENTS = ("Si", "O")
 EVAL_SET = {"SiO2": "test", "SiO1.5": "ood_SiO1.5", "SiO1.1": "ood_SiO1.1"}
+TIMESTEP_PS = 0.001  # MD time step (1 fs)
 
 SIZES = {
     # 2-core CPU: ~15 min for one seed (two trainings, six 2 ps MD runs)
@@ -132,7 +134,7 @@ def experiment_settings(args, size) -> dict:
         forces_weight=args.forces_weight,
         target_fraction=args.target_fraction,
         temperature_K=args.temperature,
-        timestep_ps=0.001,
+        timestep_ps=TIMESTEP_PS,
         nprocs=args.nprocs,
         rdf_window=args.rdf_window,
         data_seed=args.data_seed,
@@ -210,6 +212,23 @@ def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str)
                 f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
                 f"(first failed: {st['first_failed']})"
             )
+            steps = args.extend_md.get(composition)
+            if steps:  # Amendment A4: a longer run beside the primary one, its own unit
+                extended = md_composition(
+                    args,
+                    size,
+                    data_dir,
+                    run_dir,
+                    seed,
+                    composition,
+                    dict(key, stage="md", **dict(md_only(args, size), md_steps=steps)),
+                    md_steps=steps,
+                )
+                cell["extended_md"] = dict(extended, md_ps=steps * TIMESTEP_PS)
+                st = extended["stability"]
+                line += (
+                    f"; extended: stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps"
+                )
         print(line, flush=True)
         result["compositions"][composition] = cell
     return result
@@ -231,14 +250,56 @@ def evaluate_composition(run_dir: Path, data_dir: Path, composition: str) -> dic
     }
 
 
+def parse_extend_md(items: Sequence[str], primary_steps: int) -> Dict[str, int]:
+    """``--extend-md SiO1.1=20``: {composition: MD steps} of the longer runs (Amendment A4)."""
+    lengths = {}
+    for item in items:
+        composition, _, ps = item.partition("=")
+        if composition not in COMPOSITIONS:
+            raise ValueError(
+                f"--extend-md {item}: unknown composition {composition!r}; "
+                f"use one of {', '.join(COMPOSITIONS)}, e.g. --extend-md SiO1.1=20"
+            )
+        try:
+            steps = round(float(ps) / TIMESTEP_PS)
+        except ValueError:
+            raise ValueError(
+                f"--extend-md {item}: {ps!r} is not a length in ps; write e.g. {composition}=20"
+            ) from None
+        if steps <= primary_steps:
+            raise ValueError(
+                f"--extend-md {item}: {steps * TIMESTEP_PS:g} ps is not longer than the "
+                f"primary MD ({primary_steps * TIMESTEP_PS:g} ps); an extension must be longer"
+            )
+        lengths[composition] = steps
+    return lengths
+
+
+def md_unit_name(composition: str, md_steps: int, primary_steps: int) -> str:
+    """The folder of an MD unit: md_<composition> for the primary length, and with the
+    length in ps for a longer one (Amendment A4), so both live side by side."""
+    if md_steps == primary_steps:
+        return f"md_{composition}"
+    return f"md_{composition}_{md_steps * TIMESTEP_PS:g}ps"
+
+
 def md_composition(
-    args, size, data_dir: Path, run_dir: Path, seed: int, composition: str, key: dict
+    args,
+    size,
+    data_dir: Path,
+    run_dir: Path,
+    seed: int,
+    composition: str,
+    key: dict,
+    md_steps: Optional[int] = None,
 ) -> dict:
-    """MD of the model from the composition's reference start, then its analysis (both cached)."""
+    """MD of the model from the composition's reference start, then its analysis (both cached).
+    ``md_steps``: another length than the size's (the unit's folder then says its length)."""
     import ase.io
 
+    md_steps = md_steps or size["md_steps"]
     reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
-    md_dir = run_dir / f"md_{composition}"
+    md_dir = run_dir / md_unit_name(composition, md_steps, size["md_steps"])
 
     def run() -> dict:
         common.write_md_input(
@@ -247,8 +308,8 @@ def md_composition(
             run_dir / "model.pt",
             ELEMENTS,
             args.temperature,
-            size["md_steps"],
-            0.001,
+            md_steps,
+            TIMESTEP_PS,
             size["dump_every"],
             seed=4928459 + seed,
         )
@@ -270,9 +331,11 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
 
     from gnnff.datagen.catalog import TERSOFF_PAIR
 
-    def control(composition: str) -> dict:
+    def control(composition: str, md_steps: int) -> dict:
         reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
-        md_dir = work / "reference_potential" / f"md_{composition}"
+        md_dir = (
+            work / "reference_potential" / md_unit_name(composition, md_steps, size["md_steps"])
+        )
 
         def run() -> dict:
             common.write_md_input(
@@ -281,8 +344,8 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
                 md_dir / "unused.pt",
                 ELEMENTS,
                 args.temperature,
-                size["md_steps"],
-                0.001,
+                md_steps,
+                TIMESTEP_PS,
                 size["dump_every"],
                 seed=4928459,
                 native_pair=TERSOFF_PAIR,
@@ -293,6 +356,7 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
 
         key = dict(
             md_only(args, size),
+            md_steps=md_steps,
             data_size=size["data_size"],
             data_seed=args.data_seed,
             variant="reference_potential",
@@ -308,13 +372,29 @@ def run_reference_control(args, size, data_dir: Path, work: Path) -> dict:
 
     result = {}
     for composition in COMPOSITIONS:
-        result[composition] = control(composition)
+        result[composition] = control(composition, size["md_steps"])
         print(
             f"  Tersoff control {composition}: stable {result[composition]['stability']['stable_time_ps']:.3g} ps, "
             f"g(r) error {result[composition]['stability']['rdf_error_stable']}",
             flush=True,
         )
+    for composition, steps in args.extend_md.items():  # Amendment A4: gate 3 for the longer run
+        extended = control(composition, steps)
+        result[composition]["extended_md"] = dict(extended, md_ps=steps * TIMESTEP_PS)
+        print(
+            f"  Tersoff control {composition}, extended: stable "
+            f"{extended['stability']['stable_time_ps']:.3g} of {steps * TIMESTEP_PS:g} ps",
+            flush=True,
+        )
     return result
+
+
+def has_extended_md(cells: Dict[str, Dict], extend_md: Dict[str, int]) -> bool:
+    """Whether per-composition results hold every longer run asked for (Amendment A4)."""
+    return all(
+        cells.get(composition, {}).get("extended_md", {}).get("md_ps") == steps * TIMESTEP_PS
+        for composition, steps in extend_md.items()
+    )
 
 
 def summarise(runs) -> list:
@@ -323,17 +403,25 @@ def summarise(runs) -> list:
         mine = [r for r in runs if r["variant"] == variant]
         if not mine:
             continue
-        for composition in COMPOSITIONS:
-            cells = [
-                r["compositions"][composition] for r in mine if composition in r["compositions"]
-            ]
+        for composition, extended in [(c, False) for c in COMPOSITIONS] + [
+            (c, True) for c in COMPOSITIONS
+        ]:
+            ran_here = [r for r in mine if composition in r["compositions"]]
+            if extended:  # Amendment A4's longer runs, a row of their own
+                ran_here = [r for r in ran_here if "extended_md" in r["compositions"][composition]]
+                if not ran_here:
+                    continue
+            cells = [r["compositions"][composition] for r in ran_here]
+            if extended:
+                cells = [dict(c, **c["extended_md"]) for c in cells]
             ran = [c["stability"] for c in cells if c.get("stability")]  # none with --no-md
             stable = [st["stable_time_ps"] for st in ran]
             rows.append(
                 {
                     "variant": variant,
                     "composition": composition,
-                    "seeds": [r["seed"] for r in mine],
+                    "extended_md_ps": cells[0]["md_ps"] if extended else None,
+                    "seeds": [r["seed"] for r in ran_here],
                     "forces_mae_meV_per_A": [c["forces_mae_meV_per_A"] for c in cells],
                     "forces_mae_over_rms": [c.get("forces_mae_over_rms") for c in cells],
                     "stable_time_ps": stable,
@@ -341,8 +429,10 @@ def summarise(runs) -> list:
                     "stable_through_end": [st["stable_through_end"] for st in ran],
                     "first_failed": [st["first_failed"] for st in ran],
                     "rdf_error_stable": [st["rdf_error_stable"] for st in ran],
-                    "val_corr_per_layer": [r["training"]["val_corr_per_layer_best"] for r in mine],
-                    "seconds_per_step": [r["training"]["seconds_per_step"] for r in mine],
+                    "val_corr_per_layer": [
+                        r["training"]["val_corr_per_layer_best"] for r in ran_here
+                    ],
+                    "seconds_per_step": [r["training"]["seconds_per_step"] for r in ran_here],
                 }
             )
     return rows
@@ -369,29 +459,35 @@ def markdown_tables(payload: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     control = payload.get("reference_potential_control", {})
-    for composition in COMPOSITIONS:
-        if composition in control:
-            st = control[composition]["stability"]
+    extended = payload.get("extended_md_ps", {})
+    for composition, label, unit in [(c, c, lambda c: c) for c in COMPOSITIONS] + [
+        (c, f"{c}, {extended[c]:g} ps (A4)", lambda c: c.get("extended_md"))
+        for c in COMPOSITIONS
+        if c in extended
+    ]:
+        if composition in control and unit(control[composition]):
+            st = unit(control[composition])["stability"]
             lines.append(
-                f"| {composition} | Tersoff (truth) | - | 0 | 0 | {fmt(st['stable_time_ps'])} of "
+                f"| {label} | Tersoff (truth) | - | 0 | 0 | {fmt(st['stable_time_ps'])} of "
                 f"{fmt(st['total_time_ps'])} | {', '.join(st['first_failed']) or 'none'} | "
                 f"{fmt(st['rdf_error_stable'], '{:.3f}')} |"
             )
         for r in payload["runs"]:
             c = r["compositions"].get(composition)
-            if c is None:
+            if c is None or unit(c) is None:
                 continue
+            c = dict(c, stability=unit(c).get("stability"))
             st = c.get("stability")
             ratio = fmt(c.get("forces_mae_over_rms"), "{:.3f}")
             if st is None:  # --no-md: the accuracy gate only
                 lines.append(
-                    f"| {composition} | {r['variant']} | {r['seed']} | "
+                    f"| {label} | {r['variant']} | {r['seed']} | "
                     f"{c['forces_mae_meV_per_A']:.0f} | {ratio} | not run | - | - |"
                 )
                 continue
             why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
             lines.append(
-                f"| {composition} | {r['variant']} | {r['seed']} | {c['forces_mae_meV_per_A']:.0f} | "
+                f"| {label} | {r['variant']} | {r['seed']} | {c['forces_mae_meV_per_A']:.0f} | "
                 f"{ratio} | {fmt(st['stable_time_ps'])} of {fmt(st['total_time_ps'])} | "
                 f"{why or 'none'} | {fmt(st['rdf_error_stable'], '{:.3f}')} |"
             )
@@ -404,8 +500,10 @@ def markdown_tables(payload: dict) -> str:
     for composition in COMPOSITIONS:
         for row in payload["summary"]:
             if row["composition"] == composition:
+                ps = row.get("extended_md_ps")
+                label = f"{composition}, {ps:g} ps (A4)" if ps else composition
                 lines.append(
-                    f"| {composition} | {row['variant']} | {len(row['seeds'])} | "
+                    f"| {label} | {row['variant']} | {len(row['seeds'])} | "
                     f"{statistics.mean(row['forces_mae_meV_per_A']):.0f} | "
                     f"{', '.join(fmt(v) for v in row['stable_time_ps'])} | "
                     f"{fmt(row['stable_time_ps_mean'])} | "
@@ -454,6 +552,15 @@ def main(argv=None) -> int:
         default=["baseline", "decorrelation"],
     )
     parser.add_argument(
+        "--extend-md",
+        metavar="COMPOSITION=PS",
+        nargs="+",
+        default=[],
+        help="Amendment A4 (docs/experiments.md): also run every model and the Tersoff control "
+        "this many ps at this composition, as units of their own beside the primary MD "
+        "(e.g. --extend-md SiO1.1=20 SiO1.5=20)",
+    )
+    parser.add_argument(
         "--no-md",
         action="store_true",
         help="train and evaluate only (the accuracy gate); no MD, no control",
@@ -474,6 +581,10 @@ def main(argv=None) -> int:
         size["max_epochs"] = args.max_epochs
     if args.md_steps:
         size["md_steps"] = args.md_steps
+    try:
+        args.extend_md = parse_extend_md(args.extend_md, size["md_steps"])
+    except ValueError as error:
+        parser.error(str(error))
 
     start = time.perf_counter()
     work = Path(args.workdir).resolve()
@@ -500,17 +611,21 @@ def main(argv=None) -> int:
             "frames": {k: v.get("frames") for k, v in card.get("sets", {}).items()},
         },
         "machine": common.machine_info(),
+        "extended_md_ps": {c: steps * TIMESTEP_PS for c, steps in args.extend_md.items()},
         "runs": [],
         "summary": [],
     }
     reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model"))
     if not args.no_md:
-        payload["reference_potential_control"] = reuse.get(
-            ("__extra__", "reference_potential_control")
-        ) or run_reference_control(args, size, data_dir, work)
+        control = reuse.get(("__extra__", "reference_potential_control"))
+        if control is None or not has_extended_md(control, args.extend_md):
+            control = run_reference_control(args, size, data_dir, work)
+        payload["reference_potential_control"] = control
     for seed in args.seeds:
         for variant in args.variants:
             run = reuse.get((variant, seed))
+            if run is not None and not has_extended_md(run["compositions"], args.extend_md):
+                run = None  # an earlier result without the longer runs: its units are cached
             if run is not None:
                 print(f"reusing {variant} seed {seed} from {args.reuse}", flush=True)
             payload["runs"].append(run or run_variant(args, size, data_dir, work, seed, variant))

@@ -46,7 +46,10 @@ def plot_claims(section: str, claims: Dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = claims.get("compositions") or claims.get("molecules")
+    panels = dict(claims.get("compositions") or claims.get("molecules"))
+    amended = claims.get("amended_A4", {})  # docs/experiments.md, Amendment A4: longer runs
+    for name, entry in amended.get("compositions", {}).items():
+        panels[f"{name}, {amended['md_ps'][name]:g} ps (A4)"] = entry
     scatter = section == "decorrelation"
     n = len(panels) + int(scatter)
     fig, axes = plt.subplots(1, n, figsize=(max(4.4 * n, 7.5), 3.6), squeeze=False)

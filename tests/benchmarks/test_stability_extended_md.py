@@ -1,0 +1,162 @@
+"""Amendment A4 of the claims study (docs/experiments.md): a longer MD at chosen compositions,
+as work units of their own beside the primary ones. The study's training, LAMMPS and analysis
+are replaced by recorders here (they have their own tests); what is checked is the unit
+layout and caching around them: the longer runs get their own folders and lengths, the primary
+units are read back and never redone, and the claims compare the longer runs at their own
+censoring time."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import stability_claims as claims  # noqa: E402
+import stability_decorrelation as study  # noqa: E402
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch):
+    """The study with recorders instead of data generation, training, MD and analysis: every
+    MD writes down (folder, steps); every model run fails at 3 ps (a 2 ps run is censored, a
+    5 ps run fails), every Tersoff run is stable to its end."""
+    import ase
+    import ase.io
+
+    data = tmp_path / "work" / "data_sio_small_0"
+    data.mkdir(parents=True)
+    atoms = ase.Atoms(
+        "SiO2", positions=[[0, 0, 0], [1.6, 0, 0], [0, 1.6, 0]], cell=[8] * 3, pbc=True
+    )
+    for name in ["sio_train"] + [f"sio_reference_{c}-amorphous_1500K" for c in study.COMPOSITIONS]:
+        ase.io.write(data / f"{name}.extxyz", atoms)
+    md_runs, lengths = [], {}
+    common = study.common
+    monkeypatch.setattr(
+        common, "generate_data", lambda *a, **k: {"name": "sio", "size": "small", "seed": 0}
+    )
+
+    def train(config, run_dir, n_train, threads=None):
+        return {
+            "epochs": 1,
+            "steps": 10,
+            "seconds_per_step": 0.1,
+            "best": {"val_forces_mae": 0.1},
+            "val_corr_per_layer_best": {"0": 0.4},
+        }
+
+    monkeypatch.setattr(common, "train", train)
+    monkeypatch.setattr(common, "export", lambda checkpoint, model: model)
+    monkeypatch.setattr(
+        study,
+        "evaluate_composition",
+        lambda run_dir, data_dir, composition: {
+            "forces_mae_meV_per_A": 50.0,
+            "reference_force_rms_meV_per_A": 1000.0,
+            "forces_mae_over_rms": 0.05,
+        },
+    )
+
+    def write_md_input(atoms, md_dir, model, elements, temperature, steps, dt, every, **kw):
+        Path(md_dir).mkdir(parents=True, exist_ok=True)
+        lengths[str(md_dir)] = steps * dt
+        md_runs.append((str(Path(md_dir).relative_to(tmp_path / "work")), steps))
+
+    def analyse(md_dir, reference, elements, **options):
+        total = lengths[str(md_dir)]
+        control = "reference_potential" in str(md_dir)
+        stable = total if control else min(total, 3.0)
+        return {
+            "stable_time_ps": stable,
+            "total_time_ps": total,
+            "stable_through_end": stable >= total,
+            "first_failed": [] if stable >= total else ["bond_length"],
+            "failure_reason": [] if stable >= total else ["a bond stretched"],
+            "rdf_error_stable": 0.1,
+        }
+
+    monkeypatch.setattr(common, "write_md_input", write_md_input)
+    monkeypatch.setattr(common, "run_md", lambda md_dir, nprocs, timeout: {"returncode": 0})
+    monkeypatch.setattr(common, "analyse", analyse)
+    monkeypatch.setattr(common, "machine_info", lambda: {})
+
+    def run(*extra):
+        out = tmp_path / "result.json"
+        args = ["--size", "small", "--workdir", str(tmp_path / "work"), "--json", str(out)]
+        assert study.main(args + ["--np", "1", "--threads", "1", "--seeds", "0", "1", *extra]) == 0
+        return json.loads(out.read_text())
+
+    return run, md_runs
+
+
+def test_extended_md_runs_beside_the_primary_units_and_never_redoes_them(recorded, tmp_path):
+    run, md_runs = recorded
+    primary = run()  # small size: 2000 steps (2 ps) per MD
+    assert all(steps == 2000 for _, steps in md_runs)
+    n_primary = len(md_runs)  # 3 Tersoff controls + 2 seeds x 2 variants x 3 compositions
+    assert n_primary == 3 + 12 and "extended_md" not in json.dumps(primary["runs"])
+
+    extended = run("--extend-md", "SiO1.1=5")
+    new = md_runs[n_primary:]
+    # only the longer runs are new: the control and every model at SiO1.1, 5000 steps each
+    assert sorted(new) == sorted(
+        [("reference_potential/md_SiO1.1_5ps", 5000)]
+        + [
+            (f"seed{s}/{v}/md_SiO1.1_5ps", 5000)
+            for s in (0, 1)
+            for v in ("baseline", "decorrelation")
+        ]
+    )
+    assert extended["extended_md_ps"] == {"SiO1.1": 5.0}
+    cell = extended["runs"][0]["compositions"]["SiO1.1"]
+    assert cell["stability"]["total_time_ps"] == 2.0  # the primary result, read back
+    assert cell["extended_md"]["md_ps"] == 5.0
+    assert cell["extended_md"]["stability"]["stable_time_ps"] == 3.0
+    assert "extended_md" not in extended["runs"][0]["compositions"]["SiO1.5"]
+    assert extended["reference_potential_control"]["SiO1.1"]["extended_md"]["stability"][
+        "stable_through_end"
+    ]
+    rows = [r for r in extended["summary"] if r["extended_md_ps"]]
+    assert [(r["variant"], r["composition"]) for r in rows] == [
+        ("baseline", "SiO1.1"),
+        ("decorrelation", "SiO1.1"),
+    ]
+    assert "| SiO1.1, 5 ps (A4) | Tersoff (truth)" in study.markdown_tables(extended)
+
+    # everything is cached now: the same call, and a call without the extension, run nothing
+    assert run("--extend-md", "SiO1.1=5")["runs"] == extended["runs"]
+    assert run()["runs"] == primary["runs"] and len(md_runs) == n_primary + 5
+
+    # claims: the primary comparison stays at 2 ps, the amended one at 5 ps (every model fails at 3)
+    result = claims.decorrelation_claims(extended, n_boot=50)
+    assert result["compositions"]["SiO1.1"]["censored_at_ps"] == 2.0
+    amended = result["amended_A4"]
+    entry = amended["compositions"]["SiO1.1"]
+    assert amended["md_ps"] == {"SiO1.1": 5.0} and amended["reference_stable"] == {"SiO1.1": True}
+    assert entry["censored_at_ps"] == 5.0 and entry["seeds"] == [0, 1]
+    assert entry["baseline_stable_ps"] == [3.0, 3.0] and all(entry["method_failed"])
+    assert entry["baseline_median_ps"] == 3.0 and entry["median_ratio"] == pytest.approx(1.0)
+    from stability_km_plot import plot_claims  # a panel of its own for the longer runs
+
+    assert plot_claims("decorrelation", result, tmp_path / "km.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("SiO3=20", "unknown composition 'SiO3'"),
+        ("SiO1.1=long", "'long' is not a length in ps"),
+        ("SiO1.1=2", "2 ps is not longer than the primary MD (2 ps)"),
+    ],
+)
+def test_a_wrong_extension_is_refused_with_the_fix(item, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        study.parse_extend_md([item], primary_steps=2000)
+
+
+def test_unit_names_say_the_length_of_a_longer_run():
+    assert study.md_unit_name("SiO1.1", 5000, 5000) == "md_SiO1.1"
+    assert study.md_unit_name("SiO1.1", 20000, 5000) == "md_SiO1.1_20ps"
