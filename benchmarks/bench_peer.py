@@ -75,6 +75,19 @@ print(json.dumps({"nequip": version("nequip"), "nequip-allegro": version("nequip
 """
 
 
+def parse_options(parser, items):
+    """KEY=VALUE strings as a dict, each VALUE read as YAML (dense -> "dense", 8 -> 8)."""
+    import yaml
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--gnnff-option {item!r}: write KEY=VALUE, e.g. scalar_track=dense")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
 def find_peer(args):
     """(versions or None, list of what is missing with how to get it)."""
     missing, versions = [], None
@@ -171,12 +184,15 @@ def run(cmd, env=None, cwd=None):
 # ---- training ------------------------------------------------------------------------------
 
 
-def gnnff_train(work, data, epochs, name):
+def gnnff_train(work, data, epochs, name, options=None):
+    """Train gnnff allegro at the equal size; ``options``: builder options on top of it (e.g.
+    {"scalar_track": "dense"}), which make the sizes unequal only if they add parameters."""
     import yaml
 
     out = os.path.join(work, name)
+    model_options = dict(GNNFF_MODEL, **(options or {}))
     config = {
-        "model": {"name": "allegro", "type_names": ["Si"], "r_max": R_MAX, **GNNFF_MODEL},
+        "model": {"name": "allegro", "type_names": ["Si"], "r_max": R_MAX, **model_options},
         "data": {"train": data["train"], "val": data["val"]},
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
         # plain Adam as nequip_config's trainer runs it: no scheduler, EMA, clipping or early
@@ -203,7 +219,7 @@ def gnnff_train(work, data, epochs, name):
         rows = json.load(handle)
     from gnnff.models.registry import build_model
 
-    model = build_model("allegro", type_names=["Si"], r_max=R_MAX, **GNNFF_MODEL)
+    model = build_model("allegro", type_names=["Si"], r_max=R_MAX, **model_options)
     steps_by_epoch = [r["step"] - (rows[k - 1]["step"] if k else 0) for k, r in enumerate(rows)]
     steps_per_s = [r["train_structures_per_s"] / BATCH for r in rows]
     return dict(
@@ -426,7 +442,9 @@ def bench_train(args, python):
     for r in range(args.start_round, args.start_round + args.rounds):
         row = dict(round=r, load_avg_before=os.getloadavg()[0])
         sides = {
-            "gnnff_allegro": lambda: gnnff_train(args.work, data, args.epochs, f"gnnff_r{r}"),
+            "gnnff_allegro": lambda: gnnff_train(
+                args.work, data, args.epochs, f"gnnff_r{r}", args.gnnff_options
+            ),
             "nequip_allegro": lambda: nequip_train(
                 python, args.work, data, args.epochs, f"nequip_r{r}"
             ),
@@ -467,6 +485,7 @@ def bench_train(args, python):
     return dict(
         batch_size=BATCH,
         epochs=args.epochs,
+        gnnff_options=args.gnnff_options,
         target_force_maes_eV_per_A=list(args.target_force_maes),
         data=data,
         rounds=rounds,
@@ -564,9 +583,19 @@ def main(argv=None):
         help="python/ folder that gnnff trains and exports from (default: this checkout's; "
         "e.g. `git archive HEAD python | tar -x -C /tmp/src` for a committed snapshot)",
     )
+    parser.add_argument(
+        "--gnnff-option",
+        dest="gnnff_options",
+        metavar="KEY=VALUE",
+        nargs="+",
+        default=[],
+        help="gnnff allegro builder option on top of the equal size, e.g. scalar_track=dense "
+        "(train; VALUE read as YAML)",
+    )
     parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument("--out", help="JSON (default benchmarks/results/peer_<part>.json)")
     args = parser.parse_args(argv)
+    args.gnnff_options = parse_options(parser, args.gnnff_options)
 
     python, plugin, peer_versions, missing = find_peer(args)
     if missing:

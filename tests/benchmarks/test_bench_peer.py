@@ -59,3 +59,16 @@ def test_time_to_mae_ratio_is_a_bound_when_one_side_is_censored():
         dict(target=0.3, ratio=3.0, kind=">="),
         dict(target=0.1, ratio=None, kind=None),
     ]
+
+
+def test_gnnff_options_are_read_as_yaml_and_a_malformed_one_is_refused():
+    import argparse
+
+    import pytest
+
+    bench_peer = _bench_peer()
+    parser = argparse.ArgumentParser()
+    options = bench_peer.parse_options(parser, ["scalar_track=dense", "n_bessel=8"])
+    assert options == {"scalar_track": "dense", "n_bessel": 8}
+    with pytest.raises(SystemExit):
+        bench_peer.parse_options(parser, ["scalar_track"])
