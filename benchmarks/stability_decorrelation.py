@@ -196,16 +196,7 @@ def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str)
         )
         if not args.no_md:
             cell = dict(
-                cell,
-                **md_composition(
-                    args,
-                    size,
-                    data_dir,
-                    run_dir,
-                    seed,
-                    composition,
-                    dict(key, stage="md", **md_only(args, size)),
-                ),
+                cell, **md_composition(args, size, data_dir, run_dir, seed, composition, key)
             )
             st = cell["stability"]
             line += (
@@ -215,14 +206,7 @@ def run_variant(args, size, data_dir: Path, work: Path, seed: int, variant: str)
             steps = args.extend_md.get(composition)
             if steps:  # Amendment A4: a longer run beside the primary one, its own unit
                 extended = md_composition(
-                    args,
-                    size,
-                    data_dir,
-                    run_dir,
-                    seed,
-                    composition,
-                    dict(key, stage="md", **dict(md_only(args, size), md_steps=steps)),
-                    md_steps=steps,
+                    args, size, data_dir, run_dir, seed, composition, key, md_steps=steps
                 )
                 cell["extended_md"] = dict(extended, md_ps=steps * TIMESTEP_PS)
                 st = extended["stability"]
@@ -293,11 +277,13 @@ def md_composition(
     key: dict,
     md_steps: Optional[int] = None,
 ) -> dict:
-    """MD of the model from the composition's reference start, then its analysis (both cached).
-    ``md_steps``: another length than the size's (the unit's folder then says its length)."""
+    """MD of the model from the composition's reference start, then its analysis (both cached
+    under the composition's unit ``key`` plus the MD settings). ``md_steps``: another length
+    than the size's (the unit's folder then says its length)."""
     import ase.io
 
     md_steps = md_steps or size["md_steps"]
+    key = dict(key, stage="md", **dict(md_only(args, size), md_steps=md_steps))
     reference = data_dir / f"sio_reference_{composition}-amorphous_{args.temperature:g}K.extxyz"
     md_dir = run_dir / md_unit_name(composition, md_steps, size["md_steps"])
 
