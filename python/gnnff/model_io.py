@@ -19,7 +19,13 @@ import torch
 from gnnff import contract
 
 CHECKPOINT_FORMAT = "gnnff-checkpoint"
-CHECKPOINT_VERSION = 1
+# 2: allegro's env_bias default became "cutoff" (smooth at r_max); see LEGACY_MODEL_OPTIONS
+CHECKPOINT_VERSION = 2
+# model options whose default changed, with the value that checkpoints up to a version were
+# trained with: {last version with the old default: {model name: {option: old value}}}. A
+# checkpoint that does not name such an option gets the old value, so it gives the numbers it
+# always gave (checkpoints record the user's model: section, not the resolved defaults).
+LEGACY_MODEL_OPTIONS = {1: {"allegro": {"env_bias": "constant"}}}
 # what a checkpoint needs to rebuild its model
 _MODEL_KEYS = ("model_config", "dtype", "model_state")
 
@@ -75,6 +81,18 @@ def build_model(model_config: Dict[str, Any], dtype: str) -> torch.nn.Module:
             f"model {name!r}: an option has a value of the wrong type ({err}); see docs/models.md"
         ) from err
     return model.to(torch_dtype)
+
+
+def checkpoint_model_config(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
+    """The model: section a checkpoint was trained with, with the old value of every option
+    whose default changed since its version (LEGACY_MODEL_OPTIONS)."""
+    config = dict(checkpoint["model_config"])
+    version = checkpoint.get("version", 1)
+    for last_version, per_model in LEGACY_MODEL_OPTIONS.items():
+        if version <= last_version:
+            for option, value in per_model.get(config.get("name"), {}).items():
+                config.setdefault(option, value)
+    return config
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
@@ -133,7 +151,7 @@ def model_from_checkpoint(
             f"{source} has no {', '.join(missing)}: it is not a complete gnnff training checkpoint "
             "(was it written by hand or cut short?); use last.pt or best.pt of a `gnnff train` run"
         )
-    model = build_model(checkpoint["model_config"], checkpoint["dtype"])
+    model = build_model(checkpoint_model_config(checkpoint), checkpoint["dtype"])
     state = checkpoint["model_state"]
     if use_ema and checkpoint.get("ema_state"):
         state = checkpoint["ema_state"]["shadow"]

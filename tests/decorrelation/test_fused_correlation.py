@@ -245,7 +245,11 @@ def test_models_record_their_own_layout_and_the_term_is_unchanged(name, kwargs):
         for g, w in zip(got, want):
             assert (g is None) == (w is None)
             if g is not None:
-                torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-13)
+                # sums over edges in another order: an element that cancels to ~0 keeps a
+                # rounding error relative to the tensor's largest elements (seen: 1.4e-12 of
+                # them on allegro's path weights with the environment bias times u(r))
+                scale = float(w.abs().max())
+                torch.testing.assert_close(g, w, rtol=1e-9, atol=max(1e-13, 1e-11 * scale))
     # the default term draws 1024 edges when the batch has more; here it has fewer: all edges
     assert graph[keys.EDGE_INDEX].shape[1] > 100
     default = build_loss_term("decorrelation", lambda_value=0.5)

@@ -177,3 +177,49 @@ def test_battery_catches_wrong_forces(monkeypatch):
     monkeypatch.setattr(type(model), "forward", scaled_forces)
     with pytest.raises(AssertionError, match="finite differences"):
         check_forces_finite_difference(model, torch.float64)
+
+
+def test_the_old_constant_environment_bias_steps_at_r_max_and_the_battery_sees_it():
+    # env_bias "constant" (checkpoints of version 1): a neighbour's bias share of Gamma_i does
+    # not vanish at r_max; the battery's crossing check (1e-7 Å either side) must catch it
+    with pytest.raises(AssertionError, match="energy steps by"):
+        check_cutoff_smoothness(small(n_layers=2, env_bias="constant"), torch.float64)
+    check_cutoff_smoothness(small(n_layers=2), torch.float64)  # the default, "cutoff": smooth
+    with pytest.raises(ValueError, match="env_bias must be 'cutoff' or 'constant'"):
+        small(env_bias="none")
+    with pytest.raises(ValueError, match="use env_bias: cutoff with scalar_track: dense"):
+        small(scalar_track="dense", env_bias="constant")
+
+
+def test_a_version_1_checkpoint_keeps_its_constant_bias_and_resuming_it_names_the_fix():
+    from ase.build import bulk
+
+    from gnnff.calculator import GnnffCalculator
+    from gnnff.model_io import model_from_checkpoint
+    from gnnff.training.checkpoint import check_same_model
+
+    config = {"name": "allegro", "type_names": TYPES, "r_max": R_MAX, "n_layers": 2}
+    old = small(n_layers=2, env_bias="constant").double()
+    with torch.no_grad():  # trained-like biases, so that the two forms differ clearly
+        for name, p in old.named_parameters():
+            if name.endswith("env_weights.bias"):
+                p.normal_(0.0, 1.0)
+    state = {"format": "gnnff-checkpoint", "model_config": config, "dtype": "float64"}
+    state["model_state"] = old.state_dict()
+
+    atoms = bulk("Si", "diamond", a=5.43).repeat(2)
+    atoms.rattle(0.05, seed=1)
+    energy = {}
+    for version in (1, 2):
+        model = model_from_checkpoint(dict(state, version=version))
+        assert model.energy_model.env_bias_cutoff == (version == 2)
+        atoms.calc = GnnffCalculator(model=model)
+        energy[version] = atoms.get_potential_energy()
+    atoms.calc = GnnffCalculator(model=old)
+    assert energy[1] == pytest.approx(atoms.get_potential_energy(), rel=1e-12, abs=1e-12)
+    assert abs(energy[2] - energy[1]) > 1e-6  # the new default is another function
+
+    with pytest.raises(ValueError, match="add env_bias: constant to the model: section"):
+        check_same_model(dict(state, version=1), config, "last.pt")
+    check_same_model(dict(state, version=1), dict(config, env_bias="constant"), "last.pt")
+    check_same_model(dict(state, version=2), config, "last.pt")

@@ -9,6 +9,7 @@ import torch
 from e3nn import o3
 
 from gnnff import keys
+from gnnff.model_io import checkpoint_model_config
 from gnnff.models.allegro import _channelwise_tp
 from gnnff.models.common import allowed_irreps, spherical_harmonics_irreps
 from gnnff.models.common.channel_layout import (
@@ -155,7 +156,11 @@ def legacy():
 
 
 def evaluate(model_name, entry, graph, dtype, edit=None):
-    model = build_model(model_name, **entry["options"])
+    # saved before checkpoint version 2: the options of that time (allegro's constant env bias)
+    options = checkpoint_model_config(
+        {"model_config": dict(entry["options"], name=model_name), "version": 1}
+    )
+    model = build_model(**options)
     state = dict(entry["state_dict"])
     if edit is not None:
         state = edit(state)

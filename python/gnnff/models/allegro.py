@@ -9,10 +9,12 @@ Per edge, with r = |r_ij|, Y = spherical harmonics of r_ij / r (l <= l_max), u(r
     V_0   = w_0(x_0) * Y                                                  (channels x Y irreps)
 layer k = 0 .. n_layers-1:
     Gamma_i = sum_{m in N(i)} w_k(x_m) * Y_m / sqrt(avg_num_neighbors)    environment of centre i
+              w_k(x_m) = W_k x_m + b_k u(r_im): every share vanishes at r_max (env_bias
+              "cutoff"; "constant", W_k x_m + b_k, is the non-smooth form of old checkpoints)
     T       = V_k (x) Gamma_i                                             channel-wise ('uuu') TP
     x_{k+1} = (x_k + MLP_k([x_k, scalars(T)]) * u(r)) / sqrt(2)           latent update
               (scalar_track "dense": x_{k+1} = MLP_k([x_0, ..., x_k, scalars(T)]) * u(r),
-              w_k(x) = W_k x + b_k u(r) in Gamma_i, variance-preserving MLP initialisation)
+              variance-preserving MLP initialisation)
     V_{k+1} = Linear_k(T)                                                 (not built after last)
     E_ij    = MLP_out(x_n) * u(r);   e_i = sum_j E_ij / avg_num_neighbors
               (scalar_track "dense": MLP_out([x_0, ..., x_n]), as nequip-allegro 0.8)
@@ -63,6 +65,7 @@ PRESETS = {
         polynomial_p=6,
         avg_num_neighbors=10.0,
         scalar_track="residual",
+        env_bias="cutoff",
     ),
     "medium": dict(
         l_max=2,
@@ -76,6 +79,7 @@ PRESETS = {
         polynomial_p=6,
         avg_num_neighbors=20.0,
         scalar_track="residual",
+        env_bias="cutoff",
     ),
     # close to the Allegro paper's small-molecule / materials settings (2 layers, l_max 2)
     "paper": dict(
@@ -90,6 +94,7 @@ PRESETS = {
         polynomial_p=6,
         avg_num_neighbors=30.0,
         scalar_track="residual",
+        env_bias="cutoff",
     ),
 }
 
@@ -185,6 +190,7 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         polynomial_p: int,
         avg_num_neighbors: float,
         scalar_track: str = "residual",
+        env_bias: str = "cutoff",
     ):
         super().__init__()
         if n_layers < 1:
@@ -193,6 +199,17 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
             raise ValueError(
                 f"allegro scalar_track must be 'residual' or 'dense', got {scalar_track!r}"
             )
+        if env_bias not in ("cutoff", "constant"):
+            raise ValueError(f"allegro env_bias must be 'cutoff' or 'constant', got {env_bias!r}")
+        if env_bias == "constant" and scalar_track == "dense":
+            raise ValueError(
+                "allegro env_bias 'constant' (the legacy, non-smooth form) exists only for the "
+                "residual scalar track's old checkpoints; use env_bias: cutoff with scalar_track: dense"
+            )
+        # "cutoff": the environment weights' bias enters times u(r), so a neighbour's share of
+        # Gamma_i vanishes at r_max; "constant" (checkpoints of version 1) puts a step into the
+        # energy each time a neighbour crosses r_max (about 10 meV on a trained model; docs/models.md)
+        self.env_bias_cutoff = env_bias == "cutoff"
         # dense: every latent MLP and the readout read all earlier latents, the MLPs start
         # variance-preserving and the environment bias enters times u(r) (docs/models.md)
         self.dense = scalar_track == "dense"
@@ -259,7 +276,7 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
             if self.record_edge_features:  # no copy: the measure reads these layouts
                 data[self.edge_feature_keys[k]] = x
                 data[self.edge_feature_v_keys[k]] = v
-            if self.dense:
+            if self.env_bias_cutoff:
                 # the Linear's bias enters times u(r): a plain bias would not vanish at r_max
                 # and would put a step into the environment when a neighbour crosses it
                 lin = layer.env_weights
@@ -304,11 +321,13 @@ def allegro(
     polynomial_p: Optional[int] = None,
     avg_num_neighbors: Optional[float] = None,
     scalar_track: Optional[str] = None,
+    env_bias: Optional[str] = None,
 ) -> ForceModel:
     """Allegro ForceModel; options left as None take the value of ``preset`` (small|medium|paper).
 
     ``scalar_track``: "residual" (the presets') or "dense" (docs/models.md, "Allegro's dense
-    scalar track")."""
+    scalar track"). ``env_bias``: "cutoff" (the presets': smooth at r_max) or "constant" (the
+    form of checkpoints of version 1, which load with it; an energy step at r_max)."""
     opts = resolve_preset(
         "allegro",
         PRESETS,
@@ -325,6 +344,7 @@ def allegro(
             polynomial_p=polynomial_p,
             avg_num_neighbors=avg_num_neighbors,
             scalar_track=scalar_track,
+            env_bias=env_bias,
         ),
     )
     energy = AllegroEnergy(len(type_names), float(r_max), **opts)

@@ -19,7 +19,7 @@ import torch
 from gnnff.atomic_file import atomic_path, remove_stale_temp_files
 from gnnff.model_io import CHECKPOINT_FORMAT as FORMAT
 from gnnff.model_io import CHECKPOINT_VERSION as VERSION
-from gnnff.model_io import load_checkpoint
+from gnnff.model_io import checkpoint_model_config, load_checkpoint
 
 __all__ = [
     "FORMAT",
@@ -57,11 +57,11 @@ def clean_stale_temp_files(folder: str) -> None:
 
 def check_same_model(checkpoint: Dict[str, Any], model_config: Dict[str, Any], source: str) -> None:
     """Raise if a checkpoint was written for a different model than ``model_config``."""
-    theirs = checkpoint.get("model_config")
-    if not isinstance(theirs, dict):
+    if not isinstance(checkpoint.get("model_config"), dict):
         raise ValueError(
             f"{source} has no model_config: it is not a complete gnnff training checkpoint"
         )
+    theirs = checkpoint_model_config(checkpoint)  # an older version's defaults made explicit
     differing = sorted(
         k for k in set(theirs) | set(model_config) if theirs.get(k) != model_config.get(k)
     )
@@ -70,6 +70,15 @@ def check_same_model(checkpoint: Dict[str, Any], model_config: Dict[str, Any], s
             f"{k}: checkpoint {theirs.get(k)!r} vs config {model_config.get(k)!r}"
             for k in differing
         )
+        legacy = [k for k in differing if k not in checkpoint["model_config"] and k in theirs]
+        if legacy and all(k not in model_config for k in legacy):
+            pins = ", ".join(f"{k}: {theirs[k]}" for k in legacy)
+            raise ValueError(
+                f"{source} was written by an older gnnff (checkpoint version "
+                f"{checkpoint.get('version', 1)}) whose default for {', '.join(legacy)} has since "
+                f"changed; to resume it with the model it was trained as, add {pins} to the "
+                "model: section (docs/models.md)"
+            )
         raise ValueError(
             f"{source} was written for another model ({details}); use the checkpoint's model: section "
             "or start a new run (init_from: to fine-tune from it)"

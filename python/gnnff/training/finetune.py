@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from gnnff.digest import file_sha256
-from gnnff.model_io import build_model, load_checkpoint
+from gnnff.model_io import build_model, checkpoint_model_config, load_checkpoint
 from gnnff.models.base import energy_model_of, head_modules
 from gnnff.suggest import did_you_mean
 
@@ -107,7 +107,7 @@ def _check_same_architecture(model: torch.nn.Module, state: Dict[str, Any], path
             f"checkpoint {path!r} holds a {theirs!r} model but the config builds {ours!r}; fine-tuning "
             f"keeps the architecture: set model.name: {theirs} (and the checkpoint's sizes)"
         )
-    pretrained = build_model(state["model_config"], state.get("dtype", "float32"))
+    pretrained = build_model(checkpoint_model_config(state), state.get("dtype", "float32"))
     if abs(float(pretrained.r_max) - float(model.r_max)) > 1e-12:
         raise ValueError(
             f"checkpoint {path!r} was trained with r_max {pretrained.r_max} Å, the config builds r_max "
