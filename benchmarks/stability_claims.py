@@ -152,9 +152,37 @@ def decorrelation_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Di
     result["val_corr_per_layer"] = {
         v: [by[v, s]["training"]["val_corr_per_layer_best"] for s in seeds] for v in variants
     }
+    result["amendment_A4_rule"] = a4_rule(by)
     if payload.get("extended_md_ps"):
         result["amended_A4"] = amended_extended_md(payload, by, seeds, control, n_boot, seed)
     return result
+
+
+A4_SEEDS, A4_COMPOSITIONS, A4_MIN_CENSORED = (0, 1, 2, 3), ("SiO1.1", "SiO1.5"), 6
+
+
+def a4_rule(by: Dict) -> Dict:
+    """Amendment A4's trigger (docs/experiments.md), from the primary runs only: per
+    out-of-distribution composition, how many of the 8 runs of seeds 0-3 (both variants) are
+    censored; it triggers where all 8 exist and at least 6 are censored."""
+    out = {}
+    for composition in A4_COMPOSITIONS:
+        cells = [
+            by[v, s]["compositions"].get(composition, {}).get("stability")
+            for v in ("baseline", "decorrelation")
+            for s in A4_SEEDS
+            if (v, s) in by
+        ]
+        ran = [c for c in cells if c]
+        censored = sum(bool(c["stable_through_end"]) for c in ran)
+        complete = len(ran) == 2 * len(A4_SEEDS)
+        out[composition] = {
+            "runs": len(ran),
+            "censored": censored,
+            "evaluable": complete,
+            "triggers": complete and censored >= A4_MIN_CENSORED,
+        }
+    return out
 
 
 def amended_extended_md(payload: Dict, by: Dict, seeds, control: Dict, n_boot: int, seed: int):

@@ -156,3 +156,22 @@ def test_an_analysis_is_redone_when_its_version_changes_and_the_md_is_not(tmp_pa
     (tmp_path / "md.analysis.json").write_text(json.dumps(stored))
     again = common.md_then_analysis(tmp_path / "md", {"steps": 10}, run, judge)
     assert again["stability"] == {"stable_time_ps": 2.0} and len(runs) == 1
+
+
+def test_amendment_a4_rule_counts_censored_runs_of_seeds_0_to_3():
+    # 4 seeds x 2 variants at SiO1.1: baseline seeds fail at 1 ps in two seeds -> 6 of 8 censored
+    payload = _decorrelation_payload([5.0, 5.0, 1.0, 1.0], [5.0] * 4, mae_over_rms=0.05)
+    rule = claims.decorrelation_claims(payload, n_boot=20)["amendment_A4_rule"]
+    assert rule["SiO1.1"] == {"runs": 8, "censored": 6, "evaluable": True, "triggers": True}
+    assert rule["SiO1.5"]["runs"] == 0 and not rule["SiO1.5"]["evaluable"]  # not in the payload
+    fewer = _decorrelation_payload([5.0, 1.0, 1.0, 1.0], [5.0] * 4, mae_over_rms=0.05)
+    assert not claims.decorrelation_claims(fewer, n_boot=20)["amendment_A4_rule"]["SiO1.1"][
+        "triggers"
+    ]
+    early = _decorrelation_payload([5.0, 5.0], [5.0, 5.0], mae_over_rms=0.05)  # seeds 0-1 only
+    assert claims.decorrelation_claims(early, n_boot=20)["amendment_A4_rule"]["SiO1.1"] == {
+        "runs": 4,
+        "censored": 4,
+        "evaluable": False,
+        "triggers": False,
+    }
