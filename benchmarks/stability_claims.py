@@ -262,7 +262,8 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
         seed,
     )
     entry["forces_mae_meV_per_A"] = mae
-    return {
+    molecule = payload.get("molecule", "molecule")
+    result = {
         "source": payload.get("command"),
         "size": payload.get("size"),
         "model": payload.get("model"),
@@ -271,8 +272,70 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
         "md_ps": md_ps,
         "temperature_K": settings["temperature_K"],
         "gates": gates,
-        "molecules": {payload.get("molecule", "molecule"): entry},
+        "molecules": {molecule: entry},
+        "amendment_A5_rule": a5_rule(by),
     }
+    if payload.get("extended_md_ps"):
+        result["amended_A5"] = amended_extended_pretraining_md(
+            payload, by, seeds, molecule, gates["reference_stable"], n_boot, seed
+        )
+    return result
+
+
+A5_SEEDS, A5_MIN_CENSORED = (0, 1), 3
+
+
+def a5_rule(by: Dict) -> Dict:
+    """Amendment A5's trigger (docs/experiments.md), from the primary runs only: how many of
+    the 4 runs of seeds 0-1 (both variants) are censored; it triggers when all 4 exist and at
+    least 3 are censored."""
+    ran = [
+        by[v, s]["stability"]
+        for v in ("scratch", "finetuned")
+        for s in A5_SEEDS
+        if (v, s) in by and by[v, s].get("stability")
+    ]
+    censored = sum(bool(st["stable_through_end"]) for st in ran)
+    complete = len(ran) == 2 * len(A5_SEEDS)
+    return {
+        "runs": len(ran),
+        "censored": censored,
+        "evaluable": complete,
+        "triggers": complete and censored >= A5_MIN_CENSORED,
+    }
+
+
+def amended_extended_pretraining_md(
+    payload: Dict, by: Dict, seeds, molecule: str, reference_stable: bool, n_boot: int, seed: int
+) -> Dict:
+    """Amendment A5 of docs/experiments.md: every model's longer MD, compared like the primary
+    runs (which stay the primary analysis) over the seeds whose two variants both have it, at
+    the longer censoring time. One molecule: no Holm correction (as in the primary section).
+    Gate 3 is the primary one: A5 makes no longer xTB reference run."""
+    md_ps = payload["extended_md_ps"]
+    extended = {
+        v: {s: by[v, s].get("extended_md") for s in seeds} for v in ("scratch", "finetuned")
+    }
+    paired = [s for s in seeds if all(extended[v][s] for v in extended)]
+    out = {
+        "md_ps": md_ps,
+        "seeds": paired,
+        "reference_stable": reference_stable,
+        "reference_note": "gate 3 stays the primary one: the 10-ps xTB reference trajectory "
+        "judged by the same criteria (Amendment A5 makes no longer xTB run)",
+        "molecules": {},
+    }
+    if paired:  # no comparison without a seed whose two variants both ran the longer MD
+        entry = compare(
+            [extended["scratch"][s]["stability"] for s in paired],
+            [extended["finetuned"][s]["stability"] for s in paired],
+            md_ps,
+            n_boot,
+            seed,
+        )
+        entry["seeds"] = paired
+        out["molecules"][molecule] = entry
+    return out
 
 
 def holm(p_values: Sequence[Optional[float]]) -> Dict[int, Optional[float]]:

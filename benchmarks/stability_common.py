@@ -9,6 +9,7 @@ gnnff.stability.StabilityAnalysis. Nothing here re-implements training, export o
 
 import csv
 import json
+import math
 import os
 import platform
 import shlex
@@ -260,6 +261,36 @@ def write_md_input(
     )
     (md_dir / "in.md").write_text(deck)
     return md_dir / "in.md"
+
+
+def longer_md_steps(
+    ps: str, primary_steps: int, timestep_ps: float, option: str, example: str
+) -> int:
+    """MD steps of a run of ``ps`` ps that must be longer than the primary MD of
+    ``primary_steps`` (the claims study's longer runs, Amendments A4 and A5 of
+    docs/experiments.md). ValueError with the fix otherwise: ``option`` is what the user wrote
+    (named in the message), ``example`` a valid form of it."""
+    try:
+        length = float(ps)
+    except ValueError:
+        length = math.nan
+    if not math.isfinite(length):
+        raise ValueError(f"{option}: {ps!r} is not a length in ps; write e.g. {example}")
+    steps = round(length / timestep_ps)
+    if steps <= primary_steps:
+        raise ValueError(
+            f"{option}: {steps * timestep_ps:g} ps is not longer than the primary MD "
+            f"({primary_steps * timestep_ps:g} ps); an extension must be longer, e.g. {example}"
+        )
+    return steps
+
+
+def md_unit_name(stem: str, md_steps: int, primary_steps: int, timestep_ps: float) -> str:
+    """The folder of an MD unit: ``stem`` for the primary length and, for a longer run, with
+    its length in ps (``md_60ps``, ``md_SiO1.1_20ps``), so both live side by side."""
+    if md_steps == primary_steps:
+        return stem
+    return f"{stem}_{md_steps * timestep_ps:g}ps"
 
 
 def run_md(md_dir: Path, nprocs: int = 2, timeout_s: Optional[float] = None) -> Dict:

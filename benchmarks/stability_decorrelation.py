@@ -244,27 +244,21 @@ def parse_extend_md(items: Sequence[str], primary_steps: int) -> Dict[str, int]:
                 f"--extend-md {item}: unknown composition {composition!r}; "
                 f"use one of {', '.join(COMPOSITIONS)}, e.g. --extend-md SiO1.1=20"
             )
-        try:
-            steps = round(float(ps) / TIMESTEP_PS)
-        except ValueError:
-            raise ValueError(
-                f"--extend-md {item}: {ps!r} is not a length in ps; write e.g. {composition}=20"
-            ) from None
-        if steps <= primary_steps:
-            raise ValueError(
-                f"--extend-md {item}: {steps * TIMESTEP_PS:g} ps is not longer than the "
-                f"primary MD ({primary_steps * TIMESTEP_PS:g} ps); an extension must be longer"
-            )
-        lengths[composition] = steps
+        primary_ps = primary_steps * TIMESTEP_PS
+        lengths[composition] = common.longer_md_steps(
+            ps,
+            primary_steps,
+            TIMESTEP_PS,
+            f"--extend-md {item}",
+            f"{composition}={4 * primary_ps:g}",
+        )
     return lengths
 
 
 def md_unit_name(composition: str, md_steps: int, primary_steps: int) -> str:
     """The folder of an MD unit: md_<composition> for the primary length, and with the
     length in ps for a longer one (Amendment A4), so both live side by side."""
-    if md_steps == primary_steps:
-        return f"md_{composition}"
-    return f"md_{composition}_{md_steps * TIMESTEP_PS:g}ps"
+    return common.md_unit_name(f"md_{composition}", md_steps, primary_steps, TIMESTEP_PS)
 
 
 def md_composition(

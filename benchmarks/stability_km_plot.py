@@ -1,9 +1,10 @@
 """Kaplan-Meier PNG of one claims.json section (benchmarks/stability_claims.py).
 
-One panel per composition / molecule: the fraction of runs still stable against MD time for
-baseline and method, censored runs (stable to their end) marked with a "+" on the curve, the
-log-rank p and the median ratio in the title. The decorrelation figure adds the paper's
-central scatter: mean validation feature correlation of each model vs its stable time.
+One panel per composition / molecule, and per longer run of Amendments A4 and A5: the
+fraction of runs still stable against MD time for baseline and method, censored runs (stable
+to their end) marked with a "+" on the curve, the log-rank p and the median ratio in the title.
+The decorrelation figure adds the paper's central scatter: mean validation feature correlation
+of each model vs its stable time.
 """
 
 import sys
@@ -40,16 +41,26 @@ def _title(name: str, entry: Dict) -> str:
     return f"{name}: log-rank p = {'-' if p is None else f'{p:.2g}'}, median ratio {ratio_text}"
 
 
+def panels_of(claims: Dict) -> Dict[str, Dict]:
+    """{panel title: survival comparison}: the primary compositions / molecules, then the
+    longer runs of docs/experiments.md's Amendments A4 (per composition) and A5 (the molecule)."""
+    panels = dict(claims.get("compositions") or claims.get("molecules"))
+    amended = claims.get("amended_A4", {})
+    for name, entry in amended.get("compositions", {}).items():
+        panels[f"{name}, {amended['md_ps'][name]:g} ps (A4)"] = entry
+    amended = claims.get("amended_A5", {})
+    for name, entry in amended.get("molecules", {}).items():
+        panels[f"{name}, {amended['md_ps']:g} ps (A5)"] = entry
+    return panels
+
+
 def plot_claims(section: str, claims: Dict, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = dict(claims.get("compositions") or claims.get("molecules"))
-    amended = claims.get("amended_A4", {})  # docs/experiments.md, Amendment A4: longer runs
-    for name, entry in amended.get("compositions", {}).items():
-        panels[f"{name}, {amended['md_ps'][name]:g} ps (A4)"] = entry
+    panels = panels_of(claims)
     scatter = section == "decorrelation"
     n = len(panels) + int(scatter)
     fig, axes = plt.subplots(1, n, figsize=(max(4.4 * n, 7.5), 3.6), squeeze=False)

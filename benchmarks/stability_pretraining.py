@@ -11,7 +11,8 @@
 4. judge each trajectory with gnnff.stability against the xTB reference MD: the bond-length
    criterion (MDsim: any bond > 0.5 Å off its reference mean length) counts for a molecule.
 The reference engine cannot run inside LAMMPS, so the control here is the xTB reference MD
-itself analysed with the same criteria.
+itself analysed with the same criteria. ``--extend-md PS`` (Amendment A5 of docs/experiments.md)
+also runs every model PS ps, as a unit of its own (``md_<PS>ps/`` beside ``md/``).
 
     python benchmarks/stability_pretraining.py                        # --size small, seed 0
     python benchmarks/stability_pretraining.py --molecule aspirin --seeds 0 1 2
@@ -22,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import stability_common as common
 
@@ -249,23 +251,6 @@ def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, ini
             "forces_mae_over_rms": errors["forces_mae"] / rms,
         }
 
-    reference, md_dir = reference_file(data_dir, prefix, args), run_dir / "md"
-
-    def md() -> dict:
-        common.write_md_input(
-            molecule_start(reference, args.vacuum),
-            md_dir,
-            run_dir / "model.pt",
-            elements,
-            args.temperature,
-            size["md_steps"],
-            args.timestep_fs * 1e-3,
-            size["dump_every"],
-            seed=4928459 + seed,
-            boundary="f f f",
-        )
-        return dict(common.run_md(md_dir, args.nprocs, size["md_timeout_s"]), nprocs=args.nprocs)
-
     key = unit_key(args, size, variant=variant, seed=seed)
     result = {
         "variant": variant,
@@ -279,21 +264,94 @@ def run_variant(args, size, data_dir, work, prefix, elements, seed, variant, ini
         f"{result['forces_mae_over_rms']:.3f} x the RMS force"
     )
     if not args.no_md:
-        result.update(
-            common.md_then_analysis(
-                md_dir,
-                unit_key(args, size, md=True, variant=variant, seed=seed),
-                md,
-                lambda: common.analyse(md_dir, reference, elements),
-            )
-        )
+        reference = reference_file(data_dir, prefix, args)
+        result.update(md_molecule(args, size, run_dir, reference, elements, seed, variant))
         st = result["stability"]
         line += (
             f", stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps "
             f"(first failed: {st['first_failed']})"
         )
+        if args.extend_md:  # Amendment A5: a longer run beside the primary one, its own unit
+            extended = md_molecule(
+                args, size, run_dir, reference, elements, seed, variant, md_steps=args.extend_md
+            )
+            result["extended_md"] = dict(extended, md_ps=md_ps(args, args.extend_md))
+            st = extended["stability"]
+            line += f"; extended: stable {st['stable_time_ps']:.3g} of {st['total_time_ps']:.3g} ps"
     print(line, flush=True)
     return result
+
+
+def md_ps(args, md_steps: int) -> float:
+    """Length in ps of an MD of ``md_steps`` (in the order stability_claims computes it)."""
+    return md_steps * args.timestep_fs * 1e-3
+
+
+def md_molecule(
+    args,
+    size,
+    run_dir: Path,
+    reference: Path,
+    elements,
+    seed: int,
+    variant: str,
+    md_steps: Optional[int] = None,
+) -> dict:
+    """NVT MD of the model from the reference's first frame, then its analysis (both cached
+    under the run's MD unit key). ``md_steps``: another length than the size's (Amendment A5:
+    the unit's folder then says its length, ``md_60ps/`` beside ``md/``; its key holds its own
+    md_steps, so the primary unit's key and result stay as they are)."""
+    unit_size = dict(size)
+    if md_steps and md_steps != size["md_steps"]:
+        unit_size["md_steps"] = md_steps
+        if size["md_timeout_s"]:  # a longer run may take proportionally longer
+            unit_size["md_timeout_s"] = size["md_timeout_s"] * md_steps / size["md_steps"]
+    md_dir = run_dir / common.md_unit_name(
+        "md", unit_size["md_steps"], size["md_steps"], args.timestep_fs * 1e-3
+    )
+
+    def run() -> dict:
+        common.write_md_input(
+            molecule_start(reference, args.vacuum),
+            md_dir,
+            run_dir / "model.pt",
+            elements,
+            args.temperature,
+            unit_size["md_steps"],
+            args.timestep_fs * 1e-3,
+            size["dump_every"],
+            seed=4928459 + seed,
+            boundary="f f f",
+        )
+        return dict(
+            common.run_md(md_dir, args.nprocs, unit_size["md_timeout_s"]), nprocs=args.nprocs
+        )
+
+    return common.md_then_analysis(
+        md_dir,
+        unit_key(args, unit_size, md=True, variant=variant, seed=seed),
+        run,
+        lambda: common.analyse(md_dir, reference, elements),
+    )
+
+
+def parse_extend_md(ps: Optional[str], primary_steps: int, timestep_fs: float) -> Optional[int]:
+    """``--extend-md 60``: MD steps of the longer run of every model (Amendment A5), or None."""
+    if ps is None:
+        return None
+    primary_ps = primary_steps * timestep_fs * 1e-3
+    return common.longer_md_steps(
+        ps,
+        primary_steps,
+        timestep_fs * 1e-3,
+        f"--extend-md {ps}",
+        f"--extend-md {3 * primary_ps:g}",
+    )
+
+
+def has_extended_md(run: dict, extended_md_ps: Optional[float]) -> bool:
+    """Whether a run's result holds the longer run this call asks for (Amendment A5)."""
+    return extended_md_ps is None or run.get("extended_md", {}).get("md_ps") == extended_md_ps
 
 
 def reference_file(data_dir: Path, prefix: str, args) -> Path:
@@ -323,14 +381,19 @@ def _reference_frame_interval_ps(reference: Path) -> float:
 
 def summarise(runs) -> list:
     rows = []
-    for variant in ("finetuned", "scratch"):
+    for extended, variant in [(False, v) for v in ("finetuned", "scratch")] + [
+        (True, v) for v in ("finetuned", "scratch")
+    ]:
         mine = [r for r in runs if r["variant"] == variant]
+        if extended:  # Amendment A5's longer runs, a row of their own
+            mine = [dict(r, **r["extended_md"]) for r in mine if "extended_md" in r]
         if mine:
             ran = [r["stability"] for r in mine if r.get("stability")]  # none with --no-md
             stable = [st["stable_time_ps"] for st in ran]
             rows.append(
                 {
                     "variant": variant,
+                    "extended_md_ps": mine[0]["md_ps"] if extended else None,
                     "seeds": [r["seed"] for r in mine],
                     "forces_mae_meV_per_A": [r["forces_mae_meV_per_A"] for r in mine],
                     "forces_mae_over_rms": [r.get("forces_mae_over_rms") for r in mine],
@@ -363,9 +426,14 @@ def markdown_tables(payload: dict) -> str:
         f"{fmt(c['total_time_ps'])} | {', '.join(c['first_failed']) or 'none'} | "
         f"{fmt(c['max_bond_deviation_A'], '{:.3f}')} | - |",
     ]
-    for r in payload["runs"]:
+    rows = [(r, r["variant"], r.get("stability")) for r in payload["runs"]] + [
+        (r, f"{r['variant']}, {r['extended_md']['md_ps']:g} ps (A5)", r["extended_md"]["stability"])
+        for r in payload["runs"]
+        if "extended_md" in r
+    ]
+    for r, label, st in rows:
         t = r["training"]
-        st = r.get("stability") or {
+        st = st or {
             "first_failed": [],
             "failure_reason": [],
             "stable_time_ps": None,
@@ -375,7 +443,7 @@ def markdown_tables(payload: dict) -> str:
         }  # --no-md: not run
         why = "; ".join(f"{n} ({w})" for n, w in zip(st["first_failed"], st["failure_reason"]))
         lines.append(
-            f"| {r['variant']} | {r['seed']} | {t['steps']} | {fmt(t['seconds_per_step'], '{:.3f}')} | "
+            f"| {label} | {r['seed']} | {t['steps']} | {fmt(t['seconds_per_step'], '{:.3f}')} | "
             f"{1e3 * t['best']['val_forces_mae']:.0f} / {r['forces_mae_meV_per_A']:.0f} | "
             f"{r['energy_mae_meV_per_atom']:.1f} | {fmt(st['stable_time_ps'])} of "
             f"{fmt(st['total_time_ps'])} | {why or 'none'} | "
@@ -414,6 +482,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-md", action="store_true", help="train and evaluate only (the accuracy gates); no MD"
     )
+    parser.add_argument(
+        "--extend-md",
+        metavar="PS",
+        help="Amendment A5 (docs/experiments.md): also run every model of the call this many ps, "
+        "as a unit of its own beside the primary MD (e.g. --extend-md 60: md_60ps/ beside md/); "
+        "the xTB reference control is not extended",
+    )
     common.add_run_arguments(
         parser,
         "stability_pretraining",
@@ -433,6 +508,12 @@ def main(argv=None) -> int:
     ):
         if value:
             size[key] = value
+    if args.extend_md is not None and args.no_md:
+        parser.error("--extend-md runs MD: leave out --no-md")
+    try:
+        args.extend_md = parse_extend_md(args.extend_md, size["md_steps"], args.timestep_fs)
+    except ValueError as error:
+        parser.error(str(error))
 
     start = time.perf_counter()
     work = Path(args.workdir).resolve()
@@ -481,6 +562,7 @@ def main(argv=None) -> int:
             for card in pre_cards + [target_card]
         ],
         "machine": common.machine_info(),
+        "extended_md_ps": md_ps(args, args.extend_md) if args.extend_md else None,
         "runs": [],
         "summary": [],
     }
@@ -493,6 +575,13 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for variant, init_from in (("finetuned", pretrained), ("scratch", None)):
             run = reuse.get((variant, seed))
+            if run is not None and not has_extended_md(run, payload["extended_md_ps"]):
+                print(
+                    f"not reusing {variant} seed {seed}: it lacks the "
+                    f"{payload['extended_md_ps']:g} ps run (its cached units are read back)",
+                    flush=True,
+                )
+                run = None
             if run is not None:
                 print(f"reusing {variant} seed {seed} from {args.reuse}", flush=True)
             payload["runs"].append(
@@ -508,8 +597,11 @@ def main(argv=None) -> int:
     payload["wall_s_this_call"] = time.perf_counter() - start
     common.write_json(Path(args.json), payload)
     for row in payload["summary"]:
+        label = row["variant"] + (
+            f", {row['extended_md_ps']:g} ps (A5)" if row["extended_md_ps"] else ""
+        )
         print(
-            f"{row['variant']:<10} MAE {row['forces_mae_meV_per_A']} meV/Å, stable "
+            f"{label:<10} MAE {row['forces_mae_meV_per_A']} meV/Å, stable "
             f"{row['stable_time_ps']} ps, first failed {row['first_failed']}"
         )
     print(f"total wall time {payload['wall_s_this_call']:.0f} s")
