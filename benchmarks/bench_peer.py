@@ -88,6 +88,19 @@ def parse_options(parser, items):
     return options
 
 
+def parse_extra_models(parser, items):
+    """``--extra-gnnff LABEL=PATH``: {label: absolute path}; the file must exist."""
+    models = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            parser.error(f"--extra-gnnff {item!r}: write LABEL=PATH, e.g. torchform=model_k0.pt")
+        if not os.path.isfile(path):
+            parser.error(f"--extra-gnnff {item!r}: no file {path!r}")
+        models[label] = os.path.abspath(path)
+    return models
+
+
 def find_peer(args):
     """(versions or None, list of what is missing with how to get it)."""
     missing, versions = [], None
@@ -503,6 +516,8 @@ def bench_md(args, plugin):
     with open(os.path.join(args.work, "models.json")) as handle:
         models = json.load(handle)
     pairs = {"gnnff": f"pair_style gnnff device cpu\npair_coeff * * {models['gnnff']} Si"}
+    for label, path in args.extra_gnnff.items():  # e.g. the same model exported another way
+        pairs[f"gnnff_{label}"] = f"pair_style gnnff device cpu\npair_coeff * * {path} Si"
     for fmt in args.peer_formats:
         style = f"pair_allegro_{fmt}"
         if style not in models:
@@ -592,10 +607,19 @@ def main(argv=None):
         help="gnnff allegro builder option on top of the equal size, e.g. scalar_track=dense "
         "(train; VALUE read as YAML)",
     )
+    parser.add_argument(
+        "--extra-gnnff",
+        metavar="LABEL=PATH",
+        nargs="+",
+        default=[],
+        help="md: another gnnff model file run in the same rounds as style gnnff_LABEL, e.g. the "
+        "same checkpoint exported with GNNFF_KERNELS=0 (ratios gnnff / gnnff_LABEL reported)",
+    )
     parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument("--out", help="JSON (default benchmarks/results/peer_<part>.json)")
     args = parser.parse_args(argv)
     args.gnnff_options = parse_options(parser, args.gnnff_options)
+    args.extra_gnnff = parse_extra_models(parser, args.extra_gnnff)
 
     python, plugin, peer_versions, missing = find_peer(args)
     if missing:

@@ -10,7 +10,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from gnnff import contract
+from gnnff import contract, ops
 from gnnff.atomic_file import atomic_path
 from gnnff.model_io import model_dtype
 from gnnff.models import features
@@ -72,9 +72,13 @@ def load_exported(
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist; export one with `gnnff export`")
     extra = {k: "" for k in contract.REQUIRED_KEYS + contract.OPTIONAL_KEYS}
+    ops.load()  # exported models may call gnnff's compiled operators
     try:
         module = torch.jit.load(path, map_location=device, _extra_files=extra)
     except Exception as err:  # torch raises RuntimeError subclasses for corrupt archives
+        missing = ops.explain_missing_operator(err, path)
+        if missing:
+            raise ValueError(missing) from err
         raise ValueError(
             f"{path!r} is not a readable TorchScript file ({type(err).__name__}); "
             "re-export it with `gnnff export CHECKPOINT -o model.pt`"

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from gnnff import contract, keys
+from gnnff import contract, keys, ops
 from gnnff.atomic_file import atomic_path
 from gnnff.export import prepare_for_export
 from gnnff.model_io import model_dtype
@@ -86,7 +86,12 @@ def export_aoti(
     dynamic = ({0: atoms}, {0: atoms}, {1: edges}, {0: edges}, None)
     stage = "tracing"
     try:
-        graph = make_fx(positional, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
+        # traced in the pure-torch form: Inductor compiles and fuses it itself, and the package
+        # then needs no gnnff operator library at run time
+        with ops.without_kernels(model):
+            graph = make_fx(positional, tracing_mode="symbolic", _allow_non_fake_inputs=True)(
+                *example
+            )
         stage = "torch.export"
         program = torch.export.export(graph, example, dynamic_shapes=dynamic, strict=False)
         stage = "AOTInductor compilation"

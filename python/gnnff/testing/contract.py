@@ -33,8 +33,9 @@ def load_exported_file(path: str):
     Decodes the extra files itself: torch.jit.load returns them as bytes, which load_exported
     did not handle when this was written (requested fix in /work/notes/requests-2b.md).
     """
-    from gnnff import contract
+    from gnnff import contract, ops
 
+    ops.load()  # exported models may call gnnff's compiled operators
     extra = {k: "" for k in contract.REQUIRED_KEYS}
     module = torch.jit.load(path, _extra_files=extra)
     extra = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in extra.items()}

@@ -11,6 +11,10 @@ models use have more structure:
   summed into one matrix W_u (one small GEMM per call, independent of the number of edges); then
   ``M = W_u @ x_big`` (one batched GEMM over channels, x_big = the input with more components)
   and ``out = sum_j x_small[j] * M[j]`` (one broadcast product and sum, vectorised over edges).
+  On CPU, when gnnff's compiled operators are loaded (``gnnff.ops``), the same product is one
+  pass over the edges instead: ``torch.ops.gnnff.trilinear`` sums only the non-zero 3j entries
+  and never materialises the (mul, D_small, D_out, E) intermediate (cpp/src/ops/trilinear.cpp;
+  its derivatives are the same operators, so forces and training on forces use it too).
 - ``ShTensorProduct`` (NequIP, mode 'uvu' with the spherical harmonics (multiplicity 1) as input 2
   and per-edge weights): the harmonics are contracted first, ``M_e = Y_e @ C`` (one GEMM, a
   (D1, D_out) matrix per edge, independent of the channel), then ``out_e = x1_e @ M_e`` (batched
@@ -30,6 +34,7 @@ from typing import Dict, List
 import torch
 from e3nn import o3
 
+from gnnff import ops
 from gnnff.models.common.channel_layout import common_mul
 
 
@@ -66,6 +71,10 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
     """e3nn 'uuu' TensorProduct with internal weights, on channel-major inputs x1 (mul, D1, E),
     x2 (mul, D2, E); output (mul, D_out, E) in the e3nn product's irreps_out order."""
 
+    # fixed when the module is built (gnnff.ops.kernels_enabled()): TorchScript then compiles
+    # only the branch in use, so a model built without the operators never refers to them
+    use_kernel: torch.jit.Final[bool]
+
     def __init__(self, tp: o3.TensorProduct):
         super().__init__()
         if not tp.internal_weights or any(
@@ -98,25 +107,42 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
             )
             for ins in tp.instructions
         ]
+        self.use_kernel = ops.kernels_enabled()
+        exact = self._exact_constants()
         self.register_buffer(
-            "paths",
-            self._exact_constants()["paths"].to(torch.get_default_dtype()),
-            persistent=False,
+            "paths", exact["paths"].to(torch.get_default_dtype()), persistent=False
+        )
+        # the kernel's form: the 3j entries that are non-zero in some path, (small, gemm, out)
+        # component indices of each, and the paths' values at them
+        nonzero = exact["paths"].view(self.n_paths, self.d_small, self.d_out, self.d_gemm)
+        index = (nonzero != 0).any(0).nonzero()
+        self.register_buffer("nz_small", index[:, 0].contiguous(), persistent=False)
+        self.register_buffer("nz_out", index[:, 1].contiguous(), persistent=False)
+        self.register_buffer("nz_gemm", index[:, 2].contiguous(), persistent=False)
+        self.register_buffer(
+            "paths_nz", exact["paths_nz"].to(torch.get_default_dtype()), persistent=False
         )
 
     def _exact_constants(self) -> Dict[str, torch.Tensor]:
-        """paths[p] = path p's scaled 3j block, laid out (d_small, D_out, d_gemm)."""
+        """paths[p] = path p's scaled 3j block, laid out (d_small, D_out, d_gemm); paths_nz =
+        the columns of paths at the entries that are non-zero in some path."""
         t = torch.zeros(self.n_paths, self.d1, self.d2, self.d_out, dtype=torch.float64)
         for p, (r1, r2, c, l1, l2, l3, alpha) in enumerate(self._entries):
             t[p, r1 : r1 + 2 * l1 + 1, r2 : r2 + 2 * l2 + 1, c : c + 2 * l3 + 1] = (
                 alpha * o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
             )
         t = t.permute(0, 2, 3, 1) if self.gemm_on_x1 else t.permute(0, 1, 3, 2)
-        return {"paths": t.reshape(self.n_paths, -1)}
+        paths = t.reshape(self.n_paths, -1)
+        return {"paths": paths, "paths_nz": paths[:, (paths != 0).any(0)]}
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         n = x1.shape[2]
         gemm_in, small = (x1, x2) if self.gemm_on_x1 else (x2, x1)
+        if self.use_kernel and x1.device.type == "cpu":
+            w_nz = torch.mm(self.weight.view(self.n_paths, self.mul).t(), self.paths_nz)
+            return torch.ops.gnnff.trilinear(
+                small, gemm_in, w_nz, self.nz_small, self.nz_gemm, self.nz_out, self.d_out
+            )
         # per channel u: the 3j blocks weighted by that channel's path weights, summed over paths
         w = torch.mm(self.weight.view(self.n_paths, self.mul).t(), self.paths)
         m = torch.bmm(w.view(self.mul, self.d_small * self.d_out, self.d_gemm), gemm_in)

@@ -1,0 +1,11 @@
+// Custom torch operators of gnnff (namespace gnnff::, registered when libgnnff_ops.so loads).
+// Exported models may call them; gnnff::Model links the library so that every loader has them.
+#pragma once
+
+namespace gnnff {
+
+// the operator set's version (1: trilinear, trilinear_reduce); calling it also keeps the
+// linker from dropping the library that registers the operators
+int ops_version();
+
+}    // namespace gnnff

@@ -1,0 +1,180 @@
+"""gnnff::trilinear (cpp/src/ops/trilinear.cpp): Allegro's channel-wise tensor product as one
+compiled pass, against the pure-torch form of the same product (itself checked against e3nn in
+test_fused_tp.py) and against finite differences, to the second derivative that training on
+forces needs; and the model, TorchScript file and LAMMPS-facing loaders that use it."""
+
+from importlib import metadata
+
+import pytest
+import torch
+
+from gnnff import ops
+from gnnff.models.common.fused_tp import ChannelwiseTensorProduct
+from gnnff.models.registry import build_model
+
+
+def _installed() -> bool:
+    try:
+        metadata.distribution("gnnff")
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def operators():
+    # an installed gnnff always ships the library (CMake installs it next to _core); only a
+    # bare source tree without an installed package may lack it
+    if not ops.load():
+        if _installed():
+            pytest.fail("gnnff is installed but libgnnff_ops.so was not found or not loaded")
+        pytest.skip("no installed gnnff: the compiled operators were never built")
+
+
+ISSUE13 = dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False)
+
+
+def products(kernel: bool, **options):
+    """The channel-wise products of a float64 allegro built with or without the operators."""
+    with ops.use_kernels(kernel):
+        torch.manual_seed(3)
+        model = build_model("allegro", type_names=["Si", "O"], r_max=4.0, **options).double()
+    tps = [m for m in model.modules() if isinstance(m, ChannelwiseTensorProduct)]
+    assert tps and all(tp.use_kernel == kernel for tp in tps)
+    return model, tps
+
+
+def rel(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
+
+
+@pytest.mark.parametrize("options", [dict(preset="small"), dict(preset="medium"), ISSUE13])
+def test_kernel_equals_torch_form_to_second_order(options):
+    _, fast = products(True, **options)
+    _, reference = products(False, **options)
+    gen = torch.Generator().manual_seed(0)
+    for k, r in zip(fast, reference):
+        x1 = torch.randn(k.mul, k.d1, 53, dtype=torch.float64, generator=gen, requires_grad=True)
+        x2 = torch.randn(k.mul, k.d2, 53, dtype=torch.float64, generator=gen, requires_grad=True)
+        out_k, out_r = k(x1, x2), r(x1, x2)
+        assert rel(out_k, out_r) < 1e-13
+        g = torch.randn(out_k.shape, dtype=torch.float64, generator=gen)
+        first_k = torch.autograd.grad((out_k * g).sum(), [x1, x2, k.weight], create_graph=True)
+        first_r = torch.autograd.grad((out_r * g).sum(), [x1, x2, r.weight], create_graph=True)
+        for a, b in zip(first_k, first_r):
+            assert rel(a, b) < 1e-13
+        # a scalar of the first derivatives, differentiated again (the force loss's path)
+        second_k = torch.autograd.grad(sum((d**2).sum() for d in first_k), [x1, x2, k.weight])
+        second_r = torch.autograd.grad(sum((d**2).sum() for d in first_r), [x1, x2, r.weight])
+        for a, b in zip(second_k, second_r):
+            assert rel(a, b) < 1e-12
+
+
+def test_kernel_against_finite_differences():
+    _, (tp, *_) = products(True, preset="medium")
+    gen = torch.Generator().manual_seed(1)
+    x1 = torch.randn(tp.mul, tp.d1, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    x2 = torch.randn(tp.mul, tp.d2, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(tp, (x1, x2))
+    assert torch.autograd.gradgradcheck(tp, (x1, x2))
+
+
+def test_operators_on_strided_views_equal_contiguous_inputs():
+    """Inputs with edges innermost but other strides (slices, autograd's gradients) are read in
+    place; a view whose edges are not stride-1 is copied. Same numbers either way."""
+    gen = torch.Generator().manual_seed(2)
+    big_a = torch.randn(3, 6, 40, dtype=torch.float64, generator=gen)
+    b = torch.randn(3, 2, 40, dtype=torch.float64, generator=gen)
+    w = torch.randn(3, 5, dtype=torch.float64, generator=gen)
+    ia, ib, io = (
+        torch.tensor([0, 1, 2, 2, 0]),
+        torch.tensor([1, 0, 1, 0, 0]),
+        torch.tensor([0, 0, 1, 3, 3]),
+    )
+    a = big_a[:, 1:4]  # channel stride 240, component stride 40: not contiguous
+    assert not a.is_contiguous()
+    out = torch.ops.gnnff.trilinear(a, b, w, ia, ib, io, 4)
+    expected = torch.zeros(3, 4, 40, dtype=torch.float64)
+    for t in range(5):  # the definition, entry by entry
+        expected[:, io[t]] += w[:, t, None] * a[:, ia[t]] * b[:, ib[t]]
+    assert rel(out, expected) < 1e-15
+    transposed = b.transpose(0, 1).contiguous().transpose(0, 1)  # edges still stride-1
+    assert rel(torch.ops.gnnff.trilinear(a, transposed, w, ia, ib, io, 4), expected) < 1e-15
+    edges_strided = torch.randn(3, 6, 80, dtype=torch.float64, generator=gen)[:, 1:4, ::2]
+    assert (
+        rel(
+            torch.ops.gnnff.trilinear(edges_strided, b, w, ia, ib, io, 4),
+            torch.ops.gnnff.trilinear(edges_strided.contiguous(), b, w, ia, ib, io, 4),
+        )
+        == 0.0
+    )
+    reduced = torch.ops.gnnff.trilinear_reduce(a, b, b, ia, ib, ib)
+    by_hand = torch.stack([(a[:, ia[t]] * b[:, ib[t]] ** 2).sum(-1) for t in range(5)], 1)
+    assert rel(reduced, by_hand) < 1e-14
+
+
+def test_operators_refuse_bad_inputs_with_the_reason():
+    a, b = torch.randn(2, 3, 5), torch.randn(2, 2, 5)
+    w, i = torch.randn(2, 1), torch.tensor([0])
+    with pytest.raises(RuntimeError, match="component index is outside"):
+        torch.ops.gnnff.trilinear(a, b, w, torch.tensor([3]), i, i, 1)
+    with pytest.raises(RuntimeError, match="equal channels and edges"):
+        torch.ops.gnnff.trilinear(a, torch.randn(2, 2, 6), w, i, i, i, 1)
+    with pytest.raises(RuntimeError, match="one floating dtype"):
+        torch.ops.gnnff.trilinear(a, b.double(), w, i, i, i, 1)
+    with pytest.raises(RuntimeError, match="int64 of length 1"):
+        torch.ops.gnnff.trilinear(a, b, w, i.int(), i, i, 1)
+
+
+def test_model_with_kernel_equals_torch_form_and_its_file_uses_the_operator(tmp_path):
+    """Energy, forces and virial of a whole allegro, eager and exported: the operator changes
+    only the summation order (float64: 1e-12); GNNFF_KERNELS=0's file needs no operator."""
+    from ase.build import bulk
+
+    from gnnff.data.graph import atoms_to_graph
+    from gnnff.export import export_model, load_exported
+
+    fast, _ = products(True, preset="medium")
+    reference, _ = products(False, preset="medium")
+    atoms = bulk("SiO", "rocksalt", a=4.6).repeat(2)
+    atoms.rattle(0.05, seed=0)
+    data = atoms_to_graph(atoms, ["Si", "O"], 4.0, dtype=torch.float64)
+    got, want = fast(dict(data)), reference(dict(data))
+    for key in ("total_energy", "forces", "virial"):
+        assert rel(got[key], want[key]) < 1e-12, key
+    for model, name in ((fast, "kernel.pt"), (reference, "torch.pt")):
+        export_model(model, str(tmp_path / name))
+    assert "ops.gnnff.trilinear" in _archived_code(tmp_path / "kernel.pt")
+    assert "ops.gnnff" not in _archived_code(tmp_path / "torch.pt")
+    module, _ = load_exported(str(tmp_path / "kernel.pt"))
+    exported = module(dict(data))
+    for key in ("total_energy", "forces", "virial"):
+        assert rel(exported[key], want[key]) < 1e-12, key
+
+
+def _archived_code(path) -> str:
+    """The TorchScript source stored in an exported file."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return "\n".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".py"))
+
+
+def test_a_file_with_the_operator_and_no_library_gets_a_clear_error():
+    err = RuntimeError("Unknown builtin op: gnnff::trilinear.\nCould not find any similar ops")
+    message = ops.explain_missing_operator(err, "model.pt")
+    assert "libgnnff_ops.so" in message and "GNNFF_KERNELS=0" in message
+    assert ops.explain_missing_operator(RuntimeError("PytorchStreamReader failed"), "m.pt") is None
+
+
+def test_switches_build_models_without_the_operator(monkeypatch):
+    monkeypatch.setenv("GNNFF_KERNELS", "0")
+    assert not ops.kernels_enabled()
+    with ops.use_kernels(True):
+        assert ops.kernels_enabled()
+    monkeypatch.delenv("GNNFF_KERNELS")
+    assert ops.kernels_enabled()
+    model, tps = products(True, preset="small")
+    with ops.without_kernels(model):
+        assert not any(tp.use_kernel for tp in tps)
+    assert all(tp.use_kernel for tp in tps)
