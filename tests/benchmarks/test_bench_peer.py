@@ -72,3 +72,24 @@ def test_gnnff_options_are_read_as_yaml_and_a_malformed_one_is_refused():
     assert options == {"scalar_track": "dense", "n_bessel": 8}
     with pytest.raises(SystemExit):
         bench_peer.parse_options(parser, ["scalar_track"])
+
+
+def test_extra_gnnff_models_need_a_label_and_an_existing_file(tmp_path, capsys):
+    import argparse
+
+    import pytest
+
+    bench_peer = _bench_peer()
+    parser = argparse.ArgumentParser()
+    model = tmp_path / "torchform.pt"
+    model.write_bytes(b"")
+    assert bench_peer.parse_extra_models(parser, [f"torchform={model}"]) == {
+        "torchform": str(model.resolve())
+    }
+    for bad, reason in (
+        ([str(model)], "write LABEL=PATH"),
+        ([f"torchform={tmp_path / 'missing.pt'}"], "no file"),
+    ):
+        with pytest.raises(SystemExit):
+            bench_peer.parse_extra_models(parser, bad)
+        assert reason in capsys.readouterr().err
