@@ -12,6 +12,7 @@ operators (AOTInductor export does, and tests use it for the reference form).
 
 import contextlib
 import os
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Iterator, Optional
@@ -35,13 +36,30 @@ def load() -> bool:
     """Register gnnff's operators with torch (once); False when the library is not built."""
     global _loaded
     if _loaded is None:
-        _loaded = hasattr(torch.ops.gnnff, "trilinear")  # e.g. gnnff._core loaded it already
-        for path in [] if _loaded else _library_paths():
-            if path.is_file():
-                torch.ops.load_library(str(path))
-                _loaded = True
-                break
+        # e.g. gnnff._core or the LAMMPS plugin loaded it already
+        _loaded = hasattr(torch.ops.gnnff, "trilinear") or _load_first(_library_paths())
     return _loaded
+
+
+def _load_first(paths) -> bool:
+    """Load the first library file of ``paths`` that exists. One that exists but cannot be
+    loaded (built against another torch, say) is reported and the models keep the torch form,
+    so a broken native part slows gnnff down instead of stopping it."""
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        try:
+            torch.ops.load_library(str(path))
+            return True
+        except (OSError, RuntimeError) as err:
+            warnings.warn(
+                f"gnnff could not load its compiled operators from {path} ({err}); models use "
+                "the slower pure-torch form. Rebuild gnnff against this torch: "
+                "`bash scripts/setup.sh` (or `pip install --no-build-isolation .`)",
+                stacklevel=2,
+            )
+            return False
+    return False
 
 
 def kernels_enabled() -> bool:

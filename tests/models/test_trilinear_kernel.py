@@ -178,3 +178,11 @@ def test_switches_build_models_without_the_operator(monkeypatch):
     with ops.without_kernels(model):
         assert not any(tp.use_kernel for tp in tps)
     assert all(tp.use_kernel for tp in tps)
+
+
+def test_a_library_that_does_not_load_is_reported_and_the_torch_form_is_used(tmp_path):
+    broken = tmp_path / "libgnnff_ops.so"
+    broken.write_text("not a shared library")
+    with pytest.warns(UserWarning, match="could not load its compiled operators"):
+        assert ops._load_first([tmp_path / "absent.so", broken]) is False
+    assert ops._load_first([tmp_path / "absent.so"]) is False
