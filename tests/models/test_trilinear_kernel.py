@@ -186,3 +186,27 @@ def test_a_library_that_does_not_load_is_reported_and_the_torch_form_is_used(tmp
     with pytest.warns(UserWarning, match="could not load its compiled operators"):
         assert ops._load_first([tmp_path / "absent.so", broken]) is False
     assert ops._load_first([tmp_path / "absent.so"]) is False
+
+
+def test_operators_give_the_same_bits_on_one_and_two_threads():
+    """Tasks own disjoint outputs (no shared accumulation), so the thread count does not change
+    a result: MD and training stay reproducible when OMP_NUM_THREADS changes."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(16, 9, 3000, dtype=torch.float64, generator=gen)
+    b = torch.randn(16, 17, 3000, dtype=torch.float64, generator=gen)
+    w = torch.randn(16, 40, dtype=torch.float64, generator=gen)
+    ia, ib, io = (torch.randint(0, n, (40,), generator=gen) for n in (9, 17, 17))
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(
+                (
+                    torch.ops.gnnff.trilinear(a, b, w, ia, ib, io, 17),
+                    torch.ops.gnnff.trilinear_reduce(a, b, b, ia, ib, ib),
+                )
+            )
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(x, y) for x, y in zip(*results))
