@@ -170,9 +170,9 @@ Model Model::load(const std::string &path, const torch::Device &device)
   extra[contract::META_LAYERWISE] = "";
   extra[contract::META_LAYER_FEATURE_DIMS] = "";
   torch::jit::script::Module module;
-  // exported models may call gnnff's own operators (gnnff::trilinear); this call makes sure the
-  // library that registers them is loaded before the file's code is compiled
-  if (ops_version() < 1) throw Error("gnnff operator library too old; reinstall gnnff");
+  // exported models may call gnnff's own operators (gnnff::trilinear); referring to the library
+  // that registers them keeps the linker from dropping it, so they exist before the file loads
+  (void) ops_version();
   try {
     module = torch::jit::load(path, device, extra);
   } catch (const std::exception &err) {

@@ -64,11 +64,12 @@ namespace {
                   ": index tensors must be int64 of length ", n);
   }
 
+  // a plain loop over the (short, contiguous) index list: no torch reductions per call
   void check_range(const char *op, const Tensor &index, int64_t size)
   {
-    if (index.numel() == 0) return;
-    TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < size, op,
-                ": a component index is outside [0, ", size, ")");
+    const int64_t *p = index.data_ptr<int64_t>();
+    for (int64_t t = 0; t < index.numel(); ++t)
+      TORCH_CHECK(p[t] >= 0 && p[t] < size, op, ": a component index is outside [0, ", size, ")");
   }
 
   // edges must be stride-1; channels and components may have any strides (views of larger
@@ -84,11 +85,11 @@ namespace {
     TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == a_in.size(0) &&
                     w_in.scalar_type() == a_in.scalar_type(),
                 "gnnff::trilinear: weights must be (channels, entries) of the inputs' dtype");
-    check_range("gnnff::trilinear", ia_in, a_in.size(1));
-    check_range("gnnff::trilinear", ib_in, b_in.size(1));
-    check_range("gnnff::trilinear", io_in, n_out);
     const Tensor a = edges_innermost(a_in), b = edges_innermost(b_in), w = w_in.contiguous();
     const Tensor ia = ia_in.contiguous(), ib = ib_in.contiguous(), io = io_in.contiguous();
+    check_range("gnnff::trilinear", ia, a.size(1));
+    check_range("gnnff::trilinear", ib, b.size(1));
+    check_range("gnnff::trilinear", io, n_out);
     const int64_t U = a.size(0), E = a.size(2);
     const int64_t a0 = a.stride(0), a1 = a.stride(1), b0 = b.stride(0), b1 = b.stride(1);
     Tensor out = torch::empty({U, n_out, E}, a.options());
@@ -121,11 +122,11 @@ namespace {
   {
     const int64_t n = ia_in.size(0);
     check_inputs("gnnff::trilinear_reduce", {&a_in, &b_in, &c_in}, {&ia_in, &ib_in, &ic_in}, n);
-    check_range("gnnff::trilinear_reduce", ia_in, a_in.size(1));
-    check_range("gnnff::trilinear_reduce", ib_in, b_in.size(1));
-    check_range("gnnff::trilinear_reduce", ic_in, c_in.size(1));
     const Tensor a = edges_innermost(a_in), b = edges_innermost(b_in), c = edges_innermost(c_in);
     const Tensor ia = ia_in.contiguous(), ib = ib_in.contiguous(), ic = ic_in.contiguous();
+    check_range("gnnff::trilinear_reduce", ia, a.size(1));
+    check_range("gnnff::trilinear_reduce", ib, b.size(1));
+    check_range("gnnff::trilinear_reduce", ic, c.size(1));
     const int64_t U = a.size(0), E = a.size(2);
     const int64_t a0 = a.stride(0), a1 = a.stride(1), b0 = b.stride(0), b1 = b.stride(1);
     const int64_t c0 = c.stride(0), c1 = c.stride(1);

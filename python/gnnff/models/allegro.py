@@ -210,8 +210,8 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         # Gamma_i vanishes at r_max; "constant" (checkpoints of version 1) puts a step into the
         # energy each time a neighbour crosses r_max (about 10 meV on a trained model; docs/models.md)
         self.env_bias_cutoff = env_bias == "cutoff"
-        # dense: every latent MLP and the readout read all earlier latents, the MLPs start
-        # variance-preserving and the environment bias enters times u(r) (docs/models.md)
+        # dense: every latent MLP and the readout read all earlier latents and the MLPs start
+        # variance-preserving (docs/models.md)
         self.dense = scalar_track == "dense"
         mlp_init = "variance_preserving" if self.dense else "torch"
         self.type_embedding = TypeEmbedding(n_types, type_embedding_dim)

@@ -46,6 +46,11 @@ def _offsets(irreps: o3.Irreps) -> List[int]:
     return out
 
 
+def _nonzero_entries(paths: torch.Tensor) -> torch.Tensor:
+    """Mask of the flattened 3j entries that are non-zero in some path (paths: (P, entries))."""
+    return (paths != 0).any(0)
+
+
 class _E3nnStateMixin:
     """Load state dicts saved from e3nn's TensorProduct: its 3j tables (buffers of the submodule
     ``_compiled_main_left_right``) are dropped, the fused product rebuilds its own exactly."""
@@ -112,10 +117,10 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
         self.register_buffer(
             "paths", exact["paths"].to(torch.get_default_dtype()), persistent=False
         )
-        # the kernel's form: the 3j entries that are non-zero in some path, (small, gemm, out)
-        # component indices of each, and the paths' values at them
-        nonzero = exact["paths"].view(self.n_paths, self.d_small, self.d_out, self.d_gemm)
-        index = (nonzero != 0).any(0).nonzero()
+        # the kernel's form: the 3j entries that are non-zero in some path, (small, out, gemm)
+        # component indices of each, and the paths' values at them (paths_nz, same order)
+        index = _nonzero_entries(exact["paths"]).view(self.d_small, self.d_out, self.d_gemm)
+        index = index.nonzero()
         self.register_buffer("nz_small", index[:, 0].contiguous(), persistent=False)
         self.register_buffer("nz_out", index[:, 1].contiguous(), persistent=False)
         self.register_buffer("nz_gemm", index[:, 2].contiguous(), persistent=False)
@@ -133,7 +138,7 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
             )
         t = t.permute(0, 2, 3, 1) if self.gemm_on_x1 else t.permute(0, 1, 3, 2)
         paths = t.reshape(self.n_paths, -1)
-        return {"paths": paths, "paths_nz": paths[:, (paths != 0).any(0)]}
+        return {"paths": paths, "paths_nz": paths[:, _nonzero_entries(paths)]}
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         n = x1.shape[2]
