@@ -18,14 +18,17 @@ each step (with 1 torch thread this is the work done, little disturbed by other 
 machine) and from wall time. Because the variants of one round run back to back, the paired
 overhead (median over rounds of decorrelation / baseline - 1 of the same round, with a bootstrap
 95 % interval) is also reported: it removes most of the drift between rounds. Also timed: the
-measure alone (the term's forward and backward to the recorded features) as a share of the
-baseline step.
+measure alone (the term's forward and backward to the recorded features, as leaves: with dense
+gradient buffers, an upper bound) as a share of the baseline step, and the measure "in situ"
+(recorded tensors that also get another gradient, so the term's rows go through its tensor hook
+as in a training step; backward with the term minus backward without, medians).
 
     python benchmarks/bench_decorrelation.py --out benchmarks/results/decorrelation.json
     python benchmarks/bench_decorrelation.py --size medium --models allegro nequip --repeats 10 ...
     python benchmarks/bench_decorrelation.py --src /tmp/old/python ...   # an older checkout's code
 
-``--edge-subsample``: "default" (the term's default), "all" (every edge) or a number of edges.
+``--edge-subsample``: "default" (the term's default), "all" (every edge) or a number of edges;
+``--channel-subsample``: likewise for the channels drawn per wide layer ("all": every channel).
 Not run in CI. Numbers and machine are recorded in docs/decorrelation.md.
 """
 
@@ -132,6 +135,10 @@ def bench_model(name, args, dtype):
         term_kwargs["edge_subsample"] = None
     elif args.edge_subsample != "default":
         term_kwargs["edge_subsample"] = int(args.edge_subsample)
+    if args.channel_subsample == "all":  # "default": not passed, so older trees (--src) run too
+        term_kwargs["channel_subsample"] = None
+    elif args.channel_subsample != "default":
+        term_kwargs["channel_subsample"] = int(args.channel_subsample)
     term = build_loss_term("decorrelation", **term_kwargs)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)  # tiny lr: the model barely changes
 
@@ -173,6 +180,26 @@ def bench_model(name, args, dtype):
         value = term(leaves, batch, model)
         torch.autograd.grad(value, feats, allow_unused=True)
         measure.append(time.process_time() - c0)
+    # the measure as a training step runs it: the recorded tensors are not leaves and also get
+    # the model's gradient (a stand-in: a fixed random linear function of each), so the term's
+    # gradient goes through its tensor hook (no dense buffer). Timed as backward(stand-in +
+    # term) - backward(stand-in), interleaved; the difference of the medians.
+    stand_in = [torch.randn_like(f) for f in feats]
+
+    def in_situ(with_term):
+        ys = {k: v * 1.0 for k, v in leaves.items()}
+        c0 = time.process_time()
+        loss = sum((y * w).sum() for y, w in zip(ys.values(), stand_in))
+        if with_term:
+            loss = loss + term(ys, batch, model)
+        torch.autograd.grad(loss, feats)
+        return time.process_time() - c0
+
+    situ = {False: [], True: []}
+    for i in range(args.repeats):
+        for with_term in (i % 2 == 0, i % 2 == 1):
+            situ[with_term].append(in_situ(with_term))
+    in_situ_s = statistics.median(situ[True]) - statistics.median(situ[False])
     med = {v: statistics.median(cpu[v]) for v in cpu}
     paired = [d / b - 1.0 for d, b in zip(cpu["decorrelation"], cpu["baseline"])]
     rng = np.random.default_rng(1)
@@ -188,6 +215,7 @@ def bench_model(name, args, dtype):
         "num_edges": int(batch[keys.EDGE_INDEX].shape[1]),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "term_edge_subsample": getattr(term, "edge_subsample", None),
+        "term_channel_subsample": getattr(term, "channel_subsample", None),
         "edge_feature_irreps": irreps,
         "step_cpu_s_baseline_median": med["baseline"],
         "step_cpu_s_decorrelation_median": med["decorrelation"],
@@ -206,6 +234,8 @@ def bench_model(name, args, dtype):
         "step_cpu_s_decorrelation_all": cpu["decorrelation"],
         "measure_fwd_bwd_cpu_s_median": statistics.median(measure),
         "measure_fwd_bwd_percent_of_step": 100.0 * statistics.median(measure) / med["baseline"],
+        "measure_in_situ_cpu_s_median_difference": in_situ_s,
+        "measure_in_situ_percent_of_step": 100.0 * in_situ_s / med["baseline"],
     }
 
 
@@ -232,6 +262,11 @@ def main(argv=None):
         "--edge-subsample",
         default="default",
         help="edges for the measure: 'default' (the term's default), 'all', or a number",
+    )
+    parser.add_argument(
+        "--channel-subsample",
+        default="default",
+        help="channels measured per wide layer: 'default' (the term's default), 'all', or a number",
     )
     parser.add_argument(
         "--no-recording",
@@ -263,7 +298,8 @@ def main(argv=None):
             f" paired {r['overhead_percent_cpu_paired_median']:+6.2f} %"
             f" [{r['overhead_percent_cpu_paired_ci95'][0]:+.2f}, {r['overhead_percent_cpu_paired_ci95'][1]:+.2f}],"
             f" {r['overhead_percent_wall']:+6.2f} % wall; recording alone {r['recording_only_overhead_percent_cpu']:+6.2f} %;"
-            f" measure fwd+bwd {r['measure_fwd_bwd_percent_of_step']:.2f} %",
+            f" measure fwd+bwd {r['measure_fwd_bwd_percent_of_step']:.2f} %,"
+            f" in situ {r['measure_in_situ_percent_of_step']:.2f} %",
             flush=True,
         )
         results.append(r)

@@ -7,6 +7,8 @@ composed, autograd-differentiated functions of correlation.py (values and gradie
 The edge subsample is checked to estimate the full-batch value (its covariance exactly in
 expectation, rho up to the O(1/k) bias of a squared sample correlation)."""
 
+import itertools
+
 import ase
 import numpy as np
 import pytest
@@ -222,20 +224,29 @@ def test_models_record_their_own_layout_and_the_term_is_unchanged(name, kwargs):
     index = torch.randint(n_edges, (n_edges // 2,), generator=torch.Generator().manual_seed(3))
     irreps = features.edge_feature_irreps(model)
 
-    def measured(pred, fused):
+    def measured(pred, fused, channels):
+        """The measure of the index edges; ``channels``: channels drawn per layer (the fused
+        node's draw replayed for the composed reference: one randperm per wider layer)."""
         parts = [features.layer_parts(pred, i, layouts[i]) for i in range(len(irreps))]
+        torch.manual_seed(77)
         if fused:
-            return fused_mean_square_correlations(list(zip(irreps, layouts, parts)), index).sum()
-        return sum(
-            correlation.layer_correlation(features.to_e3nn(ps, ir, lay, index), ir)
-            for ir, lay, ps in zip(irreps, layouts, parts)
-        )
+            layers = list(zip(irreps, layouts, parts))
+            return fused_mean_square_correlations(layers, index, channel_subsample=channels).sum()
+        total = 0.0
+        for ir, lay, ps in zip(irreps, layouts, parts):
+            z = correlation.invariant_channels(features.to_e3nn(ps, ir, lay, index), ir)
+            if channels is not None and z.shape[1] > channels:
+                z = z[:, torch.randperm(z.shape[1])[:channels].sort().values]
+            total = total + correlation.correlations_of_layers([z])[0]
+        return total
 
-    for with_model_loss in (False, True):  # the term alone, and with energy + forces
+    # the term alone, and with energy + forces (the hook adds the term's rows into the model's
+    # gradient); all channels, and 3 drawn channels per layer (gathered components only)
+    for with_model_loss, channels in itertools.product((False, True), (None, 3)):
 
         def loss(fused):
             pred = model(dict(graph))
-            value = measured(pred, fused)
+            value = measured(pred, fused, channels)
             if not with_model_loss:
                 return value
             return value + 1e-3 * pred[keys.TOTAL_ENERGY].sum() + pred[keys.FORCES].square().sum()
@@ -259,3 +270,124 @@ def test_models_record_their_own_layout_and_the_term_is_unchanged(name, kwargs):
         assert float(default(model(dict(graph)), graph, model)) == pytest.approx(
             float(ref), rel=1e-12
         )
+
+
+def _drawn_channels(grad_columns: torch.Tensor) -> tuple:
+    """Channels of an (E, C) scalar layer that got a gradient: the ones the measure drew."""
+    return tuple(int(c) for c in torch.nonzero(grad_columns.abs().sum(0)).flatten())
+
+
+def test_channel_subsample_is_the_measure_of_a_uniformly_drawn_sub_layer():
+    """A layer wider than ``channel_subsample`` m is measured on m channels drawn uniformly
+    without replacement: each draw's rho is numpy's rho of exactly those channels (the ones that
+    receive a gradient), every m-subset is drawn about equally often, and the mean of rho over
+    all m-subsets is the full layer's rho (with variance_eps = 0: R's entries do not depend on
+    which other channels are measured), so the estimate is unbiased."""
+    rng = np.random.default_rng(11)
+    n_channels, m = 5, 3
+    z = rng.normal(size=(300, n_channels)) + rng.normal(size=(300, 1)) * np.linspace(0.2, 1.5, 5)
+    subsets = list(itertools.combinations(range(n_channels), m))
+    by_subset = {s: _rho_numpy(z[:, list(s)]) for s in subsets}
+    assert np.mean(list(by_subset.values())) == pytest.approx(_rho_numpy(z), rel=1e-12)
+    assert np.ptp(list(by_subset.values())) > 0.05  # the draws differ: a real estimate
+
+    counts = dict.fromkeys(subsets, 0)
+    torch.manual_seed(0)
+    draws = 1000
+    for _ in range(draws):
+        x = torch.from_numpy(z).requires_grad_(True)
+        rho = fused_mean_square_correlations(
+            [(f"{n_channels}x0e", "e3nn", [x])], None, variance_eps=0.0, channel_subsample=m
+        )
+        rho.sum().backward()
+        drawn = _drawn_channels(x.grad)
+        assert float(rho[0].detach()) == pytest.approx(by_subset[drawn], rel=1e-12)
+        counts[drawn] += 1
+    expected = draws / len(subsets)  # binomial sd ~9.5
+    assert all(abs(c - expected) < 5 * np.sqrt(expected) for c in counts.values()), counts
+    # a layer no wider than m, and channel_subsample None, measure every channel
+    x = torch.from_numpy(z)
+    for option in (n_channels, None):
+        rho = fused_mean_square_correlations(
+            [(f"{n_channels}x0e", "e3nn", [x])], None, variance_eps=0.0, channel_subsample=option
+        )
+        assert float(rho[0]) == pytest.approx(_rho_numpy(z), rel=1e-12)
+    with pytest.raises(ValueError, match="channel_subsample must be None or >= 2"):
+        fused_mean_square_correlations([(f"{n_channels}x0e", "e3nn", [x])], None, 1e-8, 0.0, 1)
+
+
+def test_channel_subsample_gradients_equal_the_composed_measure_of_the_drawn_invariants():
+    """Stored layouts with l > 0 channels (rows, channel-major, e3nn) and an edge subsample: the
+    fused node's value and gradients equal autograd through the composed functions applied to
+    the same drawn invariant channels (the draw replayed from the same RNG state: one randperm
+    per wide layer, in layer order); narrow layers in the same call are measured whole."""
+    layers, _ = _layers(n_edges=300, seed=4)
+    index = torch.randint(300, (150,), generator=torch.Generator().manual_seed(2))
+    m = 5
+    leaves = [[p.clone().requires_grad_(True) for p in parts] for _, _, parts in layers]
+    torch.manual_seed(123)
+    rho = fused_mean_square_correlations(
+        [(irreps, layout, ps) for (irreps, layout, _), ps in zip(layers, leaves)],
+        index,
+        channel_subsample=m,
+    )
+    weights = torch.tensor([0.3, -1.2, 0.7, 2.0], dtype=torch.float64)
+    (rho * weights).sum().backward()
+
+    torch.manual_seed(123)
+    drawn_layers = 0
+    for i, ((irreps, layout, _), ps) in enumerate(zip(layers, leaves)):
+        ref_leaves = [p.detach().clone().requires_grad_(True) for p in ps]
+        x = features.to_e3nn(ref_leaves, irreps, layout, index)
+        z = correlation.invariant_channels(x, irreps)
+        if z.shape[1] > m:
+            drawn_layers += 1
+            z = z[:, torch.randperm(z.shape[1])[:m].sort().values]
+        (ref,) = correlation.correlations_of_layers([z], "mean_square")
+        (ref * weights[i]).backward()
+        assert float(rho[i].detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
+        for got, want in zip(ps, ref_leaves):
+            torch.testing.assert_close(got.grad, want.grad, rtol=1e-10, atol=1e-14)
+    assert drawn_layers == 4  # every test layer has 6-16 invariant channels
+
+
+def test_the_term_draws_channels_only_for_its_gradient():
+    """DecorrelationLoss: a training step with lambda > 0 measures m drawn channels of a wide
+    layer (the gradient's cost); evaluation and lambda = 0 log the all-channel measure;
+    max_square (a max is not estimated by a draw) always measures every channel; bad values
+    are refused with the fix."""
+    torch.manual_seed(0)
+    model = build_model(
+        "pair_mlp", type_names=["Si"], r_max=3.5, hidden=16, num_layers=2, angular=False
+    ).double()
+    features.set_recording(model, True)
+    graph = atoms_to_graph(_cluster(), ["Si"], 3.5, dtype=torch.float64)
+    pred = model(dict(graph))
+    full = [
+        float(correlation.layer_correlation(x.detach(), irreps))
+        for irreps, x in features.collect(pred, model)
+    ]
+    term = build_loss_term("decorrelation", lambda_value=1.0, edge_subsample=None,
+                           channel_subsample=4)  # fmt: skip
+    assert term.channel_subsample == 4
+    model.train()
+    value = term(pred, graph, model)
+    drawn = [float(term.batch_logs()[f"corr_layer{i}"]) for i in range(len(full))]
+    assert value.requires_grad
+    assert all(d != pytest.approx(f, rel=1e-9) for d, f in zip(drawn, full))
+    model.eval()
+    term(pred, graph, model)
+    logged = [float(term.batch_logs()[f"corr_layer{i}"]) for i in range(len(full))]
+    assert logged == pytest.approx(full, rel=1e-10)
+    model.train()
+    zero = build_loss_term("decorrelation", lambda_value=0.0, edge_subsample=None,
+                           channel_subsample=4)  # fmt: skip
+    zero(pred, graph, model)
+    assert [zero.batch_logs()[f"corr_layer{i}"] for i in range(len(full))] == pytest.approx(full)
+    worst = build_loss_term("decorrelation", reduction="max_square", lambda_value=1.0,
+                            edge_subsample=None, channel_subsample=4)  # fmt: skip
+    assert worst.channel_subsample is None
+    with pytest.raises(ValueError, match="channel_subsample must be null .* or an int >= 2"):
+        build_loss_term("decorrelation", channel_subsample=1)
+    with pytest.raises(ValueError, match="channel_subsample must be null"):
+        build_loss_term("decorrelation", channel_subsample=0.5)

@@ -47,6 +47,11 @@ _SCHEDULE_OPTIONS = {
 LAMBDA_LOG_KEY = "decorrelation_lambda"
 # edges drawn per batch for the measure (docs/decorrelation.md, "Edge subsample"); null: all edges
 DEFAULT_EDGE_SUBSAMPLE = 1024
+# channels drawn per training step from a wider layer (docs/decorrelation.md, "Channel
+# subsample"); null: all channels
+DEFAULT_CHANNEL_SUBSAMPLE = 128
+# reductions that are means over channel pairs, so a uniform draw of channels estimates them
+CHANNEL_SUBSAMPLE_REDUCTIONS = ("mean_square", "mean_abs")
 RAW_LOG_KEY = "decorrelation_unweighted"
 
 
@@ -68,12 +73,17 @@ class DecorrelationLoss(LossTerm):
         reference_term: str = "forces",
         reference_weight: float = 1.0,
         log_all_layers: bool = True,
+        channel_subsample: Optional[int] = DEFAULT_CHANNEL_SUBSAMPLE,
     ):
         super().__init__()
         self.schedule = schedule
         self.layers = layers
         self.reduction = reduction
         self.edge_subsample = edge_subsample
+        # a max over pairs is not estimated by a draw of channels: max_square measures them all
+        self.channel_subsample = (
+            channel_subsample if reduction in CHANNEL_SUBSAMPLE_REDUCTIONS else None
+        )
         self.norm_eps = float(norm_eps)
         self.variance_eps = float(variance_eps)
         self.reference_term = reference_term
@@ -158,15 +168,20 @@ class DecorrelationLoss(LossTerm):
             return [self._fused_one(layer, subset, graph) for layer in layers]
         with torch.set_grad_enabled(graph):
             rho = fused_correlation.fused_mean_square_correlations(
-                layers, subset, self.norm_eps, self.variance_eps
+                layers, subset, self.norm_eps, self.variance_eps, self._channels(graph)
             )
         return list(rho.unbind(0))
 
     def _fused_one(self, layer, subset, graph):
         with torch.set_grad_enabled(graph):
             return fused_correlation.fused_mean_square_correlations(
-                [layer], subset, self.norm_eps, self.variance_eps
+                [layer], subset, self.norm_eps, self.variance_eps, self._channels(graph)
             )[0]
+
+    def _channels(self, graph: bool) -> Optional[int]:
+        """Channels drawn per wide layer: only in steps that take the term's gradient (the cost
+        that matters); measures for the logs (evaluation, lambda = 0) use every channel."""
+        return self.channel_subsample if graph else None
 
     def _composed(self, irreps, layouts, measured, parts, chosen, subset, graph):
         """Other reductions: the composed functions of correlation.py on e3nn-layout rows."""
@@ -174,7 +189,12 @@ class DecorrelationLoss(LossTerm):
         for layer in measured:
             with torch.set_grad_enabled(graph and layer in chosen):
                 x = features.to_e3nn(parts[layer], irreps[layer], layouts[layer], subset)
-                invariants.append(correlation.invariant_channels(x, irreps[layer], self.norm_eps))
+                z = correlation.invariant_channels(x, irreps[layer], self.norm_eps)
+                m = self._channels(graph and layer in chosen)
+                if m is not None and z.shape[1] > m:  # as in fused_correlation: m drawn channels
+                    drawn = torch.randperm(z.shape[1], device=z.device)[:m].sort().values
+                    z = z.index_select(1, drawn)
+                invariants.append(z)
         with torch.set_grad_enabled(graph):
             rhos = correlation.correlations_of_layers(invariants, self.reduction, self.variance_eps)
         return rhos
@@ -249,6 +269,7 @@ def decorrelation(
     norm_eps: float = 1e-8,
     variance_eps: float = 1e-6,
     log_all_layers: bool = True,
+    channel_subsample: Optional[int] = DEFAULT_CHANNEL_SUBSAMPLE,
 ) -> DecorrelationLoss:
     """Build the decorrelation term; the keyword arguments are its config schema (docs/decorrelation.md)."""
     given = {
@@ -297,9 +318,19 @@ def decorrelation(
                 f"edge_subsample must be null (all edges), an int >= 2 (max edges) or a float in (0, 1] "
                 f"(fraction of edges), got {edge_subsample!r}"
             )
+    if channel_subsample is not None and not (
+        isinstance(channel_subsample, int)
+        and not isinstance(channel_subsample, bool)
+        and channel_subsample >= 2
+    ):
+        raise ValueError(
+            f"channel_subsample must be null (all channels) or an int >= 2 (channels measured per "
+            f"wide layer in a training step), got {channel_subsample!r}"
+        )
     if not (norm_eps > 0 and variance_eps >= 0):
         raise ValueError(f"need norm_eps > 0 and variance_eps >= 0, got {norm_eps}, {variance_eps}")
     return DecorrelationLoss(
         schedule_obj, list(layers) if isinstance(layers, tuple) else layers, reduction, edge_subsample,
         norm_eps, variance_eps, reference_term, reference_weight, log_all_layers,
+        channel_subsample,
     )  # fmt: skip

@@ -195,6 +195,106 @@ def _invariants_backward(
     return out
 
 
+def _block_channels(x: torch.Tensor, kind: str, n: int) -> int:
+    """Invariant channels of one spec block: n irreps, times the multiplicity for rows/cmajor."""
+    return n if kind == "e3nn" else n * x.shape[2 if kind == "rows" else 0]
+
+
+def _edge_matrix(x: torch.Tensor, kind: str, writable: bool = False):
+    """A 2-D view of a stored tensor, edges first for "e3nn" (E, D) and "rows" (E, D*mul),
+    edges last for "cmajor": (mul*D, E), or (D*mul, E) for a transposed (D, mul, E) buffer
+    (Allegro's); and whether it is the transposed one. A tensor with other strides is copied
+    (reading), or None is returned (``writable``: the caller needs a view to write into)."""
+    if kind == "e3nn":
+        return x, False
+    if kind == "rows":
+        if x.is_contiguous():
+            return x.view(x.shape[0], -1), False
+        return (None, False) if writable else (x.contiguous().view(x.shape[0], -1), False)
+    if x.is_contiguous():
+        return x.view(-1, x.shape[2]), False
+    if x.transpose(0, 1).is_contiguous():
+        return x.transpose(0, 1).reshape(-1, x.shape[2]), True
+    return (None, False) if writable else (x.contiguous().view(-1, x.shape[2]), False)
+
+
+def _flat_positions(x: torch.Tensor, kind: str, transposed: bool, d, c) -> torch.Tensor:
+    """Positions in _edge_matrix's non-edge dimension of the components (component row d,
+    multiplicity column c; for "e3nn", column d)."""
+    if kind == "e3nn":
+        return d
+    if kind == "rows" or transposed:
+        return d * x.shape[2 if kind == "rows" else 0] + c
+    return c * x.shape[1] + d
+
+
+def _put_drawn(full: torch.Tensor, kind: str, index, d, c, grad: torch.Tensor) -> torch.Tensor:
+    """full[edges, components (d, c)] += grad (k, n), in place where full's strides allow (else
+    into a contiguous copy, returned); index None: all edges, each component written once."""
+    matrix, transposed = _edge_matrix(full, kind, writable=True)
+    if matrix is None:
+        full = full.contiguous()
+        matrix, transposed = _edge_matrix(full, kind, writable=True)
+    flat = _flat_positions(full, kind, transposed, d, c)
+    if kind == "cmajor":  # edges last
+        if index is None:
+            matrix.index_copy_(0, flat, grad.t())
+        else:
+            matrix.index_put_((flat[:, None], index[None, :]), grad.t(), accumulate=True)
+    elif index is None:
+        matrix.index_copy_(1, flat, grad)
+    else:
+        matrix.index_put_((index[:, None], flat[None, :]), grad, accumulate=True)
+    return full
+
+
+def _gather_drawn(parts: Sequence[torch.Tensor], kinds, spec, channels: torch.Tensor, index):
+    """The components of the drawn invariant ``channels`` (sorted) of one layer, gathered from
+    its stored parts (all E edges, before any selection) at the ``index`` edges (None: all) into
+    one (k, F) matrix in e3nn layout (channel after channel, its 2l + 1 components together);
+    with the spec of that matrix and, per part, where the components came from:
+    [(part, d, c, first column, last column + 1)]. Costs O(k F) for the F gathered components,
+    not O(k D) for the whole layer."""
+    per_part: Dict[int, List[Tuple[torch.Tensor, Optional[torch.Tensor]]]] = {}
+    new_spec = []
+    column, offset = 0, 0
+    for part, kind, start, n, m in spec:
+        x = parts[part]
+        count = _block_channels(x, kind, n)
+        local = channels[(channels >= offset) & (channels < offset + count)] - offset
+        offset += count
+        if local.numel() == 0:
+            continue
+        comp = torch.arange(m, device=local.device)
+        if kind == "e3nn":  # channel j: columns start + j*m + comp
+            d, c = (start + local[:, None] * m + comp).flatten(), None
+        else:  # channel i*mul + c: component rows start + i*m + comp, multiplicity column c
+            mul = x.shape[2 if kind == "rows" else 0]
+            d = (start + (local // mul)[:, None] * m + comp).flatten()
+            c = (local % mul)[:, None].expand(-1, m).flatten()
+        per_part.setdefault(part, []).append((d, c))
+        new_spec.append((0, "e3nn", column, int(local.numel()), m))
+        column += d.numel()
+    pieces, back, column = [], [], 0
+    for part, dcs in per_part.items():
+        kind = kinds[part]
+        d = torch.cat([dc[0] for dc in dcs])
+        c = None if kind == "e3nn" else torch.cat([dc[1] for dc in dcs])
+        matrix, transposed = _edge_matrix(parts[part], kind)
+        flat = _flat_positions(parts[part], kind, transposed, d, c)
+        if kind == "cmajor":  # edges last
+            piece = matrix.index_select(0, flat) if index is None else matrix[flat[:, None], index]
+            pieces.append(piece.t())
+        else:
+            pieces.append(
+                matrix.index_select(1, flat) if index is None else matrix[index[:, None], flat]
+            )
+        back.append((part, d, c, column, column + d.numel()))
+        column += d.numel()
+    gathered = torch.cat(pieces, dim=1) if len(pieces) > 1 else pieces[0]
+    return gathered, tuple(new_spec), back
+
+
 @lru_cache(maxsize=64)
 def _group_tables(sizes: Tuple[int, ...], variance_eps: float, dtype: torch.dtype, device: str):
     """Constants of a group of layers with ``sizes`` channels (C = sum of sizes, L layers):
@@ -251,28 +351,47 @@ class _FusedMeanSquare(torch.autograd.Function):
         g_d = -2 q g / d,   g_v = T g_d,   dS = 2 Q o (u u^T) g + diag(g_v)   (symmetric)
         dZc^T = (dS + dS^T) Zc^T / k = (2 / k) dS Zc^T
     (the centring needs no backward: the rows of dS Zc^T have zero mean over the k edges).
+
+    A layer with more than ``channel_subsample`` invariant channels is measured on that many of
+    them, drawn uniformly without replacement (torch's global RNG, one draw per layer and call):
+    only the drawn channels' components are gathered (_gather_drawn) and measured, so its rho is
+    the rho of the drawn sub-layer, computed exactly as above (the variance floor from the drawn
+    channels' mean), and the other components get a zero gradient.
     """
 
     @staticmethod
     def forward(ctx, edge_index, meta, slots, *parts):
-        specs, part_counts, kinds, norm_eps, variance_eps = meta
+        specs, part_counts, kinds, norm_eps, variance_eps, channel_subsample = meta
         ctx.slots = slots
         index = edge_index if edge_index.numel() > 0 else None
         selected: List[torch.Tensor] = []
-        p = 0
-        for count, layer_kinds in zip(part_counts, kinds):
-            for j in range(count):
-                x = parts[p + j]
-                selected.append(
-                    x if index is None else _select(x, _edge_dim(layer_kinds[j]), index)
-                )
-            p += count
         zts: List[List[torch.Tensor]] = []
         all_norms = []
         sizes = []
+        drawn = []  # per layer: None, or (gathered (k, F), its spec, where it came from)
         p = 0
-        for spec, count in zip(specs, part_counts):
-            rows, norms = _invariants_t(selected[p : p + count], spec, norm_eps)
+        for spec, count, layer_kinds in zip(specs, part_counts, kinds):
+            layer_parts = parts[p : p + count]
+            width = sum(_block_channels(layer_parts[b[0]], b[1], b[3]) for b in spec)
+            if channel_subsample is not None and width > channel_subsample:
+                # a wide layer: gather the drawn channels' components of the index edges only
+                channels = torch.randperm(width, device=layer_parts[0].device)
+                channels = channels[:channel_subsample].sort().values
+                gathered, spec, back = _gather_drawn(
+                    layer_parts, layer_kinds, spec, channels, index
+                )
+                drawn.append((gathered, spec, back))
+                selected += layer_parts  # kept for their shapes and dtype only
+                layer_parts = [gathered]
+            else:
+                drawn.append(None)
+                if index is not None:
+                    layer_parts = [
+                        _select(x, _edge_dim(kind), index)
+                        for x, kind in zip(layer_parts, layer_kinds)
+                    ]
+                selected += layer_parts
+            rows, norms = _invariants_t(layer_parts, spec, norm_eps)
             zts.append(rows)
             all_norms.append(norms)
             sizes.append(sum(r.shape[0] for r in rows))
@@ -306,6 +425,7 @@ class _FusedMeanSquare(torch.autograd.Function):
         ctx.sizes = sizes
         ctx.saved = saved
         ctx.norms = all_norms
+        ctx.drawn = drawn
         ctx.index = index
         ctx.save_for_backward(*selected)
         ctx.layouts = [(x.shape, x.stride()) for x in parts]
@@ -314,7 +434,7 @@ class _FusedMeanSquare(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_rho):
-        specs, part_counts, kinds, norm_eps, variance_eps = ctx.meta
+        specs, part_counts, kinds, norm_eps, variance_eps, _ = ctx.meta
         sizes, k = ctx.sizes, ctx.rows
         selected = ctx.saved_tensors
         dzts: List[Optional[torch.Tensor]] = [None] * len(sizes)
@@ -340,6 +460,10 @@ class _FusedMeanSquare(torch.autograd.Function):
                 grads += [None] * count
                 p += count
                 continue
+            if ctx.drawn[layer] is not None:
+                grads += _drawn_gradients(ctx, layer, p, count, dzts[layer], wanted)
+                p += count
+                continue
             g_sel = _invariants_backward(
                 selected[p : p + count], spec, ctx.norms[layer], dzts[layer]
             )
@@ -363,6 +487,28 @@ class _FusedMeanSquare(torch.autograd.Function):
         return (None, None, None, *grads)
 
 
+def _drawn_gradients(ctx, layer: int, first: int, count: int, dzt, wanted) -> list:
+    """Gradients of the stored tensors of a layer measured on drawn channels: the components of
+    the drawn channels at the measured edges, the rest zero; through the tensor's hook where it
+    has one (no dense buffer), else as a dense gradient."""
+    gathered, spec, back = ctx.drawn[layer]
+    (g_gathered,) = _invariants_backward([gathered], spec, ctx.norms[layer], dzt)
+    kinds = ctx.meta[2][layer]
+    out: List[Optional[torch.Tensor]] = [None] * count
+    for part, d, c, lo, hi in back:
+        j = first + part
+        if not wanted[part]:
+            continue
+        g = g_gathered[:, lo:hi]
+        shape = ctx.layouts[j][0]
+        if ctx.index is not None and ctx.slots is not None and ctx.slots[j] is not None:
+            ctx.slots[j].append(("drawn", kinds[part], ctx.index, d, c, g))
+            out[part] = g.new_zeros(()).expand(shape)
+        else:
+            out[part] = _put_drawn(g.new_zeros(shape), kinds[part], ctx.index, d, c, g)
+    return out
+
+
 def _add_rows_hook(slot: list):
     """Tensor hook of a recorded (non-leaf) tensor: adds the k gradient rows the fused node left
     in ``slot`` into the tensor's complete gradient, just before its producer's backward.
@@ -377,10 +523,14 @@ def _add_rows_hook(slot: list):
         if not slot:
             return None
         total = grad
-        for edge_dim, index, rows in slot:
+        for entry in slot:
+            rows = entry[-1]
             if total.stride() == (0,) * total.dim() or any(st == 0 for st in total.stride()):
                 total = torch.zeros(total.shape, dtype=rows.dtype, device=rows.device)
-            total = _index_add_rows(total, edge_dim, index, rows)
+            if entry[0] == "drawn":  # components of drawn channels (see _drawn_gradients)
+                total = _put_drawn(total, *entry[1:])
+            else:
+                total = _index_add_rows(total, *entry)
         slot.clear()
         return total
 
@@ -415,11 +565,14 @@ def fused_mean_square_correlations(
     edge_index: Optional[torch.Tensor] = None,
     norm_eps: float = 1e-8,
     variance_eps: float = 1e-6,
+    channel_subsample: Optional[int] = None,
 ) -> torch.Tensor:
     """(L,) rho_l (mean_square) for layers given as (irreps, layout, stored tensors).
 
     All layers must cover the same E edges; ``edge_index`` (k indices, repeats allowed) selects
-    the edges to measure. Fewer than 2 edges: zeros. Gradients flow to every stored tensor that
+    the edges to measure. Fewer than 2 edges: zeros. ``channel_subsample`` m: a layer with more
+    than m invariant channels is measured on m of them drawn uniformly without replacement (an
+    unbiased estimate of its rho over the draw when ``variance_eps`` is 0; see _FusedMeanSquare). Gradients flow to every stored tensor that
     requires grad (pass detached tensors for layers that are measured for the logs only)."""
     specs = tuple(_layer_spec(irreps, layout) for irreps, layout, _ in layers)
     counts = tuple(len(parts) for _, _, parts in layers)
@@ -429,7 +582,9 @@ def fused_mean_square_correlations(
         if len(ps) != len(kk):
             raise ValueError(f"layout {layout!r} stores {len(kk)} tensors, got {len(ps)}")
     index = edge_index if edge_index is not None else parts[0].new_zeros(0, dtype=torch.long)
-    meta = (specs, counts, kinds, float(norm_eps), float(variance_eps))
+    if channel_subsample is not None and channel_subsample < 2:
+        raise ValueError(f"channel_subsample must be None or >= 2, got {channel_subsample}")
+    meta = (specs, counts, kinds, float(norm_eps), float(variance_eps), channel_subsample)
     slots = None
     if edge_index is not None and torch.is_grad_enabled() and any(x.requires_grad for x in parts):
         # subsample: add the k gradient rows into each tensor's own (model) gradient in a hook,
