@@ -192,7 +192,7 @@ class DecorrelationLoss(LossTerm):
                 z = correlation.invariant_channels(x, irreps[layer], self.norm_eps)
                 m = self._channels(graph and layer in chosen)
                 if m is not None and z.shape[1] > m:  # as in fused_correlation: m drawn channels
-                    drawn = torch.randperm(z.shape[1], device=z.device)[:m].sort().values
+                    drawn = fused_correlation.draw_channels(z.shape[1], m, z.device)
                     z = z.index_select(1, drawn)
                 invariants.append(z)
         with torch.set_grad_enabled(graph):

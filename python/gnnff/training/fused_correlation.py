@@ -195,6 +195,11 @@ def _invariants_backward(
     return out
 
 
+def draw_channels(width: int, m: int, device) -> torch.Tensor:
+    """m of ``width`` channels, uniformly without replacement (torch's global RNG), sorted."""
+    return torch.randperm(width, device=device)[:m].sort().values
+
+
 def _block_channels(x: torch.Tensor, kind: str, n: int) -> int:
     """Invariant channels of one spec block: n irreps, times the multiplicity for rows/cmajor."""
     return n if kind == "e3nn" else n * x.shape[2 if kind == "rows" else 0]
@@ -375,8 +380,7 @@ class _FusedMeanSquare(torch.autograd.Function):
             width = sum(_block_channels(layer_parts[b[0]], b[1], b[3]) for b in spec)
             if channel_subsample is not None and width > channel_subsample:
                 # a wide layer: gather the drawn channels' components of the index edges only
-                channels = torch.randperm(width, device=layer_parts[0].device)
-                channels = channels[:channel_subsample].sort().values
+                channels = draw_channels(width, channel_subsample, layer_parts[0].device)
                 gathered, spec, back = _gather_drawn(
                     layer_parts, layer_kinds, spec, channels, index
                 )
