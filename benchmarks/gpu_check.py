@@ -84,8 +84,9 @@ class Runner:
     def left_s(self) -> float:
         return self.deadline - time.time()
 
-    def run(self, name: str, deck: str, ranks: int, folder: str) -> dict:
+    def run(self, name: str, deck: str, ranks: int, folder: str, threads=None) -> dict:
         os.makedirs(folder, exist_ok=True)
+        env = self.env if threads is None else dict(self.env, OMP_NUM_THREADS=str(threads))
         with open(os.path.join(folder, "in.lammps"), "w") as f:
             f.write(deck)
         cmd = [self.lmp, "-in", "in.lammps", "-log", "log.lammps"]
@@ -96,7 +97,7 @@ class Runner:
         proc = subprocess.Popen(
             cmd,
             cwd=folder,
-            env=self.env,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -176,6 +177,28 @@ def run_check(runner, models, device, ranks_list, cells, work, variants, dtypes,
             else:
                 row.update(passed=False, error="stage missing from the LAMMPS output")
             comparisons.append(row)
+    accuracy = []  # float32 on the device and on the cpu against the float64 truth
+    for ranks in todo:
+        for variant in variants if {"float32", "float64"} <= set(dtypes) else []:
+            test = next(
+                s["tag"]
+                for s in stages
+                if (s["variant"], s["dtype"], s["role"]) == (variant, "float32", "test")
+            )
+            tags = [decks.stage_tag(variant, d, "cpu") for d in ("float64", "float32")] + [test]
+            row = dict(ranks=ranks, variant=variant, device=device, against="float64 cpu")
+            if all(t in results[ranks] for t in tags):
+                row.update(decks.accuracy(*(results[ranks][t] for t in tags)))
+            else:
+                row.update(passed=False, error="stage missing from the LAMMPS output")
+            accuracy.append(row)
+            # a float32 row outside the 1e-5 difference still passes when the device's float32
+            # is as accurate as the cpu's (gpu_check_decks.py says why)
+            for c in comparisons:
+                if (c["ranks"], c["variant"], c["dtype"]) == (ranks, variant, "float32"):
+                    c["passed_tolerance"] = c.get("passed", False)
+                    c["passed_accuracy"] = row["passed"]
+                    c["passed"] = bool(c["passed_tolerance"] or row["passed"])
     if 1 in results and len(results) > 1:  # the cpu stages at more ranks against 1 rank
         for ranks in [k for k in results if k != 1]:
             for s in stages:
@@ -196,10 +219,20 @@ def run_check(runner, models, device, ranks_list, cells, work, variants, dtypes,
                     else dict(passed=False, error="stage missing from the LAMMPS output")
                 )
                 comparisons.append(row)
-    return dict(cells_per_side=cells, atoms=8 * cells**3, runs=runs, comparisons=comparisons)
+    return dict(
+        cells_per_side=cells,
+        atoms=8 * cells**3,
+        runs=runs,
+        comparisons=comparisons,
+        accuracy=accuracy,
+    )
 
 
-def run_timing(runner, models, device, atoms_list, names, seconds, max_steps, warm, work):
+def run_timing(runner, models, device, atoms_list, names, seconds, max_steps, warm, work, **kw):
+    """Timed NVE runs, float32: every model of ``names`` at every size of ``atoms_list`` on
+    ``device`` with ``ranks`` MPI ranks of ``threads`` OpenMP threads (default: 1 rank, the
+    runner's threads)."""
+    ranks, threads = kw.get("ranks", 1), kw.get("threads")
     rows = []
     for atoms in atoms_list:
         cells = decks.cells_for_atoms(atoms)
@@ -209,7 +242,8 @@ def run_timing(runner, models, device, atoms_list, names, seconds, max_steps, wa
                 model=name,
                 dtype="float32",
                 device=device,
-                ranks=1,
+                ranks=ranks,
+                threads_per_rank=threads or int(runner.env["OMP_NUM_THREADS"]),
                 atoms=atoms,
                 pair_style_words=extra,
             )
@@ -220,9 +254,8 @@ def run_timing(runner, models, device, atoms_list, names, seconds, max_steps, wa
             deck = decks.bench_deck(
                 cells, models[model, "float32"], device, extra, warm, seconds, max_steps
             )
-            r = runner.run(
-                f"bench_{name}_{atoms}", deck, 1, os.path.join(work, f"bench_{name}_{atoms}")
-            )
+            tag = f"bench_{name}_{atoms}" + (f"_{device}_np{ranks}" if ranks > 1 else "")
+            r = runner.run(tag, deck, ranks, os.path.join(work, tag), threads=threads)
             parsed = decks.parse_bench(r["output"]) if r["returncode"] == 0 else None
             row.update(cmd=r["cmd"], returncode=r["returncode"], process_wall_s=r["wall_s"])
             if parsed is None:
@@ -317,6 +350,19 @@ def main(argv=None) -> int:
     p.add_argument("--bench-warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS per rank")
     p.add_argument(
+        "--cpu-reference-ranks",
+        type=int,
+        default=0,
+        help="also time --cpu-reference-models with device cpu on this many MPI ranks of one "
+        "thread at the largest --bench-atoms (the same machine's CPUs, for comparison; 0: no)",
+    )
+    p.add_argument(
+        "--cpu-reference-models",
+        nargs="*",
+        default=["allegro", "pair_mlp"],
+        choices=["allegro", "nequip", "pair_mlp"],
+    )
+    p.add_argument(
         "--serial-check", action="store_true", help="check one rank count after the other"
     )
     p.add_argument("--deadline", type=float, default=None, help="Unix time; default now + 420 s")
@@ -327,7 +373,10 @@ def main(argv=None) -> int:
     os.makedirs(log_dir, exist_ok=True)
     runner = Runner(args.lmp, args.mpiexec, args.plugin_dir, args.threads, deadline, log_dir)
     started = time.time()
-    names = sorted({VARIANTS[v][0] for v in args.variants} | set(args.bench_models))
+    reference = args.cpu_reference_models if args.cpu_reference_ranks and args.bench_atoms else []
+    names = sorted(
+        {VARIANTS[v][0] for v in args.variants} | set(args.bench_models) | set(reference)
+    )
     dtypes = sorted(set(args.dtypes) | ({"float32"} if args.bench_atoms else set()))
     models = export_models(args.work, names, dtypes)
     check = run_check(
@@ -372,9 +421,26 @@ def main(argv=None) -> int:
         args.bench_warmup,
         args.work,
     )
+    for a in check["accuracy"]:
+        print(json.dumps({k: a.get(k) for k in ("ranks", "variant", "device", "device_error", "cpu_error", "passed")}), flush=True)  # fmt: skip
+    if reference:
+        timing += run_timing(
+            runner,
+            models,
+            "cpu",
+            [max(args.bench_atoms)],
+            reference,
+            args.bench_seconds,
+            args.bench_max_steps,
+            args.bench_warmup,
+            args.work,
+            ranks=args.cpu_reference_ranks,
+            threads=1,
+        )
     broken = [r for r in check["runs"].values() if r.get("returncode") not in (0, None)]
     broken += [r for r in timing if "error" in r]
     failed = [c for c in check["comparisons"] if not c["passed"]]
+    failed += [a for a in check["accuracy"] if not a["passed"]]
     report = dict(
         benchmark="GPU check of pair_style gnnff (scripts/gpu_check.sh)",
         mode="dry run on CPU (cpu against cpu)"
@@ -390,7 +456,7 @@ def main(argv=None) -> int:
         check=check,
         timing=timing,
         summary=dict(
-            comparisons=len(check["comparisons"]),
+            comparisons=len(check["comparisons"]) + len(check["accuracy"]),
             failed=len(failed),
             broken_runs=len(broken),
             skipped=sum("skipped" in r for r in list(check["runs"].values()) + timing),

@@ -4,6 +4,9 @@
 #include "atom.h"
 #include "neigh_list.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cstring>
 
 using namespace LAMMPS_NS;
@@ -57,37 +60,76 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   for (int g = 0; g < nnodes_; g++) types[g] = type_map[type[atom_of(g)]];
 
   // edges in one pass over the neighbour list (which includes the skin, so each pair is
-  // tested against r_max): centres go to the front of the (2,E) int64 buffer, neighbours to
-  // offset `bound` (the number of listed pairs, >= E), and are moved behind the E centres once
-  // E is known. One distance test per listed pair and one memmove of E indices.
+  // tested against r_max), split into chunks of consecutive centres that torch's intra-op
+  // threads fill side by side (OMP_NUM_THREADS; one chunk with one thread, as in CPU MD at one
+  // thread per rank). Chunk c writes its centres from offset bound_c (the listed pairs before
+  // it) of the (2,E) int64 buffer and its neighbours from `bound` + bound_c (`bound`: all listed
+  // pairs, >= E); then the chunks are moved, in order, behind one another: E centres, then E
+  // neighbours. Every move goes to a lower address than any chunk not yet moved, so memmove in
+  // chunk order is safe, and the edge order is that of one serial pass whatever the threads.
   const double rsq_max = r_max * r_max;
   const int ncentres = ghost_centres ? list->inum + list->gnum : list->inum;
+  const int nchunks = std::max(1, std::min(at::get_num_threads(), ncentres / kCentresPerChunk));
+  chunk_first_.assign(nchunks + 1, 0);
+  chunk_bound_.assign(nchunks + 1, 0);
+  chunk_edges_.assign(nchunks, 0);
   int64_t bound = 0;
-  for (int ii = 0; ii < ncentres; ii++) bound += list->numneigh[list->ilist[ii]];
+  for (int c = 0, ii = 0; c < nchunks; c++) {
+    chunk_first_[c] = ii;
+    chunk_bound_[c] = bound;
+    const int last = (int) ((int64_t) ncentres * (c + 1) / nchunks);
+    for (; ii < last; ii++) bound += list->numneigh[list->ilist[ii]];
+  }
+  chunk_first_[nchunks] = ncentres;
+  chunk_bound_[nchunks] = bound;
   reserve(host_edges_, 2 * bound, torch::kInt64, torch::kCPU);
   int64_t *centre = host_edges_.data_ptr<int64_t>();
   int64_t *neighbour = centre + bound;
-  int64_t e = 0;
-  for (int ii = 0; ii < ncentres; ii++) {
-    const int i = list->ilist[ii];
-    const int gi = node_of(i);
-    if (gi < 0) continue;
-    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
-    const int *jlist = list->firstneigh[i];
-    const int jnum = list->numneigh[i];
-    for (int jj = 0; jj < jnum; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-      if (dx * dx + dy * dy + dz * dz >= rsq_max) continue;
-      const int gj = node_of(j);
-      if (gj < 0) continue;
-      centre[e] = gi;
-      neighbour[e] = gj;
-      e++;
+
+  auto fill_chunk = [&](int c) {
+    int64_t e = chunk_bound_[c];
+    for (int ii = chunk_first_[c]; ii < chunk_first_[c + 1]; ii++) {
+      const int i = list->ilist[ii];
+      const int gi = node_of(i);
+      if (gi < 0) continue;
+      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const int *jlist = list->firstneigh[i];
+      const int jnum = list->numneigh[i];
+      for (int jj = 0; jj < jnum; jj++) {
+        const int j = jlist[jj] & NEIGHMASK;
+        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+        if (dx * dx + dy * dy + dz * dz >= rsq_max) continue;
+        const int gj = node_of(j);
+        if (gj < 0) continue;
+        centre[e] = gi;
+        neighbour[e] = gj;
+        e++;
+      }
     }
+    chunk_edges_[c] = e - chunk_bound_[c];
+  };
+  if (nchunks == 1) {
+    fill_chunk(0);
+  } else {
+    at::parallel_for(0, nchunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; c++) fill_chunk((int) c);
+    });
+  }
+
+  int64_t e = 0;
+  for (int c = 0; c < nchunks; c++) {
+    if (chunk_bound_[c] != e)
+      std::memmove(centre + e, centre + chunk_bound_[c], chunk_edges_[c] * sizeof(int64_t));
+    e += chunk_edges_[c];
   }
   nedges_ = e;
-  if (bound != nedges_) std::memmove(centre + nedges_, neighbour, nedges_ * sizeof(int64_t));
+  e = 0;
+  for (int c = 0; c < nchunks; c++) {
+    if (bound + chunk_bound_[c] != nedges_ + e)
+      std::memmove(centre + nedges_ + e, neighbour + chunk_bound_[c],
+                   chunk_edges_[c] * sizeof(int64_t));
+    e += chunk_edges_[c];
+  }
 }
 
 const GNNFFGraph::Inputs &GNNFFGraph::inputs(double **x, torch::ScalarType dtype,

@@ -52,6 +52,13 @@ class GNNFFGraph {
   std::vector<int> graph_of_atom_;    // LAMMPS index -> node, -1 if not in the graph
   std::vector<int> atom_of_graph_;    // node -> LAMMPS index (only when !identity_)
 
+  // the edge build's chunks of centres (see build()): first centre, listed pairs before the
+  // chunk, edges found in it; a chunk has at least kCentresPerChunk centres, so that a small
+  // system or a rank with few atoms is not split into chunks dearer than they save
+  static constexpr int kCentresPerChunk = 512;
+  std::vector<int> chunk_first_;
+  std::vector<int64_t> chunk_bound_, chunk_edges_;
+
   // host buffers (1-d, capacity >= what this step needs)
   torch::Tensor host_types_, host_edges_, host_pos_[2];    // pos: [0] float64, [1] float32
   // device buffers, used when the model is not on the CPU

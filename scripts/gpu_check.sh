@@ -15,7 +15,8 @@
 # torch (CMake, GNNFF_PYTHON_MODULE=OFF: no Python.h or pybind11 needed; exit 3 if it fails);
 # (4) benchmarks/gpu_check.py: `device cuda` against `device cpu` on 1 and 2 MPI ranks for
 # allegro, nequip (comm layer, comm shell) and pair_mlp in float64 (1e-10) and float32 (1e-5),
-# then MD speed on the GPU at 4096 and 32768 atoms; JSON to benchmarks/results/gpu/gpu_check.json.
+# then MD speed on the GPU at 4096 and 32768 atoms (and, for comparison, on all the machine's CPU
+# cores at 32768); JSON to benchmarks/results/gpu/gpu_check.json.
 # Exit 0: every comparison passed and no run broke; 1: otherwise (the JSON says which).
 # Where $OUT is set (the device tool), gpu_check.json, the console log and the LAMMPS logs are
 # copied there, since nothing else comes back from that machine.
@@ -33,6 +34,9 @@
 #   GNNFF_GPU_CHECK_ATOMS    atom counts timed (default "4096 32768"; dry run "64")
 #   GNNFF_GPU_CHECK_SECONDS  cap of each timed run (default 15; dry run 3)
 #   GNNFF_GPU_CHECK_THREADS  OMP_NUM_THREADS per rank (default nproc/4; dry run 1)
+#   GNNFF_GPU_CHECK_CPU_RANKS  MPI ranks (one thread each) of the same machine's CPU reference
+#                            timing of allegro and pair_mlp at the largest size (default nproc;
+#                            0: none; the dry run has none)
 #   PYTHON                   interpreter with torch (default python3)
 set -uo pipefail
 START=$(date +%s)
@@ -47,21 +51,22 @@ WORK=${GNNFF_GPU_CHECK_WORK:-/tmp/gnnff_gpu_check}
 PY=${PYTHON:-python3}
 NPROC=$(nproc 2>/dev/null || echo 2)
 if [ "$DEVICE" = cpu ]; then
-    DEF_OUT=$WORK/results DEF_CELLS=2 DEF_ATOMS=64 DEF_SECONDS=3 DEF_THREADS=1
+    DEF_OUT=$WORK/results DEF_CELLS=2 DEF_ATOMS=64 DEF_SECONDS=3 DEF_THREADS=1 DEF_CPU_RANKS=0
 else
     DEF_OUT=$REPO/benchmarks/results/gpu DEF_CELLS=4 DEF_ATOMS="4096 32768" DEF_SECONDS=15
-    DEF_THREADS=$((NPROC / 4 > 0 ? NPROC / 4 : 1))
+    DEF_THREADS=$((NPROC / 4 > 0 ? NPROC / 4 : 1)) DEF_CPU_RANKS=$NPROC
 fi
 OUTDIR=${GNNFF_GPU_CHECK_OUT:-$DEF_OUT}
 CELLS=${GNNFF_GPU_CHECK_CELLS:-$DEF_CELLS}
 ATOMS=${GNNFF_GPU_CHECK_ATOMS:-$DEF_ATOMS}
 SECONDS_CAP=${GNNFF_GPU_CHECK_SECONDS:-$DEF_SECONDS}
 THREADS=${GNNFF_GPU_CHECK_THREADS:-$DEF_THREADS}
+CPU_RANKS=${GNNFF_GPU_CHECK_CPU_RANKS:-$DEF_CPU_RANKS}
 RT=$WORK/runtime/gnnff_gpu_runtime
 BUILD=$WORK/build
 export GNNFF_GPU_CHECK_COMMAND="GNNFF_GPU_CHECK_DEVICE=$DEVICE GNNFF_GPU_CHECK_BUDGET_S=$BUDGET \
 GNNFF_GPU_CHECK_CELLS=$CELLS GNNFF_GPU_CHECK_ATOMS='$ATOMS' GNNFF_GPU_CHECK_SECONDS=$SECONDS_CAP \
-GNNFF_GPU_CHECK_THREADS=$THREADS bash scripts/gpu_check.sh"
+GNNFF_GPU_CHECK_THREADS=$THREADS GNNFF_GPU_CHECK_CPU_RANKS=$CPU_RANKS bash scripts/gpu_check.sh"
 
 mkdir -p "$WORK" || { echo "gpu_check: cannot create $WORK" >&2; exit 2; }
 exec > >(tee "$WORK/gpu_check.log") 2>&1
@@ -163,7 +168,7 @@ say "built $PLUGIN_DIR/gnnffplugin.so"
 "$PY" "$REPO/benchmarks/gpu_check.py" --lmp "$RT/lammps/lmp" --mpiexec "$RT/mpich/bin/mpiexec" \
     --plugin-dir "$PLUGIN_DIR" --device "$DEVICE" --out-dir "$OUTDIR" --work "$WORK/runs" \
     --check-cells "$CELLS" --bench-atoms $ATOMS --bench-seconds "$SECONDS_CAP" \
-    --threads "$THREADS" --deadline "$((START + BUDGET))" --pack-manifest "$PACK/MANIFEST.json"
+    --threads "$THREADS" --cpu-reference-ranks "$CPU_RANKS" --deadline "$((START + BUDGET))" --pack-manifest "$PACK/MANIFEST.json"
 rc=$?
 say "done, exit $rc ($OUTDIR/gpu_check.json)"
 save_out

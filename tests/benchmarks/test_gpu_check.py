@@ -169,6 +169,32 @@ def test_compare_measures_relative_errors_against_the_tolerance():
     assert not decks.compare(flat, flat, "float64")["passed"]  # no forces: proves nothing
 
 
+def test_accuracy_compares_float32_errors_against_the_float64_truth():
+    rng = np.random.default_rng(3)
+    forces = rng.normal(size=(50, 3))
+    truth = dict(energy=-100.0, pressure=np.array([100.0, 80, 60, 1, 2, 3]), forces=forces)
+
+    def rounded(scale):  # a float32-like evaluation: relative error ~scale, max |F| ~3
+        return dict(
+            energy=truth["energy"] * (1 + scale),
+            pressure=truth["pressure"] * (1 + scale),
+            forces=forces + scale * rng.normal(size=forces.shape),
+        )
+
+    cpu = rounded(1e-5)
+    a = decks.accuracy(truth, cpu, rounded(1.5e-5))  # within 2x the cpu's errors
+    assert a["passed"]
+    assert a["cpu_error"]["forces"] == pytest.approx(decks.relative_errors(truth, cpu)["forces"])
+    assert a["bound"]["forces"] == pytest.approx(2 * a["cpu_error"]["forces"])
+    assert not decks.accuracy(truth, cpu, rounded(1e-4))["passed"]  # 10x less accurate
+    # a cpu exact to the last bit does not demand the same of the device: 1e-5 is the floor
+    assert decks.accuracy(truth, truth, rounded(1e-7))["passed"]
+    # rms forces are recorded, not gated: rms of the difference over rms of the reference
+    rel = decks.relative_errors(truth, dict(truth, forces=2 * forces))
+    assert rel["forces_rms"] == pytest.approx(1.0)
+    assert decks.compare(truth, dict(truth, forces=forces * (1 + 1e-6)), "float32")["passed"]
+
+
 def test_parse_check_and_bench(tmp_path):
     (tmp_path / "a-float64-cpu.dump").write_text(
         "ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n0 1\n0 1\n0 1\n"
@@ -187,6 +213,7 @@ def test_parse_check_and_bench(tmp_path):
     )
     b = decks.parse_bench(log)
     assert (b["steps"], b["atoms"], b["loop_s"], b["warmup_loop_s"]) == (40, 4096, 2.0, 0.5)
+    assert b["lammps_procs"] == 1 and "ranks" not in b  # ranks x threads; the driver knows ranks
     assert b["ms_per_step"] == pytest.approx(50.0)
     assert b["katom_steps_per_s"] == pytest.approx(4096 * 40 / 2 / 1e3)
     assert decks.parse_bench("Loop time of 0.5 on 1 procs for 5 steps with 8 atoms\n") is None
@@ -225,17 +252,28 @@ def test_driver_dry_run_writes_the_report(tmp_path):
     cmd += ["--mpiexec", mpiexec, "--plugin-dir", plugins, "--device", "cpu"]
     cmd += ["--out-dir", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
     cmd += ["--check-cells", "2", "--ranks", "1", "--variants", "pair_mlp"]
-    cmd += ["--dtypes", "float64", "--bench-atoms", "64", "--bench-models", "pair_mlp"]
-    cmd += ["--bench-seconds", "1", "--bench-warmup", "2"]
+    cmd += ["--dtypes", "float64", "float32", "--bench-atoms", "64", "--bench-models", "pair_mlp"]
+    cmd += ["--bench-seconds", "1", "--bench-warmup", "2", "--cpu-reference-ranks", "2"]
+    cmd += ["--cpu-reference-models", "pair_mlp"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
-    assert report["summary"] == dict(comparisons=1, failed=0, broken_runs=0, skipped=0, passed=True)
-    (row,) = report["check"]["comparisons"]
-    assert row["relative_error"] == dict(energy=0.0, forces=0.0, virial=0.0)
-    assert row["max_abs_force_ref"] > 1e-3 and report["check"]["atoms"] == 64
-    (bench,) = report["timing"]
+    assert report["summary"] == dict(comparisons=3, failed=0, broken_runs=0, skipped=0, passed=True)
+    rows = {row["dtype"]: row for row in report["check"]["comparisons"]}
+    for row in rows.values():  # the repeated cpu stage is the first one, exactly
+        assert row["relative_error"] == dict(energy=0.0, forces=0.0, virial=0.0, forces_rms=0.0)
+        assert row["max_abs_force_ref"] > 1e-3 and row["passed"]
+    assert rows["float32"]["passed_tolerance"] and rows["float32"]["passed_accuracy"]
+    # float32 against the float64 truth: a float32 rounding error, the same for both stages
+    (acc,) = report["check"]["accuracy"]
+    assert acc["passed"] and acc["device_error"] == acc["cpu_error"]
+    assert 1e-9 < acc["cpu_error"]["forces"] < 1e-4
+    assert report["check"]["atoms"] == 64
+    bench, reference = report["timing"]
     assert bench["atoms"] == 64 and bench["steps"] >= 1 and bench["model_calls_rank0"] >= 1
+    assert (bench["ranks"], bench["threads_per_rank"]) == (1, 1)
+    assert (reference["device"], reference["ranks"], reference["threads_per_rank"]) == ("cpu", 2, 1)
+    assert reference["lammps_procs"] == 2 and reference["steps"] >= 1
     assert report["command"] == "pytest dry run" and "gpu_check.py" in report["driver_command"]
     assert report["machine"]["torch"] and report["machine"]["cpu_count"] >= 1
     assert report["mode"].startswith("dry run")

@@ -2,7 +2,7 @@
 
 Fixtures
 --------
-run_lammps(deck, workdir, nprocs=1, variables=None, expect_error=False, timeout=120)
+run_lammps(deck, workdir, nprocs=1, variables=None, expect_error=False, timeout=120, threads=1)
     Write ``deck`` to workdir/in.lammps, run ``lmp -in in.lammps -log log.lammps`` (through
     ``mpirun -launcher fork -np N`` when nprocs > 1) and return a LammpsRun with ``.output``
     (stdout + stderr), ``.returncode``, ``.log`` (path) and ``.thermo()`` (list of dicts, one
@@ -13,7 +13,8 @@ lammps_environment
 export_analytic(name, path, **kwargs)
     Build a registered model (gnnff.models.registry) and export it to ``path``; returns path.
 
-Every run gets OMP_NUM_THREADS=1 (several ranks share 2 cores; torch would oversubscribe).
+Every run gets OMP_NUM_THREADS=1 (several ranks share 2 cores; torch would oversubscribe), or
+``threads`` where a test exercises the threaded parts of the pair style.
 Tests here carry ``pytest.mark.lammps``; they need ``pip install --no-build-isolation .`` first.
 """
 
@@ -86,9 +87,9 @@ def parse_thermo(log_path: str) -> List[Dict[str, np.ndarray]]:
     return tables
 
 
-def lammps_env() -> Dict[str, str]:
+def lammps_env(threads: int = 1) -> Dict[str, str]:
     env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = str(threads)
     return env
 
 
@@ -117,6 +118,7 @@ def run_lammps(lammps_ready):
         variables: Optional[Dict[str, str]] = None,
         expect_error: bool = False,
         timeout: float = 120,
+        threads: int = 1,
     ) -> LammpsRun:
         workdir = str(workdir)
         with open(os.path.join(workdir, "in.lammps"), "w") as f:
@@ -127,7 +129,12 @@ def run_lammps(lammps_ready):
         if nprocs > 1:
             cmd = [MPIRUN, "-launcher", "fork", "-np", str(nprocs)] + cmd
         proc = subprocess.run(
-            cmd, cwd=workdir, env=lammps_env(), capture_output=True, text=True, timeout=timeout
+            cmd,
+            cwd=workdir,
+            env=lammps_env(threads),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         result = LammpsRun(
             proc.stdout + proc.stderr, proc.returncode, os.path.join(workdir, "log.lammps")
