@@ -61,18 +61,20 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
 
   // edges in one pass over the neighbour list (which includes the skin, so each pair is
   // tested against r_max), split into chunks of consecutive centres that torch's intra-op
-  // threads fill side by side (OMP_NUM_THREADS; one chunk with one thread, as in CPU MD at one
-  // thread per rank). Chunk c writes its centres from offset bound_c (the listed pairs before
-  // it) of the (2,E) int64 buffer and its neighbours from `bound` + bound_c (`bound`: all listed
-  // pairs, >= E); then the chunks are moved, in order, behind one another: E centres, then E
-  // neighbours. Every move goes to a lower address than any chunk not yet moved, so memmove in
-  // chunk order is safe, and the edge order is that of one serial pass whatever the threads.
+  // threads fill side by side (OMP_NUM_THREADS). Chunk c writes its centres from offset
+  // bound_c (the listed pairs before it) and its neighbours from `bound` + bound_c (`bound`: all
+  // listed pairs, >= E), then the chunks are packed behind one another into the (2,E) int64
+  // buffer: E centres, then E neighbours, in the edge order of one serial pass whatever the
+  // threads. With one chunk (one thread, as in CPU MD at one thread per rank) the pass writes
+  // into the edge buffer itself and one memmove packs it; with several, into a scratch buffer
+  // that each thread copies its chunks out of (a GPU step builds ~1M edges: a serial pack of
+  // 16 MB would cost milliseconds).
   const double rsq_max = r_max * r_max;
   const int ncentres = ghost_centres ? list->inum + list->gnum : list->inum;
   const int nchunks = std::max(1, std::min(at::get_num_threads(), ncentres / kCentresPerChunk));
   chunk_first_.assign(nchunks + 1, 0);
   chunk_bound_.assign(nchunks + 1, 0);
-  chunk_edges_.assign(nchunks, 0);
+  chunk_edges_.assign(nchunks + 1, 0);
   int64_t bound = 0;
   for (int c = 0, ii = 0; c < nchunks; c++) {
     chunk_first_[c] = ii;
@@ -82,8 +84,9 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   }
   chunk_first_[nchunks] = ncentres;
   chunk_bound_[nchunks] = bound;
-  reserve(host_edges_, 2 * bound, torch::kInt64, torch::kCPU);
-  int64_t *centre = host_edges_.data_ptr<int64_t>();
+  torch::Tensor &filled = nchunks == 1 ? host_edges_ : host_scratch_;
+  reserve(filled, 2 * bound, torch::kInt64, torch::kCPU);
+  int64_t *centre = filled.data_ptr<int64_t>();
   int64_t *neighbour = centre + bound;
 
   auto fill_chunk = [&](int c) {
@@ -110,26 +113,31 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   };
   if (nchunks == 1) {
     fill_chunk(0);
-  } else {
-    at::parallel_for(0, nchunks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t c = begin; c < end; c++) fill_chunk((int) c);
-    });
+    nedges_ = chunk_edges_[0];
+    if (bound != nedges_) std::memmove(centre + nedges_, neighbour, nedges_ * sizeof(int64_t));
+    return;
   }
-
+  at::parallel_for(0, nchunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; c++) fill_chunk((int) c);
+  });
+  // chunk_edges_ becomes the packed offset of each chunk (an exclusive prefix sum)
   int64_t e = 0;
-  for (int c = 0; c < nchunks; c++) {
-    if (chunk_bound_[c] != e)
-      std::memmove(centre + e, centre + chunk_bound_[c], chunk_edges_[c] * sizeof(int64_t));
-    e += chunk_edges_[c];
+  for (int c = 0; c <= nchunks; c++) {
+    const int64_t n = c < nchunks ? chunk_edges_[c] : 0;
+    chunk_edges_[c] = e;
+    e += n;
   }
   nedges_ = e;
-  e = 0;
-  for (int c = 0; c < nchunks; c++) {
-    if (bound + chunk_bound_[c] != nedges_ + e)
-      std::memmove(centre + nedges_ + e, neighbour + chunk_bound_[c],
-                   chunk_edges_[c] * sizeof(int64_t));
-    e += chunk_edges_[c];
-  }
+  reserve(host_edges_, 2 * nedges_, torch::kInt64, torch::kCPU);
+  int64_t *packed = host_edges_.data_ptr<int64_t>();
+  at::parallel_for(0, nchunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; c++) {
+      const int64_t n = chunk_edges_[c + 1] - chunk_edges_[c];
+      std::memcpy(packed + chunk_edges_[c], centre + chunk_bound_[c], n * sizeof(int64_t));
+      std::memcpy(packed + nedges_ + chunk_edges_[c], neighbour + chunk_bound_[c],
+                  n * sizeof(int64_t));
+    }
+  });
 }
 
 const GNNFFGraph::Inputs &GNNFFGraph::inputs(double **x, torch::ScalarType dtype,

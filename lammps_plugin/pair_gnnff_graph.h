@@ -53,7 +53,7 @@ class GNNFFGraph {
   std::vector<int> atom_of_graph_;    // node -> LAMMPS index (only when !identity_)
 
   // the edge build's chunks of centres (see build()): first centre, listed pairs before the
-  // chunk, edges found in it; a chunk has at least kCentresPerChunk centres, so that a small
+  // chunk, edges found in it (then its packed offset); a chunk has at least kCentresPerChunk centres, so that a small
   // system or a rank with few atoms is not split into chunks dearer than they save
   static constexpr int kCentresPerChunk = 512;
   std::vector<int> chunk_first_;
@@ -61,6 +61,7 @@ class GNNFFGraph {
 
   // host buffers (1-d, capacity >= what this step needs)
   torch::Tensor host_types_, host_edges_, host_pos_[2];    // pos: [0] float64, [1] float32
+  torch::Tensor host_scratch_;    // the chunked edge build's unpacked (2, bound) edges
   // device buffers, used when the model is not on the CPU
   torch::Tensor dev_types_, dev_edges_, dev_pos_[2];
   bool types_edges_on_device_ = false;    // copied for this build
