@@ -19,6 +19,7 @@ time), recording the rest as skipped, so the whole check fits a device call.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -41,6 +42,7 @@ MODELS = {
     "pair_mlp": dict(),
 }
 R_MAX = 5.0
+SOURCE_SUFFIXES = (".py", ".cpp", ".h", ".txt")
 # check variants: name -> (model, pair_style words)
 VARIANTS = {
     "allegro": ("allegro", ""),
@@ -267,6 +269,22 @@ def run_timing(runner, models, device, atoms_list, names, seconds, max_steps, wa
     return rows
 
 
+def source_digest() -> str:
+    """sha256 over the paths and contents of the sources the check builds and runs."""
+    digest = hashlib.sha256()
+    for top in ("CMakeLists.txt", "cpp", "lammps_plugin", "python/gnnff", "benchmarks"):
+        root = os.path.join(REPO, top)
+        paths = [root] if os.path.isfile(root) else []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "results"))
+            paths += [os.path.join(folder, f) for f in sorted(files) if f.endswith(SOURCE_SUFFIXES)]
+        for path in paths:
+            digest.update(os.path.relpath(path, REPO).encode() + b"\0")
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
 def machine_info(device: str, lmp: str) -> dict:
     import torch
 
@@ -305,6 +323,19 @@ def machine_info(device: str, lmp: str) -> dict:
             lines = lines[-2:-1]
         if lines:
             info[key] = lines if key == "gpu" else lines[0]
+    # the device tool's copy of .git can be older than the tree it sends: name the files that
+    # differ from the recorded commit, and hash the sources that were built and run
+    try:
+        out = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        info["git_changed_files"] = sorted(line[3:] for line in out.splitlines() if line.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    info["source_sha256"] = source_digest()
     try:
         import e3nn
 

@@ -36,7 +36,7 @@ LOOP_LINE = re.compile(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) step
 TIMING_LINE = re.compile(
     r"gnnff timing: rank 0 made (\d+) model calls: ([\d.]+) s in the TorchScript call "
     r"\(([\d.]+) ms/call\), ([\d.]+) s building inputs and writing outputs \(([\d.]+) ms/call\), "
-    r"([\d.]+) edges/call"
+    r"([\d.]+) edges/call(?:; of the inputs, ([\d.]+) ms/call building edges on (\d+) threads)?"
 )
 
 HEADER = """\
@@ -191,11 +191,13 @@ def parse_bench(stdout: str) -> Optional[dict]:
     )
     timing = TIMING_LINE.findall(stdout)
     if timing:
-        calls, model_s, model_ms, glue_s, glue_ms, edges = timing[-1]
+        calls, model_s, model_ms, glue_s, glue_ms, edges, build_ms, threads = timing[-1]
         result.update(
             model_calls_rank0=int(calls),
             model_ms_per_call_rank0=float(model_ms),
             glue_ms_per_call_rank0=float(glue_ms),
             edges_per_call_rank0=float(edges),
         )
+        if build_ms:  # the pair style's edge build alone (part of glue), and torch's threads
+            result.update(edge_build_ms_per_call_rank0=float(build_ms), torch_threads=int(threads))
     return result

@@ -112,6 +112,7 @@ class PairGNNFF : public Pair {
   double model_seconds_ = 0.0;
   double glue_seconds_ = 0.0;
   double edges_total_ = 0.0;
+  double build_seconds_ = 0.0;    // the edge build alone (GNNFFGraph::build), part of glue
 };
 
 }    // namespace LAMMPS_NS

@@ -16,6 +16,8 @@
 
 #include "gnnff/model.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -49,11 +51,13 @@ void PairGNNFF::report_timing()
     utils::logmesg(lmp,
                    "gnnff timing: rank 0 made {} model calls: {:.6f} s in the TorchScript call "
                    "({:.3f} ms/call), {:.6f} s building inputs and writing outputs ({:.3f} "
-                   "ms/call), {:.1f} edges/call\n",
+                   "ms/call), {:.1f} edges/call; of the inputs, {:.3f} ms/call building edges on "
+                   "{} threads\n",
                    ncalls_, model_seconds_, 1e3 * model_seconds_ / ncalls_, glue_seconds_,
-                   1e3 * glue_seconds_ / ncalls_, edges_total_ / ncalls_);
+                   1e3 * glue_seconds_ / ncalls_, edges_total_ / ncalls_,
+                   1e3 * build_seconds_ / ncalls_, at::get_num_threads());
   ncalls_ = 0;
-  model_seconds_ = glue_seconds_ = edges_total_ = 0.0;
+  model_seconds_ = glue_seconds_ = edges_total_ = build_seconds_ = 0.0;
 }
 
 void PairGNNFF::finish()
@@ -146,6 +150,7 @@ void PairGNNFF::compute(int eflag, int vflag)
   // of ghost atoms too, so that ghost features entering local energies are complete.
   const bool message_passing = interaction_range_ > r_max_;
   graph_.build(atom, list, type_map_, has_null_, r_max_, message_passing);
+  const double build_dt = seconds_since(t_start);
   // the committee's deviation needs the driving model's global virial too
   const bool committee = committee_step();
 
@@ -165,6 +170,7 @@ void PairGNNFF::compute(int eflag, int vflag)
     model_seconds_ += model_dt;
     ncalls_++;
     edges_total_ += (double) graph_.num_edges();
+    build_seconds_ += build_dt;
 
     check_finite(out.forces.data_ptr<double>(), graph_.num_nodes(), out.energy);
     write_back(out);

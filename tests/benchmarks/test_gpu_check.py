@@ -210,10 +210,15 @@ def test_parse_check_and_bench(tmp_path):
         "gnnff timing: rank 0 made 6 model calls: 0.4 s in the TorchScript call (66.7 ms/call), "
         "0.01 s building inputs and writing outputs (1.7 ms/call), 114688.0 edges/call\n"
         "Loop time of 2 on 1 procs for 40 steps with 4096 atoms\n"
+        "gnnff timing: rank 0 made 41 model calls: 1.8 s in the TorchScript call (43.9 ms/call), "
+        "0.1 s building inputs and writing outputs (2.4 ms/call), 114688.0 edges/call; of the "
+        "inputs, 1.250 ms/call building edges on 4 threads\n"
     )
     b = decks.parse_bench(log)
     assert (b["steps"], b["atoms"], b["loop_s"], b["warmup_loop_s"]) == (40, 4096, 2.0, 0.5)
     assert b["lammps_procs"] == 1 and "ranks" not in b  # ranks x threads; the driver knows ranks
+    assert (b["model_ms_per_call_rank0"], b["glue_ms_per_call_rank0"]) == (43.9, 2.4)
+    assert (b["edge_build_ms_per_call_rank0"], b["torch_threads"]) == (1.25, 4)
     assert b["ms_per_step"] == pytest.approx(50.0)
     assert b["katom_steps_per_s"] == pytest.approx(4096 * 40 / 2 / 1e3)
     assert decks.parse_bench("Loop time of 0.5 on 1 procs for 5 steps with 8 atoms\n") is None
@@ -276,6 +281,7 @@ def test_driver_dry_run_writes_the_report(tmp_path):
     assert reference["lammps_procs"] == 2 and reference["steps"] >= 1
     assert report["command"] == "pytest dry run" and "gpu_check.py" in report["driver_command"]
     assert report["machine"]["torch"] and report["machine"]["cpu_count"] >= 1
+    assert len(report["machine"]["source_sha256"]) == 64
     assert report["mode"].startswith("dry run")
 
 
