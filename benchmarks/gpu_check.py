@@ -230,11 +230,11 @@ def run_check(runner, models, device, ranks_list, cells, work, variants, dtypes,
     )
 
 
-def run_timing(runner, models, device, atoms_list, names, seconds, max_steps, warm, work, **kw):
+def run_timing(
+    runner, models, device, atoms_list, names, seconds, max_steps, warm, work, ranks=1, threads=None
+):
     """Timed NVE runs, float32: every model of ``names`` at every size of ``atoms_list`` on
-    ``device`` with ``ranks`` MPI ranks of ``threads`` OpenMP threads (default: 1 rank, the
-    runner's threads)."""
-    ranks, threads = kw.get("ranks", 1), kw.get("threads")
+    ``device`` with ``ranks`` MPI ranks of ``threads`` OpenMP threads (None: the runner's)."""
     rows = []
     for atoms in atoms_list:
         cells = decks.cells_for_atoms(atoms)
