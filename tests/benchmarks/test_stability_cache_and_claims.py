@@ -175,3 +175,88 @@ def test_amendment_a4_rule_counts_censored_runs_of_seeds_0_to_3():
         "evaluable": False,
         "triggers": False,
     }
+
+
+def _one_variant(payload, variant, seeds):
+    """The part of a hand-made payload one job of the study would have written."""
+    out = json.loads(json.dumps(payload))
+    out["runs"] = [r for r in out["runs"] if r["variant"] == variant and r["seed"] in seeds]
+    out["settings"]["seeds"] = list(seeds)
+    out["experiment"] = "stability_decorrelation"
+    return out
+
+
+def test_merge_joins_the_jobs_of_one_study_and_adds_amendment_runs():
+    full = _decorrelation_payload([5.0, 1.0], [5.0, 5.0], mae_over_rms=0.05)
+    jobs = [_one_variant(full, v, [0, 1]) for v in ("baseline", "decorrelation")]
+    # an amendment job: seed 0 of both variants again (same cached primary results) plus a
+    # longer run at SiO1.1, and the control's longer run
+    amendment = json.loads(json.dumps(full))
+    amendment["experiment"] = "stability_decorrelation"
+    amendment["runs"] = [r for r in amendment["runs"] if r["seed"] == 0]
+    for run, t in zip(amendment["runs"], (20.0, 12.0)):
+        run["compositions"]["SiO1.1"] = dict(
+            run["compositions"]["SiO1.1"], extended_md={"stability": _stability(t, 20.0)}
+        )
+    amendment["extended_md_ps"] = {"SiO1.1": 20.0}
+    amendment["reference_potential_control"]["SiO1.1"]["extended_md"] = {
+        "stability": _stability(20.0, 20.0)
+    }
+    merged = claims.merge_results(jobs + [amendment], ["b.json", "d.json", "a4.json"])
+    assert [(r["variant"], r["seed"]) for r in merged["runs"]] == [
+        ("baseline", 0),
+        ("decorrelation", 0),
+        ("baseline", 1),
+        ("decorrelation", 1),
+    ]
+    assert merged["settings"]["seeds"] == [0, 1] and merged["extended_md_ps"] == {"SiO1.1": 20.0}
+    result = claims.decorrelation_claims(merged, n_boot=50)
+    assert result["n_seeds"] == 2
+    sio11 = result["compositions"]["SiO1.1"]
+    assert sio11["baseline_stable_ps"] == [5.0, 1.0] and sio11["method_stable_ps"] == [5.0, 5.0]
+    longer = result["amended_A4"]["compositions"]["SiO1.1"]
+    assert longer["seeds"] == [0] and longer["baseline_stable_ps"] == [20.0]
+    assert longer["method_stable_ps"] == [12.0] and longer["method_failed"] == [True]
+    assert result["amended_A4"]["reference_stable"] == {"SiO1.1": True}
+
+    disagree = json.loads(json.dumps(jobs[0]))
+    disagree["runs"][0]["compositions"]["SiO2"]["stability"] = _stability(2.0)
+    with pytest.raises(ValueError, match="disagree on baseline seed 0/compositions/SiO2/stability"):
+        claims.merge_results([jobs[0], disagree], ["b.json", "other.json"])
+    other_settings = json.loads(json.dumps(jobs[1]))
+    other_settings["settings"]["md_steps"] = 2000
+    with pytest.raises(ValueError, match=r"other.json is not a result of the same study.*md_steps"):
+        claims.merge_results([jobs[0], other_settings], ["b.json", "other.json"])
+
+
+def test_status_is_in_progress_until_the_protocol_seeds_exist(tmp_path):
+    four = claims.decorrelation_claims(
+        _decorrelation_payload([5.0] * 4, [5.0] * 4, 0.05), n_boot=50
+    )
+    assert four["gates"]["all_pass"]  # gates hold, but 4 seeds are not the protocol's 8
+    assert claims.study_status("decorrelation", four).startswith(
+        "in progress: 4 of the protocol's 8 paired seeds"
+    )
+    eight = claims.decorrelation_claims(
+        _decorrelation_payload([5.0] * 8, [5.0] * 8, 0.05), n_boot=50
+    )
+    assert claims.study_status("decorrelation", eight) == "gates met: the comparison counts"
+    coarse = claims.decorrelation_claims(
+        _decorrelation_payload([5.0] * 8, [5.0] * 8, 0.2), n_boot=50
+    )
+    assert claims.study_status("decorrelation", coarse).startswith("gates NOT met")
+
+    # the command line: two jobs' files merged into claims.json, status in progress
+    full = _decorrelation_payload([5.0, 5.0], [5.0, 2.0], 0.05)
+    files = []
+    for variant in ("baseline", "decorrelation"):
+        files.append(tmp_path / f"{variant}.json")
+        files[-1].write_text(json.dumps(_one_variant(full, variant, [0, 1])))
+    out = tmp_path / "claims.json"
+    argv = ["--decorrelation", *map(str, files), "--claims", str(out), "--n-boot", "50"]
+    assert claims.main(argv + ["--figures", str(tmp_path)]) == 0
+    stored = json.loads(out.read_text())["decorrelation"]
+    assert stored["n_seeds"] == 2 and stored["status"].startswith("in progress: 2 of")
+    assert stored["result_file"] == [str(f) for f in files]
+    assert stored["compositions"]["SiO2"]["method_stable_ps"] == [5.0, 2.0]
+    assert (tmp_path / "km_decorrelation.png").stat().st_size > 10_000
