@@ -316,3 +316,65 @@ def test_an_extension_without_md_is_refused(capsys):
     with pytest.raises(SystemExit):
         study.main(["--extend-md", "60", "--no-md", "--workdir", "/nonexistent/w"])
     assert "--extend-md runs MD: leave out --no-md" in capsys.readouterr().err
+
+
+def test_a_raised_scratch_budget_continues_the_shorter_runs_in_units_of_their_own(
+    recorded, tmp_path, monkeypatch
+):
+    """The MAE-match rule (docs/experiments.md, Experiment 2): --scratch-epochs gives the models
+    from scratch a larger budget in seed<N>/scratch_<E>epochs/, continued from the shorter run's
+    checkpoint; the fine-tuned models and the shorter runs' units are read back, not redone."""
+    run, calls = recorded
+    common = study.common
+    trained = []
+
+    def train(config, run_dir, n_train, threads=None):  # a checkpoint that records its budget
+        run_dir = Path(run_dir)
+        before = (run_dir / "last.pt").read_text() if (run_dir / "last.pt").exists() else None
+        trained.append(
+            (str(run_dir.relative_to(tmp_path / "work")), config["training"]["max_epochs"], before)
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "last.pt").write_text(f"epochs {config['training']['max_epochs']}")
+        epochs = config["training"]["max_epochs"]
+        return {
+            "epochs": epochs,
+            "steps": 10 * epochs,
+            "seconds_per_step": 0.1,
+            "wall_s": 2.0,
+            "best": {"val_forces_mae": 0.04},
+        }
+
+    monkeypatch.setattr(common, "train", train)
+    epochs = study.SIZES["small"]["epochs"]
+    primary = run(out="primary.json")
+    assert [t[:2] for t in trained[1:]] == [
+        (f"seed{s}/{v}/train", epochs) for s in (0, 1) for v in ("finetuned", "scratch")
+    ]
+    assert "scratch_epochs" not in primary["settings"]
+    done, md_done = len(trained), len(calls["md"])
+
+    raised = run("--scratch-epochs", str(2 * epochs), out="raised.json")
+    # only the models from scratch train again, each from its shorter run's last checkpoint
+    assert trained[done:] == [
+        (f"seed{s}/scratch_{2 * epochs}epochs/train", 2 * epochs, f"epochs {epochs}")
+        for s in (0, 1)
+    ]
+    assert [md for md, _ in calls["md"][md_done:]] == [
+        f"seed{s}/scratch_{2 * epochs}epochs/md" for s in (0, 1)
+    ]
+    assert raised["settings"]["scratch_epochs"] == 2 * epochs
+    by = {(r["variant"], r["seed"]): r for r in raised["runs"]}
+    assert by["scratch", 0]["training"]["epochs"] == 2 * epochs
+    assert (
+        by["finetuned", 0]
+        == {(r["variant"], r["seed"]): r for r in primary["runs"]}["finetuned", 0]
+    )
+    # the shorter runs are kept as they were (the failed attempt stays on record)
+    assert (tmp_path / "work/seed0/scratch/train/last.pt").read_text() == f"epochs {epochs}"
+    done = len(trained)
+    assert run("--scratch-epochs", str(2 * epochs), out="again.json")["runs"] == raised["runs"]
+    assert run("--scratch-epochs", str(epochs), out="same.json")["runs"] == primary["runs"]
+    assert len(trained) == done
+    with pytest.raises(SystemExit):
+        run("--scratch-epochs", str(epochs - 1), out="lower.json")

@@ -56,6 +56,29 @@ def test_crash_mid_epoch_then_resume_equals_uninterrupted(emt_file, tmp_path):
             assert row_b[key] == pytest.approx(row_a[key], rel=1e-10), key
 
 
+def test_resuming_a_finished_run_with_more_epochs_equals_the_longer_run(emt_file, tmp_path):
+    """A budget raised after a run finished (the claims study's "the from-scratch budget
+    doubles", docs/experiments.md): with a constant learning rate, resuming the finished run's
+    last.pt with max_epochs 4 equals training 4 epochs from the start."""
+    constant = {"scheduler": {"name": "none"}}
+    longer = {"training": {"max_epochs": 4}, **constant}
+    Trainer(resolve_config(small_config(emt_file, str(tmp_path / "ref"), **longer))).run()
+    out = str(tmp_path / "extended")
+    Trainer(
+        resolve_config(small_config(emt_file, out, training={"max_epochs": 2}, **constant))
+    ).run()
+    assert _final_state(out)["epoch"] == 2
+    extended = Trainer(
+        resolve_config(small_config(emt_file, out, **longer)), resume=os.path.join(out, "last.pt")
+    ).run()
+    a, b = _final_state(str(tmp_path / "ref")), _final_state(out)
+    assert len(extended["history"]) == 4 and b["step"] == a["step"]
+    assert max_weight_difference(a["model_state"], b["model_state"]) < 1e-12
+    assert max_weight_difference(a["ema_state"]["shadow"], b["ema_state"]["shadow"]) < 1e-12
+    for row_a, row_b in zip(a["history"], b["history"]):
+        assert row_b["val_forces_mae"] == pytest.approx(row_a["val_forces_mae"], rel=1e-10)
+
+
 def test_sigkill_then_cli_resume_equals_uninterrupted(emt_file, tmp_path):
     """A real SIGKILL (no clean-up) after step 7, then `gnnff train --resume`."""
     overrides = {"training": {"max_epochs": 3, "checkpoint_every_steps": 3}}
