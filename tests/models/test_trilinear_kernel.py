@@ -167,6 +167,7 @@ def test_model_training_gradients_with_kernel_equal_torch_form(options):
     from ase.build import bulk
 
     from gnnff.data.graph import atoms_to_graph
+
     fast, _ = products(True, **options)
     reference, _ = products(False, **options)
     atoms = bulk("SiO", "rocksalt", a=4.6).repeat(2)
