@@ -46,9 +46,16 @@ def _error(capsys, argv, match):
     ("model.r_max=big", "model.r_max must be a number, got 'big'"),
     ("training.max_epohcs=3", "did you mean 'max_epochs'"),
     ("training.ema_decay=yes", "training.ema_decay must be a number, got True"),
+    ("optimizer.lr=-1", "optimizer.lr must be a learning rate >= 0 (e.g. 0.001), got -1"),
+    ("optimizer.lr=nan", "optimizer.lr must be a learning rate >= 0"),
 ])  # fmt: skip
 def test_train_bad_override(capsys, config_file, override, match):
     _error(capsys, ["train", config_file, "--set", override], match)
+
+
+def test_eval_missing_data_file_names_the_path(capsys, checkpoint, tmp_path):
+    err = _error(capsys, ["eval", str(checkpoint), str(tmp_path / "nope.xyz")], "nope.xyz")
+    assert "does not exist; check the path" in err
 
 
 def test_train_missing_config_file(capsys, tmp_path):

@@ -108,7 +108,8 @@ def read_structures(
         _READERS.builder(fmt)  # an unknown name fails before the file is looked at
     if not os.path.exists(path):
         raise ValueError(
-            f"data file {path!r} does not exist; check the data: section of the config"
+            f"data file {path!r} does not exist; check the path (for training: the data: "
+            "section of the config)"
         )
     if fmt == "auto":
         fmt = detect_format(path)

@@ -7,6 +7,7 @@ checked by the model builder's signature, ``loss`` keys by the loss-term registr
 """
 
 import copy
+import math
 from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
@@ -159,6 +160,12 @@ def _check(config: Dict[str, Any]) -> None:
     decay = training["ema_decay"]
     if decay is not None and not 0.0 <= float(decay) < 1.0:
         raise ValueError(f"training.ema_decay must be in [0, 1) or null, got {decay}")
+    lr = float(config["optimizer"]["lr"])
+    if not (lr >= 0.0 and math.isfinite(lr)):  # 0 is allowed: the weights stay (tests use it)
+        raise ValueError(
+            "optimizer.lr must be a learning rate >= 0 (e.g. 0.001), got "
+            f"{config['optimizer']['lr']!r}"
+        )
 
 
 # keys whose default is a number but that may also be null
