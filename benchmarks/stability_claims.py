@@ -80,6 +80,9 @@ def merge_results(payloads: Sequence[Dict], names: Sequence[str]) -> Dict:
                 f"{name} is not a result of the same study as {names[0]} (differs in "
                 f"{differ or ['experiment/size']}); merge only the JSONs of one study"
             )
+        merged["extended_md_ps"] = _merged_lengths(
+            merged.get("extended_md_ps"), payload.get("extended_md_ps"), name
+        )
         for run in payload["runs"]:
             key = (run["variant"], run["seed"])
             if key in by:
@@ -90,16 +93,29 @@ def merge_results(payloads: Sequence[Dict], names: Sequence[str]) -> Dict:
             if payload.get(extra):
                 merged.setdefault(extra, {})
                 _merge_into(merged[extra], copy.deepcopy(payload[extra]), extra)
-        if payload.get("extended_md_ps"):
-            merged["extended_md_ps"] = {
-                **(merged.get("extended_md_ps") or {}),
-                **payload["extended_md_ps"],
-            }
     merged["runs"] = [by[k] for k in sorted(by, key=lambda k: (k[1], k[0]))]
     merged["settings"]["seeds"] = sorted({k[1] for k in by})
     merged["command"] = [p.get("command") for p in payloads]
     merged["merged_from"] = list(names)
     return merged
+
+
+def _merged_lengths(first, other, name: str):
+    """Amendment lengths of two jobs: per composition (Experiment 1, a dict) they are joined;
+    one length for every run (Experiment 2, a number). Where both name a length it must agree."""
+    if not other:
+        return first
+    if not first:
+        return other
+    if isinstance(first, dict) and isinstance(other, dict):
+        if all(first[k] == other[k] for k in first.keys() & other.keys()):
+            return {**first, **other}
+    elif first == other:
+        return first
+    raise ValueError(
+        f"{name} has longer runs of {other} ps, the other files of {first} ps; merge the "
+        "results of one amendment length"
+    )
 
 
 def study_status(section: str, claims: Dict) -> str:

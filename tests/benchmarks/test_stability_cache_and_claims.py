@@ -260,3 +260,13 @@ def test_status_is_in_progress_until_the_protocol_seeds_exist(tmp_path):
     assert stored["result_file"] == [str(f) for f in files]
     assert stored["compositions"]["SiO2"]["method_stable_ps"] == [5.0, 2.0]
     assert (tmp_path / "km_decorrelation.png").stat().st_size > 10_000
+
+
+def test_merged_amendment_lengths_join_per_composition_and_must_agree():
+    join = claims._merged_lengths
+    assert join({"SiO1.1": 20.0}, {"SiO1.5": 20.0}, "b") == {"SiO1.1": 20.0, "SiO1.5": 20.0}
+    assert join(None, {"SiO1.1": 20.0}, "b") == {"SiO1.1": 20.0} and join(60.0, None, "b") == 60.0
+    with pytest.raises(ValueError, match="b.json has longer runs of {'SiO1.1': 40.0} ps"):
+        join({"SiO1.1": 20.0}, {"SiO1.1": 40.0}, "b.json")
+    with pytest.raises(ValueError, match="of one amendment length"):
+        join(60.0, 40.0, "b.json")

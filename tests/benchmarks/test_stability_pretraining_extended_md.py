@@ -378,3 +378,21 @@ def test_a_raised_scratch_budget_continues_the_shorter_runs_in_units_of_their_ow
     assert len(trained) == done
     with pytest.raises(SystemExit):
         run("--scratch-epochs", str(epochs - 1), out="lower.json")
+
+
+def test_claims_merge_a_primary_and_an_a5_result(recorded, tmp_path):
+    """stability_claims merges the jobs of a study: Experiment 2's amendment length is one
+    number for every run; a primary result and an A5 result join, two lengths are refused."""
+    run, _ = recorded
+    primary, extended = run(out="primary.json"), run("--extend-md", "3", out="ext.json")
+    merged = claims.merge_results([primary, extended], ["primary.json", "ext.json"])
+    assert merged["extended_md_ps"] == 3.0 and len(merged["runs"]) == 4
+    result = claims.pretraining_claims(merged, n_boot=50)
+    assert result["amended_A5"]["molecules"]["ethanol"]["baseline_stable_ps"] == [2.0, 2.0]
+    assert (
+        claims.merge_results([extended, primary], ["ext.json", "primary.json"])["extended_md_ps"]
+        == 3.0
+    )
+    longer = run("--extend-md", "4", out="ext4.json")
+    with pytest.raises(ValueError, match="ext4.json has longer runs of 4.0 ps"):
+        claims.merge_results([extended, longer], ["ext.json", "ext4.json"])
