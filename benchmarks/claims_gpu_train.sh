@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Train Experiment 1's models of the claims study (docs/experiments.md, amendment A6) on a lent
+# GPU machine (device tool), all (seed, variant) trainings side by side, and bring back their
+# cached units so that `stability_decorrelation.py --size protocol --workdir <W>` here reads
+# them back and goes on with the evaluation's check and the MD on the CPU.
+#
+#   here (CPU machine): pack the data and the wheels the GPU machine lacks (ase, vesin) into the
+#   ignored folder .gpu_train/:
+#       bash benchmarks/claims_gpu_train.sh pack <workdir>      # <workdir>/data_sio_paper_0
+#   there (device tool: carry [".gpu_train", ".whl"], timeout_s <= 600):
+#       bash benchmarks/claims_gpu_train.sh run <deadline_s> <seed>...
+#   here again: unpack what came back into the work folder and export each finished model:
+#       bash benchmarks/claims_gpu_train.sh unpack <units.tar.gz> <workdir>
+#
+# `run` starts one `stability_decorrelation.py --size protocol --no-md --seeds k --variants v`
+# per (seed, variant) (one CPU thread each; `gnnff train`'s device "auto" takes the GPU), and
+# every 45 s writes the work folder's units (training.json, eval_*.json, train/ with best.pt,
+# last.pt and metrics.csv) to $OUT/units.tar.gz, atomically, so that a call stopped at its limit
+# still brings back every finished unit and the latest last.pt of an unfinished training (a later
+# call, here or there, resumes it). It stops the trainings <deadline_s> s after its start.
+# GNNFF_GPU_TRAIN_DRY=1 runs the same on the CPU with --size small (a check of the script);
+# GNNFF_GPU_TRAIN_EXTRA adds arguments to each training's command (the dry run: --max-epochs 2).
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PACK=$REPO/.gpu_train
+mode=${1:-}
+shift || true
+
+units_tar() {  # $1 work folder, $2 output file: the units, without data, logs or locks
+    (cd "$1" && find . -path ./data_sio_\* -prune -o -path ./logs -prune -o -type f \
+        ! -name '*.lock' ! -name 'model.pt' -print | tar -czf "$2.tmp" -T -) && mv -f "$2.tmp" "$2"
+}
+
+case "$mode" in
+pack)
+    W=$(cd "${1:?pack <workdir>}" && pwd)
+    mkdir -p "$PACK"
+    data=$(cd "$W" && ls -d data_sio_paper_0) || exit 2
+    tar -cJf "$PACK/data.tar.xz" -C "$W" "$data/datacard.json" "$data/sio_train.extxyz" \
+        "$data/sio_valid.extxyz" "$data/sio_test.extxyz" "$data/sio_ood_SiO1.5.extxyz" \
+        "$data/sio_ood_SiO1.1.extxyz" || exit 2
+    ls -la "$PACK"
+    ;;
+run)
+    DEADLINE=${1:?run <deadline_s> <seed>...}
+    shift
+    START=$(date +%s)
+    W=/tmp/gnnff_claims_gpu
+    SIZE=protocol
+    mkdir -p "$W/logs"
+    if [ "${GNNFF_GPU_TRAIN_DRY:-0}" = 1 ]; then
+        SIZE=small W=${GNNFF_GPU_TRAIN_WORK:-/tmp/gnnff_claims_dry} OUT=${OUT:-$W/out}
+        mkdir -p "$W/logs" "$OUT"
+    else
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target /tmp/site "$REPO"/.whl/*.whl || exit 2
+        export PYTHONPATH=/tmp/site
+        tar -xJf "$PACK/data.tar.xz" -C "$W" || exit 2
+        [ -f "$PACK/units.tar.gz" ] && tar -xzf "$PACK/units.tar.gz" -C "$W"
+        python3 -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))'
+    fi
+    pids=()
+    for seed in "$@"; do
+        for variant in baseline decorrelation; do
+            OMP_NUM_THREADS=1 python3 "$REPO/benchmarks/stability_decorrelation.py" \
+                --size "$SIZE" --workdir "$W" --seeds "$seed" --variants "$variant" --no-md \
+                --np 1 --threads 1 --datagen-workers 1 --json "$W/gpu_${seed}_${variant}.json" \
+                ${GNNFF_GPU_TRAIN_EXTRA:-} >"$W/logs/gpu_${seed}_${variant}.log" 2>&1 &
+            pids+=($!)
+        done
+    done
+    while :; do
+        running=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+        elapsed=$(($(date +%s) - START))
+        units_tar "$W" "$OUT/units.tar.gz"
+        tail -qn 3 "$W"/logs/gpu_*.log >"$OUT/progress.txt" 2>/dev/null
+        echo "[$elapsed s] $running of ${#pids[@]} running"
+        [ "$running" = 0 ] && break
+        if [ "$elapsed" -ge "$DEADLINE" ]; then
+            echo "deadline: stopping the trainings (their last.pt came back)"
+            kill "${pids[@]}" 2>/dev/null
+            sleep 2
+            units_tar "$W" "$OUT/units.tar.gz"
+            break
+        fi
+        sleep 45
+    done
+    tar -czf "$OUT/logs.tar.gz" -C "$W" logs $(cd "$W" && ls gpu_*.json 2>/dev/null)
+    grep -h "force MAE" "$W"/logs/gpu_*.log
+    ls -la "$OUT"
+    ;;
+unpack)
+    tarball=${1:?unpack <units.tar.gz> <workdir>}
+    W=${2:?unpack <units.tar.gz> <workdir>}
+    tar -xzf "$tarball" -C "$W" || exit 2
+    # model.pt is exported here, not brought back: the LAMMPS model then uses this machine's
+    # build (its compiled operators on the CPU; the same numbers as the pure-torch form)
+    for unit in $(find "$W" -name training.json | sort); do
+        run=$(dirname "$unit")
+        [ -f "$run/model.pt" ] && continue
+        echo "exporting $run/model.pt"
+        python3 -m gnnff.cli export "$run/train/best.pt" -o "$run/model.pt" >"$run/model.export.log" 2>&1 ||
+            { cat "$run/model.export.log"; exit 1; }
+    done
+    ;;
+*)
+    sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
