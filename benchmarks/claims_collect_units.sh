@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Copy a claims-study work folder's finished units into the repository (amendment A6,
+# docs/experiments.md), so that a change of machine loses at most the units in progress:
+#
+#   bash benchmarks/claims_collect_units.sh <workdir> benchmarks/results/claims_study/<experiment>
+#
+# Copied: every unit record (*.json; a unit in progress, with a .lock, is skipped), each
+# training's configuration, best.pt and metrics.csv, the data's card. Not copied: data
+# (`gnnff data generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs, last.pt, model.pt
+# (`gnnff export best.pt` rebuilds it). Copying a folder back into a work folder lets
+# `stability_*.py --workdir` read the units back instead of recomputing them.
+set -euo pipefail
+src=$(cd "${1:?usage: claims_collect_units.sh <workdir> <dest>}" && pwd)
+dest=${2:?usage: claims_collect_units.sh <workdir> <dest>}
+mkdir -p "$dest"
+dest=$(cd "$dest" && pwd)
+cd "$src"
+find . -maxdepth 4 -type d \( -path './data_*' -o -path ./logs -o -path ./gpu -o -path ./cpu_check \) -prune -o \
+    -type f \( -name '*.json' -o -name '*.yaml' -o -path '*/train/best.pt' -o -path '*/train/metrics.csv' \) \
+    -print | sort | cat - <(ls ./data_*/datacard.json 2>/dev/null) | while read -r f; do
+    [ -e "$f.lock" ] && continue
+    case "$f" in */md_*/*) continue ;; esac # inside an MD run folder: the run's own files
+    mkdir -p "$dest/$(dirname "$f")"
+    cmp -s "$f" "$dest/$f" || cp -p "$f" "$dest/$f"
+done
+find "$dest" -type f | wc -l
+du -sh "$dest"
