@@ -1,0 +1,81 @@
+"""The claims study's GPU round trip (amendment A6), run on the CPU with the scripts' dry mode:
+benchmarks/claims_gpu_train.sh trains and packs the units, `unpack` puts them into another
+work folder and exports the models, stability_decorrelation.py there reads the trainings back
+instead of training again, and benchmarks/claims_collect_units.sh copies the finished units
+(not the ones in progress) into the repository's layout."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GPU_TRAIN = REPO / "benchmarks" / "claims_gpu_train.sh"
+COLLECT = REPO / "benchmarks" / "claims_collect_units.sh"
+
+
+def run(cmd, env=None, cwd=None):
+    result = subprocess.run(
+        [str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.lammps
+def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        GNNFF_GPU_TRAIN_DRY="1",
+        GNNFF_GPU_TRAIN_WORK=str(tmp_path / "there"),
+        GNNFF_GPU_TRAIN_EXTRA="--max-epochs 1",
+        OUT=str(tmp_path / "out"),
+    )
+    (tmp_path / "out").mkdir()
+    run(["bash", GPU_TRAIN, "run", 600, 0], env=env)
+
+    with tarfile.open(tmp_path / "out" / "units.tar.gz") as tar:
+        names = {n.removeprefix("./") for n in tar.getnames()}
+    for variant in ("baseline", "decorrelation"):
+        for name in ("training.json", "train/best.pt", "train/last.pt", "eval_SiO1.1.result.json"):
+            assert f"seed0/{variant}/{name}" in names
+    assert not [n for n in names if n.startswith("data_") or n.endswith((".lock", "model.pt"))]
+
+    # here: a work folder with the same data, the units unpacked into it, models exported here
+    here = tmp_path / "here"
+    shutil.copytree(tmp_path / "there" / "data_sio_small_0", here / "data_sio_small_0")
+    run(["bash", GPU_TRAIN, "unpack", tmp_path / "out" / "units.tar.gz", here], env=env)
+    assert (here / "seed0" / "baseline" / "model.pt").is_file()
+    assert (here / "seed0" / "decorrelation" / "model.pt").is_file()
+
+    study = ["--size", "small", "--max-epochs", "1", "--workdir", here, "--seeds", 0, "--no-md"]
+    log = run(
+        [sys.executable, REPO / "benchmarks" / "stability_decorrelation.py", *study]
+        + ["--json", here / "again.json"],
+        env=env,
+    )
+    assert " train " not in log and " eval " not in log, log  # read back, not recomputed
+    there = json.loads((tmp_path / "there" / "gpu_0_baseline.json").read_text())["runs"][0]
+    again = json.loads((here / "again.json").read_text())["runs"][0]
+    assert again["training"] == there["training"]
+    assert again["compositions"] == there["compositions"]
+
+    # a unit in progress (its lock) is not collected; finished ones are, without last.pt/model.pt
+    run_dir = here / "seed0" / "decorrelation"
+    (run_dir / "eval_SiO2.result.json.lock").write_text("12345")
+    dest = tmp_path / "repo" / "claims_study"
+    run(["bash", COLLECT, here, dest], env=env)
+    for name in ("training.json", "train/best.pt", "train/metrics.csv", "eval_SiO1.5.result.json"):
+        assert (dest / "seed0" / "decorrelation" / name).is_file()
+    assert not (dest / "seed0" / "decorrelation" / "eval_SiO2.result.json").exists()
+    assert (dest / "seed0" / "baseline" / "eval_SiO2.result.json").is_file()
+    assert (dest / "data_sio_small_0" / "datacard.json").is_file()
+    assert not list(dest.rglob("last.pt")) and not list(dest.rglob("model.pt"))
+    assert not list(dest.rglob("*.extxyz"))
