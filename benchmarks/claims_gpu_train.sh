@@ -10,14 +10,16 @@
 #   there (device tool: carry [".gpu_train", ".whl"], timeout_s <= 600):
 #       bash benchmarks/claims_gpu_train.sh run <deadline_s> <seed>...
 #   here again: unpack what came back into the work folder and export each finished model:
-#       bash benchmarks/claims_gpu_train.sh unpack <units.tar.gz> <workdir>
+#       bash benchmarks/claims_gpu_train.sh unpack <folder with units.part-*> <workdir>
 #
 # `run` starts one `stability_decorrelation.py --size protocol --no-md --seeds k --variants v`
 # per (seed, variant) (one CPU thread each; `gnnff train`'s device "auto" takes the GPU), and
 # every 45 s writes the work folder's units (training.json, eval_*.json, train/ with best.pt,
-# last.pt and metrics.csv) to $OUT/units.tar.gz, atomically, so that a call stopped at its limit
-# still brings back every finished unit and the latest last.pt of an unfinished training (a later
-# call, here or there, resumes it). It stops the trainings <deadline_s> s after its start.
+# last.pt and metrics.csv) to $OUT/units.part-aa, -ab, ... (one tar.gz split into parts of at
+# most 15 MiB: the device tool brings back files of at most 16 MiB, and Experiment 1's 16
+# trainings make 20 MB), so that a call stopped at its limit still brings back every finished
+# unit and the latest last.pt of an unfinished training (a later call resumes it, there with the
+# parts copied into .gpu_train/, or here). It stops the trainings <deadline_s> s after its start.
 # GNNFF_GPU_TRAIN_DRY=1 runs the same on the CPU with --size small (a check of the script);
 # GNNFF_GPU_TRAIN_EXTRA adds arguments to each training's command (the dry run: --max-epochs 2).
 set -uo pipefail
@@ -26,9 +28,16 @@ PACK=$REPO/.gpu_train
 mode=${1:-}
 shift || true
 
-units_tar() {  # $1 work folder, $2 output file: the units, without data, logs or locks
+units_tar() {  # $1 work folder, $2 output folder: the units, without data, logs or locks, as
+    # $2/units.part-aa, -ab, ... of at most 15 MiB each (the device tool brings back files of
+    # at most 16 MiB); the old parts are replaced only once the new ones are complete
+    local tmp
+    tmp=$(mktemp -d) || return 1
     (cd "$1" && find . -path ./data_sio_\* -prune -o -path ./logs -prune -o -type f \
-        ! -name '*.lock' ! -name 'model.pt' -print | tar -czf "$2.tmp" -T -) && mv -f "$2.tmp" "$2"
+        ! -name '*.lock' ! -name 'model.pt' -print | tar -czf - -T -) |
+        split -b "${GNNFF_GPU_TRAIN_PART_BYTES:-15M}" - "$tmp/units.part-" &&
+        rm -f "$2"/units.part-* && mv "$tmp"/units.part-* "$2"/
+    rm -rf "$tmp"
 }
 
 case "$mode" in
@@ -56,7 +65,8 @@ run)
             --target /tmp/site "$REPO"/.whl/*.whl || exit 2
         export PYTHONPATH=/tmp/site
         tar -xJf "$PACK/data.tar.xz" -C "$W" || exit 2
-        [ -f "$PACK/units.tar.gz" ] && tar -xzf "$PACK/units.tar.gz" -C "$W"
+        # units of an earlier call (copied into .gpu_train/): resume its trainings
+        ls "$PACK"/units.part-* >/dev/null 2>&1 && cat "$PACK"/units.part-* | tar -xzf - -C "$W"
         python3 -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))'
     fi
     pids=()
@@ -73,7 +83,7 @@ run)
         running=0
         for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
         elapsed=$(($(date +%s) - START))
-        units_tar "$W" "$OUT/units.tar.gz"
+        units_tar "$W" "$OUT"
         tail -qn 3 "$W"/logs/gpu_*.log >"$OUT/progress.txt" 2>/dev/null
         echo "[$elapsed s] $running of ${#pids[@]} running"
         [ "$running" = 0 ] && break
@@ -81,7 +91,7 @@ run)
             echo "deadline: stopping the trainings (their last.pt came back)"
             kill "${pids[@]}" 2>/dev/null
             sleep 2
-            units_tar "$W" "$OUT/units.tar.gz"
+            units_tar "$W" "$OUT"
             break
         fi
         sleep 45
@@ -91,9 +101,10 @@ run)
     ls -la "$OUT"
     ;;
 unpack)
-    tarball=${1:?unpack <units.tar.gz> <workdir>}
-    W=${2:?unpack <units.tar.gz> <workdir>}
-    tar -xzf "$tarball" -C "$W" || exit 2
+    parts=${1:?unpack <folder with units.part-*> <workdir>}
+    W=${2:?unpack <folder with units.part-*> <workdir>}
+    ls "$parts"/units.part-* >/dev/null || exit 2
+    cat "$parts"/units.part-* | tar -xzf - -C "$W" || exit 2
     # model.pt is exported here, not brought back: the LAMMPS model then uses this machine's
     # build (its compiled operators on the CPU; the same numbers as the pure-torch form)
     for unit in $(find "$W" -name training.json | sort); do

@@ -4,6 +4,7 @@ work folder and exports the models, stability_decorrelation.py there reads the t
 instead of training again, and benchmarks/claims_collect_units.sh copies the finished units
 (not the ones in progress) into the repository's layout."""
 
+import io
 import json
 import os
 import shutil
@@ -37,11 +38,14 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
         GNNFF_GPU_TRAIN_WORK=str(tmp_path / "there"),
         GNNFF_GPU_TRAIN_EXTRA="--max-epochs 1",
         OUT=str(tmp_path / "out"),
+        GNNFF_GPU_TRAIN_PART_BYTES="64k",  # several parts, as the study's 20 MB made
     )
     (tmp_path / "out").mkdir()
     run(["bash", GPU_TRAIN, "run", 600, 0], env=env)
 
-    with tarfile.open(tmp_path / "out" / "units.tar.gz") as tar:
+    parts = sorted((tmp_path / "out").glob("units.part-*"))
+    assert len(parts) > 1 and all(p.stat().st_size <= 64 * 1024 for p in parts)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
         names = {n.removeprefix("./") for n in tar.getnames()}
     for variant in ("baseline", "decorrelation"):
         for name in ("training.json", "train/best.pt", "train/last.pt", "eval_SiO1.1.result.json"):
@@ -51,7 +55,7 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     # here: a work folder with the same data, the units unpacked into it, models exported here
     here = tmp_path / "here"
     shutil.copytree(tmp_path / "there" / "data_sio_small_0", here / "data_sio_small_0")
-    run(["bash", GPU_TRAIN, "unpack", tmp_path / "out" / "units.tar.gz", here], env=env)
+    run(["bash", GPU_TRAIN, "unpack", tmp_path / "out", here], env=env)
     assert (here / "seed0" / "baseline" / "model.pt").is_file()
     assert (here / "seed0" / "decorrelation" / "model.pt").is_file()
 
