@@ -5,7 +5,7 @@
 #   bash benchmarks/claims_collect_units.sh <workdir> benchmarks/results/claims_study/<experiment>
 #
 # Copied: every unit record (*.json; a unit in progress, with a .lock, is skipped), each
-# training's configuration, best.pt and metrics.csv, the data's card. Not copied: data
+# training's configuration, best.pt and metrics.csv, the data's card and checksums. Not copied: data
 # (`gnnff data generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs, last.pt, model.pt
 # (`gnnff export best.pt` rebuilds it). Copying a folder back into a work folder lets
 # `stability_*.py --workdir` read the units back instead of recomputing them.
@@ -22,6 +22,13 @@ find . -maxdepth 4 -type d \( -path './data_*' -o -path ./logs -o -path ./gpu -o
     case "$f" in */md_*/*) continue ;; esac # inside an MD run folder: the run's own files
     mkdir -p "$dest/$(dirname "$f")"
     cmp -s "$f" "$dest/$f" || cp -p "$f" "$dest/$f"
+done
+# the data's checksums: a later machine regenerates the data from the card and checks that it
+# got the same files (`cd <workdir>/data_...; sha256sum -c <dest>/data_.../sha256.txt`)
+for data in ./data_*/; do
+    [ -f "$data/datacard.json" ] || continue
+    mkdir -p "$dest/$data"
+    (cd "$data" && sha256sum -- *.extxyz) >"$dest/$data/sha256.txt"
 done
 find "$dest" -type f | wc -l
 du -sh "$dest"

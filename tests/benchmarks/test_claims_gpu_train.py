@@ -81,5 +81,11 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     assert not (dest / "seed0" / "decorrelation" / "eval_SiO2.result.json").exists()
     assert (dest / "seed0" / "baseline" / "eval_SiO2.result.json").is_file()
     assert (dest / "data_sio_small_0" / "datacard.json").is_file()
+    sums = (dest / "data_sio_small_0" / "sha256.txt").read_text().splitlines()
+    data_files = sorted(p.name for p in (here / "data_sio_small_0").glob("*.extxyz"))
+    assert sorted(line.split()[1] for line in sums) == data_files
+    run(
+        ["sha256sum", "-c", dest / "data_sio_small_0" / "sha256.txt"], cwd=here / "data_sio_small_0"
+    )
     assert not list(dest.rglob("last.pt")) and not list(dest.rglob("model.pt"))
     assert not list(dest.rglob("*.extxyz"))
