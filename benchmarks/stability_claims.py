@@ -474,8 +474,16 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--figures", default=str(REPO / "docs/figures"), help="folder of the KM PNGs"
     )
+    parser.add_argument(
+        "--window-rdf",
+        metavar="FOLDER",
+        help="with --decorrelation: the work folder (or collected units) holding the 20-ps "
+        "runs' window_rdf JSONs (benchmarks/stability_window_rdf.py); adds amended_A7",
+    )
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
     args = parser.parse_args(argv)
+    if args.window_rdf and not args.decorrelation:
+        parser.error("--window-rdf belongs to the decorrelation study: give --decorrelation too")
     if not (args.decorrelation or args.pretraining):
         parser.error("give --decorrelation and/or --pretraining result JSON(s)")
     from stability_km_plot import plot_claims
@@ -501,6 +509,15 @@ def main(argv=None) -> int:
                 {str(r["training"].get("code_version")) for r in payload["runs"]}
             )
             claims["status"] = study_status(section, claims)
+            if section == "decorrelation" and args.window_rdf:
+                from stability_window_claims import read_window_rdf, window_claims
+
+                claims["amended_A7"] = window_claims(
+                    read_window_rdf(Path(args.window_rdf)),
+                    holm,
+                    n_seeds=PROTOCOL_SEEDS[section],
+                    n_boot=args.n_boot,
+                )
             update_claims(Path(args.claims), section, claims)
             figure = plot_claims(section, claims, Path(args.figures) / f"km_{section}.png")
             print(

@@ -89,3 +89,70 @@ def test_the_command_writes_one_json_per_finished_extended_unit(tmp_path, refere
     assert written["frames"] == 20 and written["composition"] == "SiO1.1"
     assert written["run"] == "seed0/baseline" and written["rdf_error"] > 0
     assert not (run / "md_SiO1.5_20ps.window_rdf.json").exists()
+
+
+# ---- the A7 test over seeds (benchmarks/stability_window_claims.py) ---------------------------
+def exact_two_sided_wilcoxon_p(d):
+    """By enumerating all 2^n sign assignments of the ranks (no ties, no zeros)."""
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1
+    n, w_obs = len(d), ranks[np.asarray(d) > 0].sum()
+    centre = n * (n + 1) / 4
+    signs = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    w_all = (signs * ranks).sum(axis=1)
+    return float(np.mean(np.abs(w_all - centre) >= abs(w_obs - centre) - 1e-12))
+
+
+def write_window(folder, composition, seed, variant, error, frames=751):
+    run = folder / f"seed{seed}" / variant
+    run.mkdir(parents=True, exist_ok=True)
+    record = {"rdf_error": error, "frames": frames}
+    (run / f"md_{composition}_20ps.window_rdf.json").write_text(json.dumps(record))
+
+
+def test_a7_pairs_by_seed_tests_exactly_and_corrects_over_compositions(tmp_path):
+    import stability_claims
+    import stability_window_claims as a7
+
+    sio11 = [-0.20, -0.08, -0.37, -0.12, -0.36, -0.22, -0.16, -0.10]  # all lower: p = 2/256
+    sio15 = [-0.04, 0.02, -0.08, 0.11, -0.06, 0.015, -0.05, 0.09]
+    for k in range(8):
+        write_window(tmp_path, "SiO1.1", k, "baseline", 0.6)
+        write_window(tmp_path, "SiO1.1", k, "decorrelation", 0.6 + sio11[k])
+        write_window(tmp_path, "SiO1.5", k, "baseline", 0.25)
+        write_window(tmp_path, "SiO1.5", k, "decorrelation", 0.25 + sio15[k])
+    write_window(tmp_path, "SiO1.1", 9, "baseline", 0.6)  # its pair is not finished: not counted
+    claims = a7.window_claims(a7.read_window_rdf(tmp_path), stability_claims.holm, n_boot=500)
+    one, other = claims["compositions"]["SiO1.1"], claims["compositions"]["SiO1.5"]
+    assert one["seeds"] == list(range(8)) and one["decorrelation_lower_in"] == 8
+    assert one["p"] == pytest.approx(2 / 256, rel=1e-12)
+    assert one["p"] == pytest.approx(exact_two_sided_wilcoxon_p(np.array(sio11)), rel=1e-12)
+    assert other["p"] == pytest.approx(exact_two_sided_wilcoxon_p(np.array(sio15)), rel=1e-9)
+    small, large = sorted([one["p"], other["p"]])
+    assert min(one["p_holm"], other["p_holm"]) == pytest.approx(2 * small)
+    assert max(one["p_holm"], other["p_holm"]) == pytest.approx(max(2 * small, large))
+    assert one["median_difference_A"] == pytest.approx(np.median(sio11))
+    low, high = one["median_difference_ci95"]
+    assert min(sio11) <= low <= one["median_difference_A"] <= high <= max(sio11)
+    assert claims["status"] == "complete"
+
+
+def test_a7_leaves_out_a_pair_that_failed_before_its_window_and_says_in_progress(tmp_path):
+    import stability_claims
+    import stability_window_claims as a7
+
+    for k in range(5):
+        write_window(tmp_path, "SiO1.1", k, "baseline", 0.6)
+        write_window(tmp_path, "SiO1.1", k, "decorrelation", 0.5, frames=4 if k == 3 else 751)
+    claims = a7.window_claims(a7.read_window_rdf(tmp_path), stability_claims.holm, n_boot=100)
+    one = claims["compositions"]["SiO1.1"]
+    assert one["seeds"] == [0, 1, 2, 4]
+    assert one["excluded"] == [{"seed": 3, "failed_before_window": ["decorrelation"]}]
+    assert claims["status"].startswith("in progress: 5 of 8 seeds")
+
+
+def test_window_rdf_needs_the_decorrelation_study(tmp_path, capsys):
+    import stability_claims
+
+    with pytest.raises(SystemExit):
+        stability_claims.main(["--pretraining", "x.json", "--window-rdf", str(tmp_path)])
+    assert "--window-rdf belongs to the decorrelation study" in capsys.readouterr().err
