@@ -5,7 +5,8 @@
 #   bash benchmarks/claims_collect_units.sh <workdir> benchmarks/results/claims_study/<experiment>
 #
 # Copied: every unit record (*.json; a unit in progress, with a .lock, is skipped), each
-# training's configuration, best.pt and metrics.csv, the data's card and checksums. Not copied: data
+# finished training's configuration, best.pt and metrics.csv (not those of a training still
+# running: its training.json is missing or locked), the data's card and checksums. Not copied: data
 # (`gnnff data generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs, last.pt, model.pt
 # (`gnnff export best.pt` rebuilds it). Copying a folder back into a work folder lets
 # `stability_*.py --workdir` read the units back instead of recomputing them.
@@ -20,6 +21,11 @@ find . -maxdepth 4 -type d \( -path './data_*' -o -path ./logs -o -path ./gpu -o
     -print | sort | cat - <(ls ./data_*/datacard.json 2>/dev/null) | while read -r f; do
     [ -e "$f.lock" ] && continue
     case "$f" in */md_*/*) continue ;; esac # inside an MD run folder: the run's own files
+    case "$f" in */train/* | */train.yaml) # a training's files, once its unit is finished
+        unit=${f%/train*}/training.json
+        { [ -f "$unit" ] && [ ! -e "$unit.lock" ]; } || continue
+        ;;
+    esac
     mkdir -p "$dest/$(dirname "$f")"
     cmp -s "$f" "$dest/$f" || cp -p "$f" "$dest/$f"
 done

@@ -74,6 +74,10 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     # a unit in progress (its lock) is not collected; finished ones are, without last.pt/model.pt
     run_dir = here / "seed0" / "decorrelation"
     (run_dir / "eval_SiO2.result.json.lock").write_text("12345")
+    running = here / "seed1" / "baseline"  # a training still running: no training.json yet
+    (running / "train").mkdir(parents=True)
+    (running / "train" / "best.pt").write_bytes(b"partial")
+    (running / "train.yaml").write_text("model: {}\n")
     dest = tmp_path / "repo" / "claims_study"
     run(["bash", COLLECT, here, dest], env=env)
     for name in ("training.json", "train/best.pt", "train/metrics.csv", "eval_SiO1.5.result.json"):
@@ -88,4 +92,5 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
         ["sha256sum", "-c", dest / "data_sio_small_0" / "sha256.txt"], cwd=here / "data_sio_small_0"
     )
     assert not list(dest.rglob("last.pt")) and not list(dest.rglob("model.pt"))
+    assert not (dest / "seed1").exists()
     assert not list(dest.rglob("*.extxyz"))
