@@ -5,12 +5,14 @@
 #   bash benchmarks/claims_collect_units.sh <workdir> benchmarks/results/claims_study/<experiment>
 #
 # Copied: every unit record (*.json; a unit in progress, with a .lock, is skipped), each
-# finished training's configuration, best.pt and metrics.csv (not those of a training still
+# finished training's configuration, best.pt without the optimiser's state, and metrics.csv
+# (not those of a training still
 # running: its training.json is missing or locked), the data's card and checksums. Not copied: data
 # (`gnnff data generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs, last.pt, model.pt
 # (`gnnff export best.pt` rebuilds it). Copying a folder back into a work folder lets
 # `stability_*.py --workdir` read the units back instead of recomputing them.
 set -euo pipefail
+PYTHON=${PYTHON:-python3} # an interpreter with torch (the checkout's .venv/bin/python)
 src=$(cd "${1:?usage: claims_collect_units.sh <workdir> <dest>}" && pwd)
 dest=${2:?usage: claims_collect_units.sh <workdir> <dest>}
 mkdir -p "$dest"
@@ -27,7 +29,17 @@ find . -maxdepth 4 -type d \( -path './data_*' -o -path ./logs -o -path ./gpu -o
         ;;
     esac
     mkdir -p "$dest/$(dirname "$f")"
-    cmp -s "$f" "$dest/$f" || cp -p "$f" "$dest/$f"
+    if [ "$(basename "$f")" = best.pt ]; then
+        # without the optimiser's state (half the file; eval, export and init_from need only
+        # the weights); copied once, when the source is newer than the copy
+        [ -e "$dest/$f" ] && [ ! "$f" -nt "$dest/$f" ] && continue
+        "$PYTHON" -c 'import sys, torch
+c = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
+c.pop("optimizer_state", None)
+torch.save(c, sys.argv[2])' "$f" "$dest/$f" && touch -r "$f" "$dest/$f"
+    else
+        cmp -s "$f" "$dest/$f" || cp -p "$f" "$dest/$f"
+    fi
 done
 # the data's checksums: a later machine regenerates the data from the card and checks that it
 # got the same files (`cd <workdir>/data_...; sha256sum -c <dest>/data_.../sha256.txt`)

@@ -20,6 +20,19 @@ GPU_TRAIN = REPO / "benchmarks" / "claims_gpu_train.sh"
 COLLECT = REPO / "benchmarks" / "claims_collect_units.sh"
 
 
+def same(a, b) -> bool:
+    """Equal nested state (dicts, lists, tensors, numbers)."""
+    import torch
+
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
+
+
 def run(cmd, env=None, cwd=None):
     result = subprocess.run(
         [str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=900
@@ -38,7 +51,8 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
         GNNFF_GPU_TRAIN_WORK=str(tmp_path / "there"),
         GNNFF_GPU_TRAIN_EXTRA="--max-epochs 1",
         OUT=str(tmp_path / "out"),
-        GNNFF_GPU_TRAIN_PART_BYTES="64k",  # several parts, as the study's 20 MB made
+        GNNFF_GPU_TRAIN_PART_BYTES="64k",
+        PYTHON=sys.executable,  # several parts, as the study's 20 MB made
     )
     (tmp_path / "out").mkdir()
     run(["bash", GPU_TRAIN, "run", 600, 0], env=env)
@@ -93,4 +107,12 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     )
     assert not list(dest.rglob("last.pt")) and not list(dest.rglob("model.pt"))
     assert not (dest / "seed1").exists()
+    import torch
+
+    slim = torch.load(dest / "seed0" / "baseline" / "train" / "best.pt", weights_only=False)
+    full = torch.load(here / "seed0" / "baseline" / "train" / "best.pt", weights_only=False)
+    assert "optimizer_state" in full and "optimizer_state" not in slim
+    assert set(slim) == set(full) - {"optimizer_state"}
+    assert same(slim["ema_state"], full["ema_state"])
+    assert same(slim["model_state"], full["model_state"])
     assert not list(dest.rglob("*.extxyz"))
