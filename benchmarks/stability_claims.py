@@ -295,13 +295,16 @@ def amended_extended_md(payload: Dict, by: Dict, seeds, control: Dict, n_boot: i
             for v in variants
         }
         paired = [s for s in seeds if all(extended[v][s] for v in variants)]
-        entry = compare(
-            [extended["baseline"][s]["stability"] for s in paired],
-            [extended["decorrelation"][s]["stability"] for s in paired],
-            md_ps,
-            n_boot,
-            seed,
-        )
+        if paired:
+            entry = compare(
+                [extended["baseline"][s]["stability"] for s in paired],
+                [extended["decorrelation"][s]["stability"] for s in paired],
+                md_ps,
+                n_boot,
+                seed,
+            )
+        else:  # one variant's longer runs only, so far: nothing to compare (no KM panel)
+            entry = {"censored_at_ps": md_ps, "logrank_p": None, "note": "no paired seed yet"}
         entry["seeds"] = paired
         out["compositions"][composition] = entry
         reference = control.get(composition, {}).get("extended_md")

@@ -47,7 +47,8 @@ def panels_of(claims: Dict) -> Dict[str, Dict]:
     panels = dict(claims.get("compositions") or claims.get("molecules"))
     amended = claims.get("amended_A4", {})
     for name, entry in amended.get("compositions", {}).items():
-        panels[f"{name}, {amended['md_ps'][name]:g} ps (A4)"] = entry
+        if entry.get("seeds"):  # no panel before a seed has both variants' longer run
+            panels[f"{name}, {amended['md_ps'][name]:g} ps (A4)"] = entry
     amended = claims.get("amended_A5", {})
     for name, entry in amended.get("molecules", {}).items():
         panels[f"{name}, {amended['md_ps']:g} ps (A5)"] = entry

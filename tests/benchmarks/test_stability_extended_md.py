@@ -160,3 +160,22 @@ def test_a_wrong_extension_is_refused_with_the_fix(item, message):
 def test_unit_names_say_the_length_of_a_longer_run():
     assert study.md_unit_name("SiO1.1", 5000, 5000) == "md_SiO1.1"
     assert study.md_unit_name("SiO1.1", 20000, 5000) == "md_SiO1.1_20ps"
+
+
+def test_a4_section_before_any_seed_has_both_variants_longer_runs():
+    """The longer runs come seed by seed, variant by variant: with only the baseline's so far
+    the section says so (no test, no KM panel) instead of failing."""
+    import stability_claims
+    from stability_km_plot import panels_of
+
+    stable = {"stable_time_ps": 20.0, "stable_through_end": True, "first_failed": []}
+    with_longer = {"compositions": {"SiO1.1": {"extended_md": {"stability": stable}}}}
+    by = {("baseline", 0): with_longer, ("decorrelation", 0): {"compositions": {"SiO1.1": {}}}}
+    control = {"SiO1.1": {"extended_md": {"stability": stable}}}
+    payload = {"extended_md_ps": {"SiO1.1": 20.0}}
+    out = stability_claims.amended_extended_md(payload, by, [0], control, n_boot=10, seed=0)
+    entry = out["compositions"]["SiO1.1"]
+    assert entry["seeds"] == [] and entry["logrank_p"] is None and entry["logrank_p_holm"] is None
+    assert out["reference_stable"] == {"SiO1.1": True}
+    claims = {"compositions": {"SiO2": {}}, "amended_A4": out}
+    assert list(panels_of(claims)) == ["SiO2"]
