@@ -2,30 +2,45 @@
 # Copy a claims-study work folder's finished units into the repository (amendment A6,
 # docs/experiments.md), so that a change of machine loses at most the units in progress:
 #
-#   bash benchmarks/claims_collect_units.sh <workdir> benchmarks/results/claims_study/<experiment>
+#   bash benchmarks/claims_collect_units.sh <workdir> benchmarks/results/claims_study/<experiment> [--in-progress]
 #
 # Copied: every unit record (*.json; a unit in progress, with a .lock, is skipped), each
 # finished training's configuration, best.pt without the optimiser's state, and metrics.csv
-# (not those of a training still
-# running: its training.json is missing or locked), the data's card and checksums. Not copied: data
-# (`gnnff data generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs, last.pt, model.pt
-# (`gnnff export best.pt` rebuilds it). Copying a folder back into a work folder lets
-# `stability_*.py --workdir` read the units back instead of recomputing them.
+# (not those of a training still running: its training.json is missing or locked), the data's
+# card and checksums. With `--in-progress` (at the end of a sitting), a training still running
+# leaves its latest checkpoint too, `train/last.pt` (with the optimiser's state: `--resume`
+# continues it exactly) and its best.pt so far, so that a new machine continues it instead of
+# starting it again (a GemNet-T target training is 1-1.5 CPU-h); the copied last.pt is removed
+# once the training has finished. Not copied: data (`gnnff data
+# generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs,
+# a finished training's last.pt, model.pt (`gnnff export best.pt` rebuilds it). Copying a folder
+# back into a work folder lets `stability_*.py --workdir` read the units back instead of
+# recomputing them.
 set -euo pipefail
 PYTHON=${PYTHON:-python3} # an interpreter with torch (the checkout's .venv/bin/python)
 src=$(cd "${1:?usage: claims_collect_units.sh <workdir> <dest>}" && pwd)
 dest=${2:?usage: claims_collect_units.sh <workdir> <dest>}
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
+in_progress=${3:-}
+[ -z "$in_progress" ] || [ "$in_progress" = --in-progress ] || {
+    echo "claims_collect_units.sh: unknown option $in_progress (the only one is --in-progress)" >&2
+    exit 2
+}
 cd "$src"
 find . -maxdepth 4 -type d \( -path './data_*' -o -path ./logs -o -path ./gpu -o -path ./cpu_check \) -prune -o \
-    -type f \( -name '*.json' -o -name '*.yaml' -o -path '*/train/best.pt' -o -path '*/train/metrics.csv' \) \
+    -type f \( -name '*.json' -o -name '*.yaml' -o -path '*/train/best.pt' -o -path '*/train/metrics.csv' -o -path '*/train/last.pt' \) \
     -print | sort | cat - <(ls ./data_*/datacard.json 2>/dev/null) | while read -r f; do
     [ -e "$f.lock" ] && continue
     case "$f" in */md_*/*) continue ;; esac # inside an MD run folder: the run's own files
     case "$f" in */train/* | */train.yaml) # a training's files, once its unit is finished
         unit=${f%/train*}/training.json
-        { [ -f "$unit" ] && [ ! -e "$unit.lock" ]; } || continue
+        if [ -f "$unit" ] && [ ! -e "$unit.lock" ]; then
+            case "$f" in */train/last.pt) rm -f "$dest/$f" && continue ;; esac
+        else # still running: with --in-progress, its checkpoints (written atomically)
+            [ -n "$in_progress" ] || continue
+            case "$f" in */train/last.pt | */train/best.pt) ;; *) continue ;; esac
+        fi
         ;;
     esac
     mkdir -p "$dest/$(dirname "$f")"

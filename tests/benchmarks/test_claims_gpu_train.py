@@ -90,7 +90,8 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     (run_dir / "eval_SiO2.result.json.lock").write_text("12345")
     running = here / "seed1" / "baseline"  # a training still running: no training.json yet
     (running / "train").mkdir(parents=True)
-    (running / "train" / "best.pt").write_bytes(b"partial")
+    for name in ("best.pt", "last.pt"):  # its checkpoints so far (real ones: best.pt is slimmed)
+        shutil.copy(here / "seed0" / "baseline" / "train" / name, running / "train" / name)
     (running / "train.yaml").write_text("model: {}\n")
     dest = tmp_path / "repo" / "claims_study"
     run(["bash", COLLECT, here, dest], env=env)
@@ -116,3 +117,23 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     assert same(slim["ema_state"], full["ema_state"])
     assert same(slim["model_state"], full["model_state"])
     assert not list(dest.rglob("*.extxyz"))
+
+    # at the end of a sitting: the running training's checkpoints too, so that a new machine
+    # resumes it; once it has finished, its last.pt goes and its record comes
+    run(["bash", COLLECT, here, dest, "--in-progress"], env=env)
+    kept = dest / "seed1" / "baseline"
+    assert (kept / "train" / "last.pt").read_bytes() == (running / "train" / "last.pt").read_bytes()
+    assert "optimizer_state" not in torch.load(kept / "train" / "best.pt", weights_only=False)
+    assert sorted(p.name for p in kept.rglob("*")) == ["best.pt", "last.pt", "train"]
+    (running / "training.json").write_text('{"key": {}, "result": {}}')
+    run(["bash", COLLECT, here, dest], env=env)
+    assert sorted(p.name for p in kept.rglob("*")) == [
+        "best.pt",
+        "train",
+        "train.yaml",
+        "training.json",
+    ]
+    bad = subprocess.run(
+        ["bash", COLLECT, here, dest, "--in-progres"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--in-progress" in bad.stderr
