@@ -95,11 +95,23 @@ def generate_data(
     """`gnnff data generate` (``workers`` processes); reuses ``outdir`` when its data card has
     the same name/size/seed."""
     card_file = Path(outdir) / "datacard.json"
+    record = Path(outdir).parent / f"{Path(outdir).name}.card.json"
     if card_file.exists():
         card = json.loads(card_file.read_text())
         if (card.get("name"), card.get("size"), card.get("seed")) == (name, size, seed):
-            print(f"reusing {name} ({size}, seed {seed}) in {outdir}", flush=True)
-            return card
+            missing = data_files_missing(card, Path(outdir))
+            if not missing:
+                print(f"reusing {name} ({size}, seed {seed}) in {outdir}", flush=True)
+                return card
+            # a card without its files: collected units copied in before the data were
+            # regenerated (docs/experiments.md, "On a new machine"); the record of a generation
+            # that did not happen here goes too
+            print(
+                f"{outdir}: the data card is there but {missing[0]} is not "
+                f"({len(missing)} file(s) missing): generating {name} again",
+                flush=True,
+            )
+            record.unlink(missing_ok=True)
 
     def generate() -> Dict:  # under cached()'s lock: jobs side by side generate it once
         run_command(
@@ -123,11 +135,14 @@ def generate_data(
         )
         return json.loads(card_file.read_text())
 
-    return cached(
-        Path(outdir).parent / f"{Path(outdir).name}.card.json",
-        {"name": name, "size": size, "seed": seed},
-        generate,
-    )
+    return cached(record, {"name": name, "size": size, "seed": seed}, generate)
+
+
+def data_files_missing(card: Dict, outdir: Path) -> List[str]:
+    """The files a data card lists (its sets and reference MD) that are not in ``outdir``."""
+    files = [part["file"] for part in card.get("sets", {}).values() if "file" in part]
+    files += [part["file"] for part in card.get("reference_md", []) if "file" in part]
+    return [f for f in files if not (outdir / f).exists()]
 
 
 # ---- training --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ also runs every model PS ps, as a unit of its own (``md_<PS>ps/`` beside ``md/``
 """
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -145,14 +146,20 @@ def pretrain(args, size, data_dirs, work: Path) -> dict:
             "progress_bar": False,
         },
     }
-    n_train = sum(len(ase.io.read(f, ":")) for f in train_files)
     key = {
         k: v for k, v in size.items() if k.startswith("pretrain") or k in ("data_size", "preset")
     }
     return common.cached(
         work / "pretrain" / "training.json",
         dict(key, model=args.model, r_max=args.r_max, forces_weight=args.forces_weight),
-        lambda: common.train(config, work / "pretrain" / "train", n_train, threads=args.threads),
+        # the frames are counted only when it trains: a finished pre-training is read back on a
+        # machine that has only the fine-tuning data (docs/experiments.md, "On a new machine")
+        lambda: common.train(
+            config,
+            work / "pretrain" / "train",
+            sum(len(ase.io.read(f, ":")) for f in train_files),
+            threads=args.threads,
+        ),
     )
 
 
@@ -565,8 +572,14 @@ def main(argv=None) -> int:
         work / f"data_pretrain_{size['data_size']}_{s}" for s in size["pretrain_data_seeds"]
     ]
     target_dir = work / f"data_{prefix}_{size['data_size']}_{args.data_seed}"
+    pretrained = work / "pretrain" / "train" / "best.pt"
+    # a finished pre-training (collected units copied into a new work folder) needs its data's
+    # cards, not its frames: ≈ 30 CPU-min of xTB saved on every new machine
+    pretraining_done = pretrained.exists() and (work / "pretrain" / "training.json").exists()
     pre_cards = [
-        common.generate_data(
+        json.loads((d / "datacard.json").read_text())
+        if pretraining_done and (d / "datacard.json").exists()
+        else common.generate_data(
             "pretrain-molecules",
             size["data_size"],
             s,
@@ -611,7 +624,6 @@ def main(argv=None) -> int:
         payload["settings"]["scratch_epochs"] = scratch_budget(args, size)
     reuse = common.reusable_runs(args.reuse, payload, ("experiment", "size", "model", "molecule"))
     payload["reference_md_control"] = reference_control(target_dir, prefix, args, elements)
-    pretrained = work / "pretrain" / "train" / "best.pt"
     payload["pretraining"] = reuse.get(("__extra__", "pretraining"))
     if payload["pretraining"] is None or not pretrained.exists():
         payload["pretraining"] = pretrain(args, size, pre_dirs, work)

@@ -396,3 +396,37 @@ def test_claims_merge_a_primary_and_an_a5_result(recorded, tmp_path):
     longer = run("--extend-md", "4", out="ext4.json")
     with pytest.raises(ValueError, match="ext4.json has longer runs of 4.0 ps"):
         claims.merge_results([extended, longer], ["ext.json", "ext4.json"])
+
+
+def test_a_finished_pretraining_is_read_back_without_its_data(recorded, tmp_path, monkeypatch):
+    """On a new machine the collected units come back but the pre-training data need not be
+    regenerated (≈ 30 CPU-min at paper size): with the pre-training unit finished (its record
+    and best.pt), its data's card is read and its frames are neither generated nor counted."""
+    run, calls = recorded
+    first = run()
+    assert calls["train"].count("pretrain/train") == 1
+    work = tmp_path / "work"
+    (work / "pretrain" / "train").mkdir(parents=True, exist_ok=True)
+    (work / "pretrain" / "train" / "best.pt").write_bytes(b"weights")
+    card = {"name": "pretrain-molecules", "size": "small", "seed": 0, "sets": {}}
+    for data in work.glob("data_pretrain_*"):
+        (data / "datacard.json").write_text(json.dumps(card))
+        for frames in data.glob("*.extxyz"):
+            frames.unlink()  # only the fine-tuning data are regenerated there
+    regenerate = study.common.generate_data
+
+    def target_data_only(name, size, seed, outdir, logs, workers=1):
+        assert name != "pretrain-molecules", "the pre-training data were generated again"
+        return regenerate(name, size, seed, outdir, logs, workers)
+
+    monkeypatch.setattr(study.common, "generate_data", target_data_only)
+    again = run(out="again.json")
+    assert calls["train"].count("pretrain/train") == 1
+    assert again["pretraining"] == first["pretraining"]
+    assert again["runs"] == first["runs"]
+    assert again["data"][0] == {
+        "name": "pretrain-molecules",
+        "size": "small",
+        "seed": 0,
+        "frames": {},
+    }
