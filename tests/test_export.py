@@ -136,3 +136,33 @@ def test_export_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
         ValueError, match="not a readable gnnff checkpoint"
     ):  # --debug: the exception itself
         main(["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "m.pt"), "--debug"])
+
+
+def test_loaded_on_the_cpu_the_model_runs_unspecialised(tmp_path):
+    """load_exported on the CPU runs TorchScript unspecialised, as pair_style gnnff does: a
+    float32 allegro's forces equal eager autograd's bit for bit on every call, also beyond the
+    12 input shapes torch's default strategy specialises for (there they differ in the last
+    bits); the setting is torch's own, process-wide."""
+    from gnnff.export import export_model
+    from gnnff.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("allegro", type_names=["Si"], preset="small", r_max=4.0).float()
+    path = str(tmp_path / "allegro32.pt")
+    export_model(model, path)
+    model.eval()
+    default = torch.jit.set_fusion_strategy([("STATIC", 2), ("DYNAMIC", 10)])  # torch's own
+    try:
+        module, _ = load_exported(path)
+        rng = np.random.default_rng(0)
+        for call in range(16):
+            atoms = bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
+            atoms.positions += rng.normal(scale=0.1, size=atoms.positions.shape)
+            graph = atoms_to_graph(atoms, ["Si"], 4.0, dtype=torch.float32)
+            inputs = {k: graph[k] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX)}
+            inputs[keys.EDGE_SHIFT] = graph[keys.EDGE_SHIFT]
+            want = model(dict(inputs))[keys.FORCES].detach()
+            got = module(dict(inputs))[keys.FORCES].detach()
+            assert torch.equal(got, want), f"call {call}: {float((got - want).abs().max())}"
+    finally:
+        torch.jit.set_fusion_strategy(default)

@@ -5,7 +5,9 @@
 #include <torch/cuda.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -16,6 +18,25 @@
 namespace gnnff {
 
 namespace {
+
+  // TorchScript's profiling executor specialises a model's graph to the input shapes it has
+  // seen, for its fusers (torch's default strategy: 2 static, then 10 dynamic specialisations).
+  // On the CPU no fuser runs, yet the specialised graphs cost time and their autodiff differs
+  // from eager autograd in the last bits; the unspecialised graph is 1.1-1.4x faster per call
+  // (docs/benchmarks.md, "TorchScript executor on the CPU") and gives eager autograd's forces
+  // bit for bit. Process-wide, as torch's setting is; GNNFF_TORCHSCRIPT_SPECIALIZE=1 keeps
+  // torch's default (for A/B measurements). GPUs keep torch's default: its fusers run there.
+  void use_unspecialised_graphs_on_cpu()
+  {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      const char *keep = std::getenv("GNNFF_TORCHSCRIPT_SPECIALIZE");
+      if (keep != nullptr && std::string(keep) == "1") return;
+      torch::jit::FusionStrategy none = {{torch::jit::FusionBehavior::STATIC, 0},
+                                         {torch::jit::FusionBehavior::DYNAMIC, 0}};
+      torch::jit::setFusionStrategy(none);
+    });
+  }
 
   std::string join(const std::vector<std::string> &items)
   {
@@ -183,6 +204,7 @@ Model Model::load(const std::string &path, const torch::Device &device)
   }
   Metadata meta = parse_metadata(extra, path);
   module.eval();
+  if (device.is_cpu()) use_unspecialised_graphs_on_cpu();
   // Every floating parameter and buffer must have the declared dtype: the inputs are made in
   // that dtype, and a float32 buffer in a "float64" model silently computes in float32.
   const auto declared = meta.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;

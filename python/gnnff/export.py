@@ -86,4 +86,17 @@ def load_exported(
     # torch returns extra files as bytes
     extra = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in extra.items()}
     metadata = contract.parse_metadata(extra, source=repr(path))
+    if torch.device(device).type == "cpu":
+        use_unspecialised_graphs_on_cpu()
     return module, metadata
+
+
+def use_unspecialised_graphs_on_cpu() -> None:
+    """Run TorchScript models unspecialised on the CPU, as pair_style gnnff does
+    (cpp/src/model.cpp): torch's profiling executor specialises graphs to input shapes for its
+    fusers, which do not run on the CPU; the unspecialised graph is 1.1-1.4x faster per call and
+    gives eager autograd's forces bit for bit (docs/benchmarks.md, "TorchScript executor on the
+    CPU"). Process-wide, as torch's setting is; GNNFF_TORCHSCRIPT_SPECIALIZE=1 keeps torch's
+    default."""
+    if os.environ.get("GNNFF_TORCHSCRIPT_SPECIALIZE") != "1":
+        torch.jit.set_fusion_strategy([("STATIC", 0), ("DYNAMIC", 0)])

@@ -131,3 +131,40 @@ def test_errors_name_problem_and_fix(core, tmp_path):
         core.Model(str(plain))
     with pytest.raises(ValueError, match="not valid; use auto, cpu, cuda"):
         core.Model(str(plain), "gpu0")
+
+
+def rattled_silicon_graphs(count, seed=0):
+    """Graphs of ``count`` rattled 64-atom diamond-Si cells: a different edge count each, as
+    MD steps give."""
+    from ase.build import bulk
+
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        atoms = bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
+        atoms.positions += rng.normal(scale=0.1, size=atoms.positions.shape)
+        yield atoms_to_graph(atoms, ["Si"], 4.0, dtype=torch.float32)
+
+
+def test_cpu_runs_the_unspecialised_graph(core, tmp_path):
+    """On the CPU the loader runs TorchScript unspecialised (cpp/src/model.cpp): a float32
+    allegro's forces equal eager autograd's bit for bit on every call, also beyond the 12 input
+    shapes torch's default strategy specialises for (its specialised autodiff differs from
+    eager in the last bits, up to ~3e-5 of the largest force here)."""
+    torch.manual_seed(0)
+    model = build_model("allegro", type_names=["Si"], preset="small", r_max=4.0).float()
+    path = str(tmp_path / "allegro32.pt")
+    export_model(model, path)
+    model.eval()
+    cpp = core.Model(path, "cpu")
+    for call, graph in enumerate(rattled_silicon_graphs(16)):
+        inputs = {k: graph[k] for k in (keys.POSITIONS, keys.ATOM_TYPE, keys.EDGE_INDEX)}
+        inputs[keys.EDGE_SHIFT] = graph[keys.EDGE_SHIFT]
+        eager = model(dict(inputs))[keys.FORCES].detach().double().numpy()
+        got = cpp.evaluate(
+            graph[keys.POSITIONS].double().numpy(),
+            graph[keys.ATOM_TYPE].numpy(),
+            graph[keys.EDGE_INDEX].numpy(),
+            graph[keys.EDGE_SHIFT].double().numpy(),
+            num_local=graph[keys.POSITIONS].shape[0],
+        )
+        np.testing.assert_array_equal(got[keys.FORCES], eager, err_msg=f"call {call}")
