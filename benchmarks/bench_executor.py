@@ -5,7 +5,7 @@ The same exported model file runs the same LAMMPS deck (diamond Si, NVE, bench_p
 deck; LJ on its fcc Ar deck) both ways in interleaved rounds, the order alternating per round. Reported: katom-step/s
 from LAMMPS's "Loop time" per run (after a warm-up run of ``--warmup`` steps, in which torch's
 default strategy makes its specialisations), and the ratio unspecialised / torch default
-within each round (min / median / max).
+within each round (min / median / max), `ratio_unspecialised_over_torch_default`.
 
     python benchmarks/bench_executor.py --models allegro_issue13 nequip_small pair_mlp \
         --cells 4 --ranks 1 2 --rounds 3 --out benchmarks/results/executor_md.json
@@ -17,20 +17,15 @@ aspirin in Python (docs/benchmarks.md).
 """
 
 import argparse
-import json
 import os
-import platform
-import shlex
-import statistics
 import sys
-import time
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_pair_style import run_once  # noqa: E402
+from bench_pair_style import ab_report, ab_summary, interleaved_rounds, write_report  # noqa: E402
 
 from gnnff.export import export_model  # noqa: E402
 from gnnff.models.registry import build_model  # noqa: E402
@@ -49,10 +44,6 @@ SYSTEM = {"lj": ("lj", "Ar")}  # (deck, element) when not diamond Si
 SPECIALIZE = "GNNFF_TORCHSCRIPT_SPECIALIZE"
 
 
-def spread(values):
-    return dict(min=min(values), median=statistics.median(values), max=max(values))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -66,19 +57,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.work = os.path.abspath(args.work)  # LAMMPS runs inside it
     os.makedirs(args.work, exist_ok=True)
-    report = dict(
-        benchmark="pair_style gnnff: TorchScript unspecialised on the CPU vs torch's default",
-        command=shlex.join([sys.executable] + sys.argv),
-        date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        machine=dict(
-            cpu=platform.processor() or platform.machine(),
-            cores=os.cpu_count(),
-            torch=torch.__version__,
-        ),
-        load_avg_before=list(os.getloadavg()),
-        unit="katom-step/s",
-        cases=[],
-    )
+    report = ab_report("pair_style gnnff: TorchScript unspecialised on the CPU vs torch's default")
     variants = {"unspecialised": None, "torch_default": "1"}
     for name in args.models:
         registry_name, options = MODELS[name]
@@ -90,52 +69,33 @@ def main(argv=None) -> int:
         export_model(model, path)
         pair = f"pair_style gnnff device cpu\npair_coeff * * {path} {element}"
         for ranks in args.ranks:
-            runs = []
-            for r in range(args.rounds):
-                order = list(variants) if r % 2 == 0 else list(variants)[::-1]
-                for label in order:
-                    os.environ.pop(SPECIALIZE, None)
-                    if variants[label]:
-                        os.environ[SPECIALIZE] = variants[label]
-                    result = run_once(
-                        args.work, "sw", args.cells, pair, ranks, args.steps, args.warmup
-                    )
-                    result.update(variant=label, round=r)
-                    runs.append(result)
-                    print(
-                        f"{name} {result['atoms']} atoms np {ranks} round {r} {label}: "
-                        f"{result['atom_steps_per_s'] / 1e3:.3g} katom-step/s",
-                        flush=True,
-                    )
-            os.environ.pop(SPECIALIZE, None)
-            speed = {
-                v: [x["atom_steps_per_s"] / 1e3 for x in runs if x["variant"] == v]
-                for v in variants
-            }
-            ratios = [u / d for u, d in zip(speed["unspecialised"], speed["torch_default"])]
+            runs, speed = interleaved_rounds(
+                args.work,
+                system,
+                args.cells,
+                ranks,
+                {label: (pair, {SPECIALIZE: value}) for label, value in variants.items()},
+                args.rounds,
+                args.steps,
+                args.warmup,
+                name,
+            )
             report["cases"].append(
                 dict(
                     model=name,
                     options=options,
                     atoms=runs[0]["atoms"],
                     ranks=ranks,
-                    unspecialised=spread(speed["unspecialised"]),
-                    torch_default=spread(speed["torch_default"]),
-                    ratio_unspecialised_over_default=spread(ratios),
+                    **ab_summary(speed, "unspecialised", "torch_default"),
                     runs=runs,
                 )
             )
-    report["load_avg_after"] = list(os.getloadavg())
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(report, handle, indent=1)
-    for case in report["cases"]:
-        ratio = case["ratio_unspecialised_over_default"]
-        print(
-            f"{case['model']:16s} {case['atoms']:5d} atoms np {case['ranks']}: unspecialised / "
-            f"torch default {ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f}"
-        )
-    print(f"wrote {args.out}")
+    write_report(
+        report,
+        args.out,
+        "ratio_unspecialised_over_torch_default",
+        lambda case: f"{case['model']:16s}",
+    )
     return 0
 
 

@@ -14,20 +14,15 @@ Needs the installed plugin (bash scripts/setup.sh). OMP_NUM_THREADS=1 per rank.
 """
 
 import argparse
-import json
 import os
-import platform
-import shlex
-import statistics
 import sys
-import time
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_pair_style import run_once  # noqa: E402
+from bench_pair_style import ab_report, ab_summary, interleaved_rounds, write_report  # noqa: E402
 
 from gnnff import ops  # noqa: E402
 from gnnff.export import export_model  # noqa: E402
@@ -41,10 +36,6 @@ def build(preset: str, r_max: float, kernel: bool):
     with ops.use_kernels(kernel):
         torch.manual_seed(0)
         return build_model("allegro", type_names=["Si"], r_max=r_max, **options).float()
-
-
-def spread(values):
-    return dict(min=min(values), median=statistics.median(values), max=max(values))
 
 
 def main(argv=None) -> int:
@@ -68,19 +59,7 @@ def main(argv=None) -> int:
         parser.error("gnnff's operator library is not built; run `bash scripts/setup.sh` first")
     args.work = os.path.abspath(args.work)  # LAMMPS runs inside it
     os.makedirs(args.work, exist_ok=True)
-    report = dict(
-        benchmark="allegro MD with gnnff::trilinear vs the torch form of the same model",
-        command=shlex.join([sys.executable] + sys.argv),
-        date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        machine=dict(
-            cpu=platform.processor() or platform.machine(),
-            cores=os.cpu_count(),
-            torch=torch.__version__,
-        ),
-        load_avg_before=list(os.getloadavg()),
-        unit="katom-step/s",
-        cases=[],
-    )
+    report = ab_report("allegro MD with gnnff::trilinear vs the torch form of the same model")
     for preset in args.presets:
         r_max = 5.0 if preset == "issue13" else args.r_max
         files = {}
@@ -89,49 +68,34 @@ def main(argv=None) -> int:
             export_model(build(preset, r_max, kernel), files[label])
         for cells in args.cells:
             for ranks in args.ranks:
-                runs = []
-                for r in range(args.rounds):
-                    order = list(files) if r % 2 == 0 else list(files)[::-1]
-                    for label in order:
-                        pair = f"pair_style gnnff device cpu\npair_coeff * * {files[label]} Si"
-                        result = run_once(
-                            args.work, "sw", cells, pair, ranks, args.steps, args.warmup
-                        )
-                        result.update(variant=label, round=r)
-                        runs.append(result)
-                        print(
-                            f"{preset} {8 * cells**3} atoms np {ranks} round {r} {label}: "
-                            f"{result['atom_steps_per_s'] / 1e3:.3g} katom-step/s",
-                            flush=True,
-                        )
-                speed = {
-                    v: [x["atom_steps_per_s"] / 1e3 for x in runs if x["variant"] == v]
-                    for v in files
+                variants = {
+                    label: (f"pair_style gnnff device cpu\npair_coeff * * {path} Si", None)
+                    for label, path in files.items()
                 }
-                ratios = [k / t for k, t in zip(speed["kernel"], speed["torch_form"])]
+                runs, speed = interleaved_rounds(
+                    args.work,
+                    "sw",
+                    cells,
+                    ranks,
+                    variants,
+                    args.rounds,
+                    args.steps,
+                    args.warmup,
+                    preset,
+                )
                 report["cases"].append(
                     dict(
                         preset=preset,
                         r_max=r_max,
                         atoms=8 * cells**3,
                         ranks=ranks,
-                        kernel=spread(speed["kernel"]),
-                        torch_form=spread(speed["torch_form"]),
-                        ratio_kernel_over_torch_form=spread(ratios),
+                        **ab_summary(speed, "kernel", "torch_form"),
                         runs=runs,
                     )
                 )
-    report["load_avg_after"] = list(os.getloadavg())
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(report, handle, indent=1)
-    for case in report["cases"]:
-        ratio = case["ratio_kernel_over_torch_form"]
-        print(
-            f"{case['preset']:8s} {case['atoms']:5d} atoms np {case['ranks']}: kernel / torch form "
-            f"{ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f}"
-        )
-    print(f"wrote {args.out}")
+    write_report(
+        report, args.out, "ratio_kernel_over_torch_form", lambda case: f"{case['preset']:8s}"
+    )
     return 0
 
 

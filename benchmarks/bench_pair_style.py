@@ -17,6 +17,8 @@ import json
 import os
 import platform
 import re
+import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,8 +84,9 @@ def export_models(folder, dtype):
     return {"lj": lj, "sw": sw}
 
 
-def run_once(folder, system, n_cells, pair, ranks, steps, warmup=20):
-    """One LAMMPS run: ``warmup`` steps (TorchScript optimises), then ``steps`` timed steps."""
+def run_once(folder, system, n_cells, pair, ranks, steps, warmup=20, env=None):
+    """One LAMMPS run: ``warmup`` steps (TorchScript optimises), then ``steps`` timed steps.
+    ``env``: environment variables for this run (a value None removes the variable)."""
     spec = SYSTEMS[system]
     deck = DECK.format(
         lattice=spec["lattice"],
@@ -100,10 +103,14 @@ def run_once(folder, system, n_cells, pair, ranks, steps, warmup=20):
     cmd = [LMP, "-in", path, "-log", "none"]
     if ranks > 1:
         cmd = [MPIRUN, "-launcher", "fork", "-np", str(ranks)] + cmd
-    env = dict(os.environ, OMP_NUM_THREADS="1", GNNFF_TIMING="1")
+    run_env = dict(os.environ, OMP_NUM_THREADS="1", GNNFF_TIMING="1")
+    for key, value in (env or {}).items():
+        run_env.pop(key, None)
+        if value is not None:
+            run_env[key] = value
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=folder, env=run_env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -141,6 +148,69 @@ def run_once(folder, system, n_cells, pair, ranks, steps, warmup=20):
             torchscript_fraction_of_loop=float(model_s) / loop_s,
         )
     return result
+
+
+def spread(values):
+    return dict(min=min(values), median=statistics.median(values), max=max(values))
+
+
+def interleaved_rounds(folder, system, n_cells, ranks, variants, rounds, steps, warmup, label):
+    """A/B(/C...) in LAMMPS: every variant once per round, the order alternating per round
+    (load drifts then hit both alike). ``variants``: {name: (pair_style lines, env or None)}.
+    Returns (runs, {name: [katom-step/s per round]})."""
+    runs = []
+    for r in range(rounds):
+        order = list(variants) if r % 2 == 0 else list(variants)[::-1]
+        for name in order:
+            pair, env = variants[name]
+            result = run_once(folder, system, n_cells, pair, ranks, steps, warmup, env=env)
+            result.update(variant=name, round=r)
+            runs.append(result)
+            print(
+                f"{label} {result['atoms']} atoms np {ranks} round {r} {name}: "
+                f"{result['atom_steps_per_s'] / 1e3:.3g} katom-step/s",
+                flush=True,
+            )
+    speed = {v: [x["atom_steps_per_s"] / 1e3 for x in runs if x["variant"] == v] for v in variants}
+    return runs, speed
+
+
+def ab_report(benchmark):
+    """The head of an A/B report: what, the exact command, when, the machine, its load."""
+    return dict(
+        benchmark=benchmark,
+        command=shlex.join([sys.executable] + sys.argv),
+        date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=dict(
+            cpu=platform.processor() or platform.machine(),
+            cores=os.cpu_count(),
+            torch=torch.__version__,
+        ),
+        load_avg_before=list(os.getloadavg()),
+        unit="katom-step/s",
+        cases=[],
+    )
+
+
+def ab_summary(speed, a, b):
+    """min / median / max of variants ``a`` and ``b`` and of the ratio a / b within each round."""
+    ratios = [x / y for x, y in zip(speed[a], speed[b])]
+    return {a: spread(speed[a]), b: spread(speed[b]), f"ratio_{a}_over_{b}": spread(ratios)}
+
+
+def write_report(report, out, ratio_key, label):
+    """Write an A/B report (its load average after the runs added) and print each case's ratio."""
+    report["load_avg_after"] = list(os.getloadavg())
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as handle:
+        json.dump(report, handle, indent=1)
+    for case in report["cases"]:
+        ratio = case[ratio_key]
+        print(
+            f"{label(case)} {case['atoms']:5d} atoms np {case['ranks']}: {ratio_key} "
+            f"{ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f}"
+        )
+    print(f"wrote {out}")
 
 
 def main(argv=None):
