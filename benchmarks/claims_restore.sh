@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Restore the claims study's work folders on a new machine from the committed units
+# (docs/experiments.md, "On a new machine"): regenerate each experiment's data, check it against
+# the committed checksums, copy the units in (times kept), export every finished model.
+#
+#   bash benchmarks/claims_restore.sh [decorrelation] [pretraining]   # default: both
+#
+# Work folders: DECORRELATION_WORK, PRETRAINING_WORK (as claims_checkpoint.sh); data workers:
+# DATAGEN_WORKERS (default 2). Stops at the first data file that differs from its checksum.
+# Then start the study's jobs as docs/experiments.md says.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+workers=${DATAGEN_WORKERS:-2}
+units=benchmarks/results/claims_study
+
+restore() { # $1 experiment, $2 work folder, $3 data generator name, $4 data folder
+    local experiment=$1 work=$2 name=$3 data=$4
+    mkdir -p "$work"
+    echo "== $experiment: $name -> $work/$data"
+    "$PYTHON" -m gnnff.cli data generate "$name" --size paper --seed 0 -o "$work/$data" \
+        -j "$workers" -q --overwrite
+    (cd "$work/$data" && sha256sum --quiet -c -) <"$units/$experiment/$data/sha256.txt"
+    cp -rp "$units/$experiment/." "$work/"
+    for record in "$work"/seed*/*/training.json; do
+        [ -e "$record" ] || continue
+        run=${record%/training.json}
+        "$PYTHON" -m gnnff.cli export "$run/train/best.pt" -o "$run/model.pt" >/dev/null
+    done
+    echo "$experiment restored: $(find "$work" -name '*.json' | wc -l) records," \
+        "$(find "$work" -name model.pt | wc -l) models exported," \
+        "$(find "$work" -path '*/train/last.pt' | wc -l) trainings to resume"
+}
+
+for experiment in "${@:-decorrelation pretraining}"; do
+    for e in $experiment; do
+        case "$e" in
+        decorrelation)
+            restore decorrelation "${DECORRELATION_WORK:-runs/claims2_decorrelation}" sio \
+                data_sio_paper_0
+            ;;
+        pretraining) # the pre-training's own data only while its unit is missing
+            restore pretraining "${PRETRAINING_WORK:-runs/claims2_pretraining}" md17:aspirin \
+                data_md17_aspirin_paper_0
+            ;;
+        *)
+            echo "claims_restore.sh: unknown experiment '$e' (decorrelation or pretraining)" >&2
+            exit 2
+            ;;
+        esac
+    done
+done
