@@ -314,6 +314,14 @@ def amended_extended_md(payload: Dict, by: Dict, seeds, control: Dict, n_boot: i
     names = list(out["compositions"])
     for index, p in holm([out["compositions"][c]["logrank_p"] for c in names]).items():
         out["compositions"][names[index]]["logrank_p_holm"] = p
+    # the longer runs arrive seed by seed: a p-value of the first few seeds is no result
+    paired = [len(out["compositions"][c]["seeds"]) for c in names]
+    out["status"] = (
+        "complete: every seed has both variants' longer runs"
+        if all(n == len(seeds) for n in paired)
+        else f"in progress: {min(paired)}-{max(paired)} of {len(seeds)} seeds per composition "
+        "have both variants' longer runs; no claim either way yet"
+    )
     return out
 
 

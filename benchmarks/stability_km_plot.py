@@ -48,7 +48,10 @@ def panels_of(claims: Dict) -> Dict[str, Dict]:
     amended = claims.get("amended_A4", {})
     for name, entry in amended.get("compositions", {}).items():
         if entry.get("seeds"):  # no panel before a seed has both variants' longer run
-            panels[f"{name}, {amended['md_ps'][name]:g} ps (A4)"] = entry
+            title = f"{name}, {amended['md_ps'][name]:g} ps (A4)"
+            if len(entry["seeds"]) < claims.get("n_seeds", 0):  # its p is no result yet
+                title += f", INTERIM {len(entry['seeds'])} of {claims['n_seeds']} seeds"
+            panels[title] = entry
     amended = claims.get("amended_A5", {})
     for name, entry in amended.get("molecules", {}).items():
         panels[f"{name}, {amended['md_ps']:g} ps (A5)"] = entry

@@ -139,7 +139,10 @@ def test_extended_md_runs_beside_the_primary_units_and_never_redoes_them(recorde
     assert entry["censored_at_ps"] == 5.0 and entry["seeds"] == [0, 1]
     assert entry["baseline_stable_ps"] == [3.0, 3.0] and all(entry["method_failed"])
     assert entry["baseline_median_ps"] == 3.0 and entry["median_ratio"] == pytest.approx(1.0)
-    from stability_km_plot import plot_claims  # a panel of its own for the longer runs
+    assert amended["status"].startswith("complete")  # both seeds of the call have it
+    from stability_km_plot import panels_of, plot_claims  # a panel of its own for the longer runs
+
+    assert list(panels_of(result)) == ["SiO2", "SiO1.5", "SiO1.1", "SiO1.1, 5 ps (A4)"]
 
     assert plot_claims("decorrelation", result, tmp_path / "km.png").stat().st_size > 10_000
 
@@ -177,5 +180,16 @@ def test_a4_section_before_any_seed_has_both_variants_longer_runs():
     entry = out["compositions"]["SiO1.1"]
     assert entry["seeds"] == [] and entry["logrank_p"] is None and entry["logrank_p_holm"] is None
     assert out["reference_stable"] == {"SiO1.1": True}
-    claims = {"compositions": {"SiO2": {}}, "amended_A4": out}
+    assert out["status"].startswith("in progress: 0-0 of 1 seeds")
+    claims = {"compositions": {"SiO2": {}}, "amended_A4": out, "n_seeds": 1}
     assert list(panels_of(claims)) == ["SiO2"]
+
+    # one of two seeds with both variants' longer runs: a panel, marked as interim, and the
+    # section's status says no claim yet
+    by[("decorrelation", 0)] = with_longer
+    by[("baseline", 1)] = by[("decorrelation", 1)] = {"compositions": {"SiO1.1": {}}}
+    out = stability_claims.amended_extended_md(payload, by, [0, 1], control, n_boot=10, seed=0)
+    assert out["compositions"]["SiO1.1"]["seeds"] == [0]
+    assert out["status"].startswith("in progress: 1-1 of 2 seeds")
+    claims = {"compositions": {"SiO2": {}}, "amended_A4": out, "n_seeds": 2}
+    assert list(panels_of(claims)) == ["SiO2", "SiO1.1, 20 ps (A4), INTERIM 1 of 2 seeds"]
