@@ -33,6 +33,12 @@ find . -maxdepth 4 -type d \( -path './data_*' -o -path ./logs -o -path ./gpu -o
     -print | sort | cat - <(ls ./data_*/datacard.json 2>/dev/null) | while read -r f; do
     [ -e "$f.lock" ] && continue
     case "$f" in */md_*/*) continue ;; esac # inside an MD run folder: the run's own files
+    case "$f" in */md_*.run.json) # an MD run only with its analysis: that needs the trajectory,
+        # which is not collected, so a run whose analysis is unfinished reruns on a new machine
+        analysis=${f%.run.json}.analysis.json
+        { [ -f "$analysis" ] && [ ! -e "$analysis.lock" ]; } || continue
+        ;;
+    esac
     case "$f" in */train/* | */train.yaml) # a training's files, once its unit is finished
         unit=${f%/train*}/training.json
         if [ -f "$unit" ] && [ ! -e "$unit.lock" ]; then

@@ -93,8 +93,13 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
     for name in ("best.pt", "last.pt"):  # its checkpoints so far (real ones: best.pt is slimmed)
         shutil.copy(here / "seed0" / "baseline" / "train" / name, running / "train" / name)
     (running / "train.yaml").write_text("model: {}\n")
+    # an MD run whose analysis has not finished: its trajectory is not collected, so neither is
+    # its record (a new machine reruns it instead of analysing a trajectory it does not have)
+    (here / "seed0" / "baseline" / "md_SiO1.1_20ps.run.json").write_text('{"key": {}}')
+    (here / "seed0" / "baseline" / "md_SiO1.1_20ps.analysis.json.lock").write_text("12345")
     dest = tmp_path / "repo" / "claims_study"
     run(["bash", COLLECT, here, dest], env=env)
+    assert not (dest / "seed0" / "baseline" / "md_SiO1.1_20ps.run.json").exists()
     for name in ("training.json", "train/best.pt", "train/metrics.csv", "eval_SiO1.5.result.json"):
         assert (dest / "seed0" / "decorrelation" / name).is_file()
     assert not (dest / "seed0" / "decorrelation" / "eval_SiO2.result.json").exists()
