@@ -97,29 +97,51 @@ def plot_claims(section: str, claims: Dict, path: Path) -> Path:
     return path
 
 
-def _correlation_scatter(ax, claims: Dict) -> None:
-    """Mean val rho over layers vs stable time, every model and composition (open = censored)."""
-    markers = {"SiO2": "o", "SiO1.5": "s", "SiO1.1": "^"}
-    for variant, key, color in (("baseline", "baseline", "C0"), ("decorrelation", "method", "C3")):
-        rho = [
-            float(np.mean(list(c.values()))) if c else np.nan
-            for c in claims["val_corr_per_layer"][variant]
-        ]
-        for composition, entry in claims["compositions"].items():
+def correlation_points(claims: Dict) -> list:
+    """One point per model run for the correlation scatter: (variant, composition, MD length in
+    ps, mean validation rho over the model's layers, stable time in ps, failed). The primary runs
+    and, where Amendment A4 has them, the longer out-of-distribution runs (its seeds only)."""
+    seeds = claims["seeds"]
+    rho = {
+        variant: {
+            seed: float(np.mean(list(layers.values()))) if layers else float("nan")
+            for seed, layers in zip(seeds, claims["val_corr_per_layer"][variant])
+        }
+        for variant in ("baseline", "decorrelation")
+    }
+    sets = [(claims["md_ps"], seeds, name, entry) for name, entry in claims["compositions"].items()]
+    amended = claims.get("amended_A4", {})
+    for name, entry in amended.get("compositions", {}).items():
+        sets.append((amended["md_ps"][name], entry.get("seeds", []), name, entry))
+    points = []
+    for md_ps, run_seeds, composition, entry in sets:
+        for variant, key in (("baseline", "baseline"), ("decorrelation", "method")):
             times, failed = entry[f"{key}_stable_ps"], entry[f"{key}_failed"]
-            for r, t, f in zip(rho, times, failed):
-                ax.plot(
-                    r,
-                    t,
-                    markers.get(composition, "o"),
-                    color=color,
-                    mfc=color if f else "none",
-                    ms=5,
-                )
+            for seed, time, fail in zip(run_seeds, times, failed):
+                points.append((variant, composition, md_ps, rho[variant][seed], time, bool(fail)))
+    return points
+
+
+def _correlation_scatter(ax, claims: Dict) -> None:
+    """Mean val rho over layers vs stable time, every model and run (open = censored); the
+    longer A4 runs are drawn larger, so their 20-ps censoring line is told from the 5-ps one."""
+    markers = {"SiO2": "o", "SiO1.5": "s", "SiO1.1": "^"}
+    colors = {"baseline": "C0", "decorrelation": "C3"}
+    for variant, composition, md_ps, rho, time, failed in correlation_points(claims):
+        color = colors[variant]
+        ax.plot(
+            rho,
+            time,
+            markers.get(composition, "o"),
+            color=color,
+            mfc=color if failed else "none",
+            ms=5 if md_ps == claims["md_ps"] else 7,
+        )
     ax.set_xlabel("val feature correlation ρ (mean over layers)")
     ax.set_ylabel("stable time (ps)")
+    longer = " and A4's longer runs (large)" if claims.get("amended_A4") else ""
     ax.set_title(
-        "correlation vs stable time (o SiO2, □ SiO1.5, △ SiO1.1;\n"
-        "blue baseline, red decorrelation; open = censored)",
+        f"correlation vs stable time, primary runs{longer}\n"
+        "(o SiO2, □ SiO1.5, △ SiO1.1; blue baseline, red decorrelation; open = censored)",
         fontsize=8,
     )

@@ -146,6 +146,21 @@ def test_extended_md_runs_beside_the_primary_units_and_never_redoes_them(recorde
 
     assert plot_claims("decorrelation", result, tmp_path / "km.png").stat().st_size > 10_000
 
+    # the correlation scatter has every model's primary runs and its longer A4 runs
+    from stability_km_plot import correlation_points
+
+    points = correlation_points(result)
+    primary = [p for p in points if p[2] == 2.0]
+    longer = [p for p in points if p[2] == 5.0]
+    assert len(primary) == 3 * 2 * 2 and len(longer) == 1 * 2 * 2
+    assert {(p[0], p[1], p[4], p[5]) for p in longer} == {
+        ("baseline", "SiO1.1", 3.0, True),
+        ("decorrelation", "SiO1.1", 3.0, True),
+    }
+    rho = result["val_corr_per_layer"]["decorrelation"][1]  # seed 1's model, in both run sets
+    seed1 = [p[3] for p in points if p[0] == "decorrelation" and p[1] == "SiO1.1"][1::2]
+    assert seed1 == pytest.approx([sum(rho.values()) / len(rho)] * 2, nan_ok=True)
+
 
 @pytest.mark.parametrize(
     "item, message",
