@@ -7,8 +7,11 @@
 Each round runs, for every configuration, one worker process per tree (baseline, then this
 checkout's python/), alternating, so that a change in machine load hits both sides alike. A
 worker builds the model with torch.manual_seed(0) (same weights in both trees), 1 torch thread,
-float32, on a rattled diamond-Si supercell, and times
+float32, on a rattled diamond-Si supercell (GemNet-T: one aspirin molecule, or four in a
+periodic 12 Å box, as benchmarks/bench_gemnet.py builds them), and times
 - ``md``: the TorchScript ForceModel call (energy, forces, virial), median of --repeats calls,
+  unspecialised as pair_style gnnff runs it on the CPU (``GNNFF_TORCHSCRIPT_SPECIALIZE=1``:
+  torch's default),
 - ``train``: one optimiser step of an energy + force loss (eager, double backward),
 reporting seconds per call. The ratio baseline / new is reported per round, with min / median
 over rounds. Absolute times on a shared machine are unreliable; the ratio within a round is
@@ -27,7 +30,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(os.path.dirname(HERE), "python")
 
-# name -> (model, builder options, supercell repeats, r_max)
+# name -> (model, builder options, system: diamond-Si supercell repeats or a bench_gemnet
+# system, r_max)
 CONFIGS = {
     # issue 13's "equal size": r_max 5 A, 2 layers, l_max 1, 32 scalar / 16 tensor channels
     "allegro_issue13": (
@@ -43,22 +47,56 @@ CONFIGS = {
     "nequip_medium": ("nequip", dict(preset="medium"), 2, 4.0),
     "allegro_paper": ("allegro", dict(preset="paper"), 2, 4.0),
     "nequip_paper": ("nequip", dict(preset="paper"), 2, 4.0),
+    # GemNet-T on the molecule of the claims study's Experiment 2 (r_max 5 A, no cell)
+    "gemnet_medium_aspirin": ("gemnet_t", dict(preset="medium"), "aspirin", 5.0),
+    "gemnet_medium_aspirin_box": ("gemnet_t", dict(preset="medium"), "aspirin_box", 5.0),
+    "gemnet_small_aspirin_box": ("gemnet_t", dict(preset="small"), "aspirin_box", 5.0),
 }
+
+
+def build(model_name: str, options: dict, system, r_max: float):
+    """(model, graph) of one configuration, with the model and graph code of the gnnff on
+    sys.path: torch.manual_seed(0) weights, float32, 1 thread, rattled atoms (seeded)."""
+    import numpy as np
+    import torch
+    from ase.build import bulk
+
+    from gnnff.data.graph import atoms_to_graph
+    from gnnff.models.registry import build_model
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    if isinstance(system, int):
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((system,) * 3)
+        types = ["Si"]
+    else:
+        import bench_gemnet
+
+        atoms = getattr(bench_gemnet, system)()
+        types = ["H", "C", "O"]
+    atoms.positions += 0.05 * rng.standard_normal(atoms.positions.shape)
+    torch.manual_seed(0)
+    model = build_model(model_name, type_names=types, r_max=r_max, **options).float()
+    return model, atoms_to_graph(atoms, types, r_max, dtype=torch.float32)
+
+
+def unspecialised_torchscript() -> None:
+    """TorchScript unspecialised, as pair_style gnnff runs it on the CPU, in every tree
+    (GNNFF_TORCHSCRIPT_SPECIALIZE=1 keeps torch's default)."""
+    import torch
+
+    if os.environ.get("GNNFF_TORCHSCRIPT_SPECIALIZE") != "1":
+        torch.jit.set_fusion_strategy([("STATIC", 0), ("DYNAMIC", 0)])
+
 
 WORKER = r"""
 import json, statistics, sys, time
-import numpy as np, torch
-from ase.build import bulk
-from gnnff.data.graph import atoms_to_graph
-from gnnff.models.registry import build_model
-model_name, options, reps, r_max, repeats = json.loads(sys.argv[1])
-torch.set_num_threads(1)
-rng = np.random.default_rng(0)
-atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((reps,) * 3)
-atoms.positions += 0.05 * rng.standard_normal(atoms.positions.shape)
-torch.manual_seed(0)
-model = build_model(model_name, type_names=["Si"], r_max=r_max, **options).float()
-data = atoms_to_graph(atoms, ["Si"], r_max, dtype=torch.float32)
+import torch
+model_name, options, system, r_max, repeats, here = json.loads(sys.argv[1])
+sys.path.insert(0, here)
+import bench_ab
+bench_ab.unspecialised_torchscript()
+model, data = bench_ab.build(model_name, options, system, r_max)
 def timed(fn, n):
     fn(); fn()
     out = []
@@ -69,7 +107,8 @@ scripted = torch.jit.script(model.eval())
 md = timed(lambda: scripted(dict(data)), repeats)
 model.train()
 opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-target_f = torch.zeros(len(atoms), 3)
+from gnnff import keys
+target_f = torch.zeros(data[keys.ATOM_TYPE].shape[0], 3)
 def step():
     opt.zero_grad()
     out = model(dict(data))
@@ -77,16 +116,17 @@ def step():
     loss.backward()
     opt.step()
 train = timed(step, max(2, repeats // 2))
-print(json.dumps({"md_s": md, "train_s": train, "atoms": len(atoms),
+print(json.dumps({"md_s": md, "train_s": train, "atoms": int(target_f.shape[0]),
                   "edges": int(data["edge_index"].shape[1]), "torch": torch.__version__}))
 """
 
 
 def run_worker(src: str, config, repeats: int) -> dict:
-    model_name, options, reps, r_max = config
+    model_name, options, system, r_max = config
     env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    spec = [model_name, options, system, r_max, repeats, HERE]
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, json.dumps([model_name, options, reps, r_max, repeats])],
+        [sys.executable, "-c", WORKER, json.dumps(spec)],
         env=env,
         capture_output=True,
         text=True,
@@ -140,6 +180,7 @@ def main(argv=None):
             edges=sides["new"][0]["edges"],
             model=CONFIGS[name][0],
             options=CONFIGS[name][1],
+            system=CONFIGS[name][2],
             r_max_A=CONFIGS[name][3],
         )
     report = {

@@ -13,7 +13,12 @@ from ase import Atoms
 
 from gnnff import keys
 from gnnff.data.graph import atoms_to_graph
-from gnnff.models.gemnet.graph_ops import reverse_edges, triplet_partners
+from gnnff.models.gemnet.graph_ops import (
+    gather_rows,
+    gather_rows_or_zero,
+    reverse_edges,
+    triplet_partners,
+)
 from gnnff.models.registry import build_model
 from gnnff.testing import EnergyModelBattery, random_cluster, random_crystal
 
@@ -92,6 +97,28 @@ def test_missing_reverse_edge_is_flagged():
     ei = torch.tensor([[0, 1, 0], [1, 0, 2]])
     vec = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 1.5, 0.0]], dtype=torch.float64)
     assert reverse_edges(ei, vec, 3).tolist() == [1, 0, -1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("index_shape", [(40,), (12, 7)])
+def test_row_gathers_equal_advanced_indexing_bit_for_bit(dtype, index_shape):
+    """The model's gathers (one index_select) give advanced indexing's values and, through a
+    force-like double backward, its gradients exactly, repeated rows included."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 5, dtype=dtype, generator=gen, requires_grad=True)
+    index = torch.randint(0, 9, index_shape, generator=gen)
+    weight = torch.randn(*index_shape, 5, dtype=dtype, generator=gen)
+    results = []
+    for gather in (lambda t: t[index], lambda t: gather_rows(t, index)):
+        y = gather(x.sin())  # a non-leaf, as inside the model
+        (g,) = torch.autograd.grad((y * weight).pow(2).sum(), x, create_graph=True)
+        (gg,) = torch.autograd.grad(g.pow(2).sum(), x)  # training through the forces
+        results.append((y, g, gg))
+    for got, want in zip(results[1], results[0]):
+        assert got.shape == want.shape and torch.equal(got, want)
+    swap = torch.tensor([3, -1, 0, 8, -1])
+    rows = gather_rows_or_zero(x, swap)
+    assert torch.equal(rows[[0, 2, 3]], x[[3, 0, 8]]) and not rows[[1, 4]].any()
 
 
 def test_receptive_field_is_2n_plus_1_hops():

@@ -33,7 +33,7 @@ from gnnff import keys
 from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.common.type_embedding import TypeEmbedding
 from gnnff.models.gemnet.basis import EnvelopedBessel, LegendreBasis
-from gnnff.models.gemnet.graph_ops import reverse_edges, triplet_partners
+from gnnff.models.gemnet.graph_ops import gather_rows, reverse_edges, triplet_partners
 from gnnff.models.gemnet.layers import (
     Dense,
     EdgeEmbedding,
@@ -203,7 +203,7 @@ class GemNetTEnergy(EnergyModel):
         partner, valid = triplet_partners(centre, num_atoms)  # (E, K)
         id_swap = reverse_edges(edge_index, vec, num_atoms)
         unit = vec / length.unsqueeze(-1)
-        cos_angle = (unit.unsqueeze(1) * unit[partner]).sum(-1)  # (E, K)
+        cos_angle = (unit.unsqueeze(1) * gather_rows(unit, partner)).sum(-1)  # (E, K)
         sph = self.sph_basis(cos_angle) * valid.unsqueeze(-1).to(
             vec.dtype
         )  # (E, K, L), 0 off-triplet

@@ -11,7 +11,7 @@ j -> i, so the centre i is the *target* atom that collects it.
   the reverse edge is not in the graph (only at the outer rim of a LAMMPS ghost shell).
 """
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -86,8 +86,20 @@ def _edge_key(
     return (a * num_atoms + b) * modulus + torch.remainder(h, modulus)
 
 
+def gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x[index] for an integer index of any shape, as one ``index_select``.
+
+    The same values and, in float32 and float64, the same gradients bit for bit as advanced
+    indexing, whose backward is an accumulating ``index_put_``; ``index_select``'s is an
+    ``index_add_``, which is cheaper on the CPU (GemNet-T gathers rows per edge and per triplet
+    in every block, so this is a measurable share of a small molecule's step).
+    """
+    shape: List[int] = list(index.shape) + list(x.shape[1:])
+    return torch.index_select(x, 0, index.reshape(-1)).view(shape)
+
+
 def gather_rows_or_zero(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x[index] with a zero row wherever index is -1."""
     padded = torch.cat([x, torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device)], dim=0)
     safe = torch.where(index < 0, torch.full_like(index, x.shape[0]), index)
-    return padded[safe]
+    return gather_rows(padded, safe)

@@ -15,7 +15,7 @@ import torch
 
 from gnnff.models.common.init import linear
 from gnnff.models.common.scatter import scatter_sum
-from gnnff.models.gemnet.graph_ops import gather_rows_or_zero
+from gnnff.models.gemnet.graph_ops import gather_rows, gather_rows_or_zero
 
 
 def he_orthogonal_(
@@ -106,7 +106,7 @@ class EdgeEmbedding(torch.nn.Module):
     def forward(
         self, h: torch.Tensor, x: torch.Tensor, centre: torch.Tensor, neighbour: torch.Tensor
     ) -> torch.Tensor:
-        return self.dense(torch.cat([h[centre], h[neighbour], x], dim=-1))
+        return self.dense(torch.cat([gather_rows(h, centre), gather_rows(h, neighbour), x], dim=-1))
 
 
 class AtomUpdate(torch.nn.Module):
@@ -205,7 +205,7 @@ class TripletInteraction(torch.nn.Module):
         x_ba = self.dense_ba(m)
         x_ba = self.down_projection(self.scale_rbf(x_ba * self.mlp_rbf(rbf3), x_ba))  # (E, trip)
         # sph (E, L, K) is zero for padding and e itself: the triplet sum is one batched product
-        z = torch.bmm(sph, x_ba[partner])  # (E, L, K) @ (E, K, trip) -> (E, L, trip)
+        z = torch.bmm(sph, gather_rows(x_ba, partner))  # (E, L, K) @ (E, K, trip) -> (E, L, trip)
         x = torch.bmm(cbf_radial, z)  # (E, cbf, L) @ (E, L, trip) -> (E, cbf, trip)
         x = self.scale_sum(self.bilinear(x.reshape(num_edges, x.shape[1] * x.shape[2])), x_ba)
         x_ca = self.up_projection_ca(x)
