@@ -121,6 +121,13 @@ print(json.dumps({"md_s": md, "train_s": train, "atoms": int(target_f.shape[0]),
 """
 
 
+def write_json(report: dict, out: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {out}")
+
+
 def run_worker(src: str, config, repeats: int) -> dict:
     model_name, options, system, r_max = config
     env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -201,10 +208,7 @@ def main(argv=None):
         "summary": summary,
         "raw": rows,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
+    write_json(report, args.out)
 
 
 if __name__ == "__main__":

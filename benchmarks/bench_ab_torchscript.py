@@ -130,10 +130,7 @@ def main(argv=None):
         "calls_per_pair": args.calls,
         "summary": summary,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
+    bench_ab.write_json(report, args.out)
 
 
 if __name__ == "__main__":
