@@ -139,9 +139,9 @@ def _correlation_scatter(ax, claims: Dict) -> None:
         )
     ax.set_xlabel("val feature correlation ρ (mean over layers)")
     ax.set_ylabel("stable time (ps)")
-    longer = " and A4's longer runs (large)" if claims.get("amended_A4") else ""
+    longer = ", A4's longer runs large" if claims.get("amended_A4") else ""
     ax.set_title(
-        f"correlation vs stable time, primary runs{longer}\n"
-        "(o SiO2, □ SiO1.5, △ SiO1.1; blue baseline, red decorrelation; open = censored)",
+        f"ρ vs stable time (o SiO2, □ SiO1.5, △ SiO1.1{longer};\n"
+        "blue baseline, red decorrelation; open = censored)",
         fontsize=8,
     )
