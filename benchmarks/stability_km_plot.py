@@ -38,7 +38,9 @@ def _title(name: str, entry: Dict) -> str:
     ratio_text = (
         "undefined" if ratio is None else (f"{'' if kind == 'estimate' else kind + ' '}{ratio:.2g}")
     )
-    return f"{name}: log-rank p = {'-' if p is None else f'{p:.2g}'}, median ratio {ratio_text}"
+    holm = entry.get("logrank_p_holm")
+    p_text = "-" if p is None else f"{p:.2g}" + ("" if holm in (None, p) else f" (Holm {holm:.2g})")
+    return f"{name}: log-rank p = {p_text}, median ratio {ratio_text}"
 
 
 def panels_of(claims: Dict) -> Dict[str, Dict]:

@@ -208,3 +208,16 @@ def test_a4_section_before_any_seed_has_both_variants_longer_runs():
     assert out["status"].startswith("in progress: 1-1 of 2 seeds")
     claims = {"compositions": {"SiO2": {}}, "amended_A4": out, "n_seeds": 2}
     assert list(panels_of(claims)) == ["SiO2", "SiO1.1, 20 ps (A4), INTERIM 1 of 2 seeds"]
+
+
+def test_km_panel_titles_give_the_holm_adjusted_p_beside_the_raw_one():
+    from stability_km_plot import _title
+
+    entry = dict(logrank_p=0.317, logrank_p_holm=0.634, median_ratio=None)
+    assert _title("SiO1.1", dict(entry, median_ratio_kind="undefined")) == (
+        "SiO1.1: log-rank p = 0.32 (Holm 0.63), median ratio undefined"
+    )
+    one_test = dict(
+        logrank_p=0.5, logrank_p_holm=0.5, median_ratio=1.2, median_ratio_kind="estimate"
+    )
+    assert _title("aspirin", one_test) == "aspirin: log-rank p = 0.5, median ratio 1.2"
