@@ -341,12 +341,7 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
     }
     id_stable = [by["scratch", s]["stability"]["stable_through_end"] for s in seeds]
     fraction = sum(id_stable) / len(id_stable) if id_stable else None
-    mean_mae = {v: statistics.mean(mae[v]) if mae[v] else None for v in variants}
-    match = (
-        abs(mean_mae["finetuned"] - mean_mae["scratch"]) / min(mean_mae.values())
-        if all(mean_mae.values())
-        else None
-    )
+    match = force_mae_match(mae)
     control = payload.get("reference_md_control")
     gates = {
         "id_force_mae_over_rms": gate1,
@@ -392,6 +387,38 @@ def pretraining_claims(payload: Dict, n_boot: int = 2000, seed: int = 0) -> Dict
 
 
 A5_SEEDS, A5_MIN_CENSORED = (0, 1), 3
+
+
+def force_mae_match(mae: Dict[str, List[float]]) -> Optional[float]:
+    """The MAE-match gate's measure: |mean finetuned - mean scratch| / the smaller mean, over the
+    paired seeds' test force MAEs (None without a pair)."""
+    means = [statistics.mean(mae[v]) if mae[v] else None for v in ("finetuned", "scratch")]
+    return abs(means[0] - means[1]) / min(means) if all(means) else None
+
+
+def mae_match_from_units(workdir: Path, scratch: str = "scratch") -> Dict:
+    """The MAE-match gate from the work folder's evaluation units alone, so that the protocol's
+    rule (docs/experiments.md, Experiment 2) can be applied as soon as the paired seeds are
+    evaluated, before their MD: ``seed<k>/finetuned`` against ``seed<k>/<scratch>`` (e.g.
+    ``scratch_8epochs`` after the budget has doubled)."""
+    mae: Dict[str, Dict[int, float]] = {"finetuned": {}, "scratch": {}}
+    for variant, folder in (("finetuned", "finetuned"), ("scratch", scratch)):
+        for unit in sorted(Path(workdir).glob(f"seed*/{folder}/eval_test.result.json")):
+            seed = int(unit.parent.parent.name.removeprefix("seed"))
+            mae[variant][seed] = json.loads(unit.read_text())["result"]["forces_mae_meV_per_A"]
+    seeds = sorted(set(mae["finetuned"]) & set(mae["scratch"]))
+    paired = {v: [mae[v][k] for k in seeds] for v in mae}
+    match = force_mae_match(paired)
+    return {
+        "seeds": seeds,
+        "scratch_folder": scratch,
+        "forces_mae_meV_per_A": paired,
+        "mean_forces_mae_meV_per_A": {
+            v: statistics.mean(x) if x else None for v, x in paired.items()
+        },
+        "force_mae_relative_difference": match,
+        "force_mae_match_pass": match is not None and match <= GATE_MAE_MATCH,
+    }
 
 
 def a5_rule(by: Dict) -> Dict:
@@ -492,7 +519,21 @@ def main(argv=None) -> int:
         "runs' window_rdf JSONs (benchmarks/stability_window_rdf.py); adds amended_A7",
     )
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--mae-match",
+        metavar="WORKDIR",
+        help="print Experiment 2's MAE-match gate from the evaluation units of this work folder "
+        "(seeds with both variants evaluated; no MD needed) and exit",
+    )
+    parser.add_argument(
+        "--scratch-folder",
+        default="scratch",
+        help="with --mae-match: the from-scratch units' folder name (scratch_8epochs, ...)",
+    )
     args = parser.parse_args(argv)
+    if args.mae_match:
+        print(json.dumps(mae_match_from_units(Path(args.mae_match), args.scratch_folder), indent=1))
+        return 0
     if args.window_rdf and not args.decorrelation:
         parser.error("--window-rdf belongs to the decorrelation study: give --decorrelation too")
     if not (args.decorrelation or args.pretraining):

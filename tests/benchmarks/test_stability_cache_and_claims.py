@@ -270,3 +270,34 @@ def test_merged_amendment_lengths_join_per_composition_and_must_agree():
         join({"SiO1.1": 20.0}, {"SiO1.1": 40.0}, "b.json")
     with pytest.raises(ValueError, match="of one amendment length"):
         join(60.0, 40.0, "b.json")
+
+
+def test_mae_match_from_the_evaluation_units_before_any_md(tmp_path):
+    """Experiment 2's MAE-match rule is applied on the paired seeds' test force MAEs as soon as
+    both variants are evaluated: means over paired seeds, |difference| / the smaller mean."""
+
+    def unit(seed, folder, mae):
+        path = tmp_path / f"seed{seed}" / folder / "eval_test.result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"key": {}, "result": {"forces_mae_meV_per_A": mae}}))
+
+    unit(0, "finetuned", 18.0)
+    unit(4, "finetuned", 20.0)
+    unit(1, "finetuned", 17.0)  # no scratch pair yet: not used
+    unit(0, "scratch", 24.0)
+    unit(4, "scratch", 26.0)
+    out = claims.mae_match_from_units(tmp_path)
+    assert out["seeds"] == [0, 4]
+    assert out["mean_forces_mae_meV_per_A"] == {"finetuned": 19.0, "scratch": 25.0}
+    assert out["force_mae_relative_difference"] == pytest.approx(6.0 / 19.0)
+    assert out["force_mae_match_pass"] is False  # 32 % > 15 %: the budget doubles
+
+    unit(0, "scratch_8epochs", 20.0)
+    unit(4, "scratch_8epochs", 21.0)
+    out = claims.mae_match_from_units(tmp_path, "scratch_8epochs")
+    assert out["force_mae_relative_difference"] == pytest.approx(1.5 / 19.0)
+    assert out["force_mae_match_pass"] is True
+    # the same formula as claims.json's gate
+    paired = {"finetuned": [18.0, 20.0], "scratch": [24.0, 26.0]}
+    assert claims.force_mae_match(paired) == pytest.approx(6.0 / 19.0)
+    assert claims.force_mae_match({"finetuned": [], "scratch": []}) is None
