@@ -121,6 +121,26 @@ print(json.dumps({"md_s": md, "train_s": train, "atoms": int(target_f.shape[0]),
 """
 
 
+def report_header(benchmark: str, args, torch_version: str, load_before: list) -> dict:
+    """What an A/B report says about its run: trees, command, machine, load, time."""
+    return {
+        "benchmark": benchmark,
+        "label": args.label,
+        "baseline": args.baseline,
+        "new": args.new,
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch_version,
+            "torch_threads": 1,
+            "load_average_before": load_before,
+            "load_average_after": list(os.getloadavg()),
+        },
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def write_json(report: dict, out: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
@@ -190,24 +210,8 @@ def main(argv=None):
             system=CONFIGS[name][2],
             r_max_A=CONFIGS[name][3],
         )
-    report = {
-        "benchmark": "bench_ab",
-        "label": args.label,
-        "baseline": args.baseline,
-        "new": args.new,
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": rows[args.configs[0]]["new"][0]["torch"],
-            "torch_threads": 1,
-            "load_average_before": load_before,
-            "load_average_after": list(os.getloadavg()),
-        },
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "summary": summary,
-        "raw": rows,
-    }
+    report = report_header("bench_ab", args, rows[args.configs[0]]["new"][0]["torch"], load_before)
+    report.update(summary=summary, raw=rows)
     write_json(report, args.out)
 
 

@@ -112,24 +112,8 @@ def main(argv=None):
                 f"max |dF| {row['max_force_difference']:.3g}",
                 flush=True,
             )
-    report = {
-        "benchmark": "bench_ab_torchscript",
-        "label": args.label,
-        "baseline": args.baseline,
-        "new": args.new,
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "machine": {
-            "cores": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": 1,
-            "load_average_before": load_before,
-            "load_average_after": list(os.getloadavg()),
-        },
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "pairs": args.pairs,
-        "calls_per_pair": args.calls,
-        "summary": summary,
-    }
+    report = bench_ab.report_header("bench_ab_torchscript", args, torch.__version__, load_before)
+    report.update(pairs=args.pairs, calls_per_pair=args.calls, summary=summary)
     bench_ab.write_json(report, args.out)
 
 
