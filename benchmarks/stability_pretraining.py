@@ -526,6 +526,14 @@ def main(argv=None) -> int:
         "--no-md", action="store_true", help="train and evaluate only (the accuracy gates); no MD"
     )
     parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=("finetuned", "scratch"),
+        default=["finetuned", "scratch"],
+        help="the variants this call runs (e.g. one process per variant on a GPU machine); "
+        "units of both in one work folder are merged by stability_claims.py",
+    )
+    parser.add_argument(
         "--extend-md",
         metavar="PS",
         help="Amendment A5 (docs/experiments.md): also run every model of the call this many ps, "
@@ -629,6 +637,8 @@ def main(argv=None) -> int:
         payload["pretraining"] = pretrain(args, size, pre_dirs, work)
     for seed in args.seeds:
         for variant, init_from in (("finetuned", pretrained), ("scratch", None)):
+            if variant not in args.variants:
+                continue
             run = reuse.get((variant, seed))
             if run is not None and not has_extended_md(run, payload["extended_md_ps"]):
                 print(

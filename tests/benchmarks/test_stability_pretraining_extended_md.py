@@ -430,3 +430,18 @@ def test_a_finished_pretraining_is_read_back_without_its_data(recorded, tmp_path
         "seed": 0,
         "frames": {},
     }
+
+
+def test_one_variant_per_call_trains_only_that_variant(recorded, tmp_path):
+    """--variants: e.g. one process per variant side by side; the pre-training is shared."""
+    run, calls = recorded
+    result = run("--variants", "scratch", "--no-md", out="scratch.json")
+    assert calls["train"] == ["pretrain/train", "seed0/scratch/train", "seed1/scratch/train"]
+    assert [(r["variant"], r["seed"]) for r in result["runs"]] == [("scratch", 0), ("scratch", 1)]
+    assert calls["md"] == []
+    result = run("--variants", "finetuned", "--no-md", out="finetuned.json")
+    assert calls["train"][3:] == [
+        "seed0/finetuned/train",
+        "seed1/finetuned/train",
+    ]  # pre-training read back
+    assert {r["variant"] for r in result["runs"]} == {"finetuned"}
