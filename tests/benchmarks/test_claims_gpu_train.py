@@ -142,3 +142,54 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
         ["bash", COLLECT, here, dest, "--in-progres"], env=env, capture_output=True, text=True
     )
     assert bad.returncode == 2 and "--in-progress" in bad.stderr
+
+
+@pytest.mark.slow
+def test_experiment_2_trainings_made_elsewhere_are_read_back(tmp_path):
+    """GNNFF_GPU_TRAIN_EXPERIMENT=pretraining: one process per (seed, variant) of
+    stability_pretraining.py, the units come back without data or pre-training, and the study
+    here reads both trainings back (the dry mode makes its own small data and pre-training)."""
+    there, here, out = tmp_path / "there", tmp_path / "here", tmp_path / "out"
+    small = "--molecule ethanol --r-max 4 --pretrain-data-seeds 0 --pretrain-epochs 1 --epochs 1"
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        GNNFF_GPU_TRAIN_DRY="1",
+        GNNFF_GPU_TRAIN_EXPERIMENT="pretraining",
+        GNNFF_GPU_TRAIN_WORK=str(there),
+        GNNFF_GPU_TRAIN_EXTRA=small,
+        OUT=str(out),
+        PYTHON=sys.executable,
+    )
+    out.mkdir()
+    log = run(["bash", GPU_TRAIN, "run", 600, 0], env=env)
+    assert "0 of 2 running" in log
+    parts = sorted(out.glob("units.part-*"))
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in parts))) as tar:
+        names = {n.removeprefix("./") for n in tar.getnames()}
+    for variant in ("finetuned", "scratch"):
+        for name in ("training.json", "train/best.pt", "eval_test.result.json"):
+            assert f"seed0/{variant}/{name}" in names
+    assert not [n for n in names if n.startswith(("data_", "pretrain")) or n.endswith(".lock")]
+
+    here.mkdir()
+    for name in ("data_md17_ethanol_small_0", "data_pretrain_small_0", "pretrain"):
+        shutil.copytree(there / name, here / name)
+    run(["bash", GPU_TRAIN, "unpack", out, here], env=env)
+    for variant in ("finetuned", "scratch"):
+        assert (here / "seed0" / variant / "model.pt").is_file()
+    assert not (here / "pretrain" / "model.pt").exists()
+    study = ["--size", "small", *small.split(), "--workdir", here, "--seeds", 0, "--no-md"]
+    log = run(
+        [sys.executable, REPO / "benchmarks" / "stability_pretraining.py", *study]
+        + ["--json", here / "again.json"],
+        env=env,
+    )
+    assert " train " not in log and " eval " not in log, log  # read back, not recomputed
+    again = json.loads((here / "again.json").read_text())["runs"]
+    there_runs = [json.loads((there / f"gpu_0_{v}.json").read_text())["runs"][0] for v in
+                  ("finetuned", "scratch")]  # fmt: skip
+    assert [r["training"] for r in again] == [r["training"] for r in there_runs]
+    assert [r["forces_mae_meV_per_A"] for r in again] == [
+        r["forces_mae_meV_per_A"] for r in there_runs
+    ]
