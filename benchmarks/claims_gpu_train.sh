@@ -11,6 +11,7 @@
 #   here (CPU machine): pack the data and the wheels the GPU machine lacks (ase, vesin) into the
 #   ignored folder .gpu_train/:
 #       bash benchmarks/claims_gpu_train.sh pack <workdir>      # <workdir>/data_sio_paper_0
+#       .venv/bin/pip download --no-deps -d .whl ase vesin      # the wheels, into ignored .whl/
 #   there (device tool: carry [".gpu_train", ".whl"], timeout_s <= 600):
 #       bash benchmarks/claims_gpu_train.sh run <deadline_s> <seed>...
 #   here again: unpack what came back into the work folder and export each finished model:
