@@ -75,7 +75,7 @@ run)
     START=$(date +%s)
     W=/tmp/gnnff_claims_gpu
     SIZE=protocol
-    EXPERIMENT=${GNNFF_GPU_TRAIN_EXPERIMENT:-$(cat "$PACK/experiment" 2>/dev/null || echo decorrelation)}
+    EXPERIMENT=${GNNFF_GPU_TRAIN_EXPERIMENT:-decorrelation}
     mkdir -p "$W/logs"
     if [ "${GNNFF_GPU_TRAIN_DRY:-0}" = 1 ]; then
         SIZE=small W=${GNNFF_GPU_TRAIN_WORK:-/tmp/gnnff_claims_dry} OUT=${OUT:-$W/out}
@@ -84,6 +84,7 @@ run)
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site "$REPO"/.whl/*.whl || exit 2
         export PYTHONPATH=/tmp/site
+        EXPERIMENT=$(cat "$PACK/experiment" 2>/dev/null || echo decorrelation) # what was packed
         tar -xJf "$PACK/data.tar.xz" -C "$W" || exit 2
         # units of an earlier call (copied into .gpu_train/): resume its trainings
         ls "$PACK"/units.part-* >/dev/null 2>&1 && cat "$PACK"/units.part-* | tar -xzf - -C "$W"
