@@ -445,3 +445,19 @@ def test_one_variant_per_call_trains_only_that_variant(recorded, tmp_path):
         "seed1/finetuned/train",
     ]  # pre-training read back
     assert {r["variant"] for r in result["runs"]} == {"finetuned"}
+
+
+def test_claims_before_any_seed_has_both_variants(recorded, tmp_path):
+    """The fine-tuned models' MD comes first: with no pair yet the section says so (no test, no
+    figure) instead of failing the checkpoint that rebuilds claims.json."""
+    run, _ = recorded
+    run("--variants", "finetuned", out="finetuned_only.json")
+    figures = tmp_path / "figures"
+    argv = ["--pretraining", str(tmp_path / "finetuned_only.json")]
+    argv += ["--claims", str(tmp_path / "claims.json"), "--figures", str(figures)]
+    assert claims.main(argv) == 0
+    section = json.loads((tmp_path / "claims.json").read_text())["pretraining"]
+    assert section["n_seeds"] == 0 and section["molecules"] == {}
+    assert section["status"].startswith("in progress: 0 of the protocol's 5 paired seeds")
+    assert section["gates"]["force_mae_relative_difference"] is None
+    assert not figures.exists() or not list(figures.glob("km_pretraining.png"))
