@@ -239,6 +239,18 @@ def bench_model(name, args, dtype):
     }
 
 
+def _memory_policy(policy: str):
+    """This tree's gnnff/memory.py (also when --src times an older tree that lacks it)."""
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(here), "python", "gnnff", "memory.py")
+    spec = importlib.util.spec_from_file_location("gnnff_memory_policy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.apply_memory_policy(policy)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -274,9 +286,16 @@ def main(argv=None):
         action="store_false",
         help="skip the recording-only variant (saves a third of the time on large models)",
     )
+    parser.add_argument(
+        "--memory",
+        choices=["keep", "release"],
+        default="keep",
+        help="glibc malloc policy of this process: keep (training.memory's default) or release",
+    )
     parser.add_argument("--src", default=None, help="gnnff python/ directory to time")
     parser.add_argument("--out", default="bench_decorrelation.json")
     args = parser.parse_args(argv)
+    memory_policy_done = _memory_policy(args.memory)
     load_start = os.getloadavg()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -316,6 +335,7 @@ def main(argv=None):
                     "load_average_at_end": os.getloadavg(), "platform": platform.platform(),
                     "torch": torch.__version__, "device": "cpu"},
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "memory_policy_done": memory_policy_done,
         "command": " ".join(["python"] + sys.argv),
         "gnnff_source": os.path.abspath(_SRC),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -67,6 +67,7 @@ DEFAULTS: Dict[str, Any] = {
         "checkpoint_every_steps": None,  # also write last.pt inside epochs
         "ddp_backend": None,  # default gloo on CPU, nccl on CUDA
         "progress_bar": "auto",  # auto (only on a terminal) | true | false
+        "memory": "keep",  # keep (glibc reuses freed memory: gnnff/memory.py) | release
     },
     "init_from": None,
     "output": {"dir": "runs/gnnff", "overwrite": False},
@@ -157,6 +158,11 @@ def _check(config: Dict[str, Any]) -> None:
     for key in ("max_epochs", "batch_size"):
         if not isinstance(training[key], int) or training[key] < 1:
             raise ValueError(f"training.{key} must be a positive integer, got {training[key]!r}")
+    if training["memory"] not in ("keep", "release"):
+        raise ValueError(
+            f"training.memory must be keep (reuse freed memory; the default) or release "
+            f"(glibc's defaults), got {training['memory']!r}"
+        )
     decay = training["ema_decay"]
     if decay is not None and not 0.0 <= float(decay) < 1.0:
         raise ValueError(f"training.ema_decay must be in [0, 1) or null, got {decay}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gnnff import __version__, contract, keys
+from gnnff.memory import apply_memory_policy
 from gnnff.data.dataset import HAS_STRESS, collate, to_device
 from gnnff.data.statistics import energy_reference
 from gnnff.model_io import build_model
@@ -74,6 +75,10 @@ class Trainer:
             f"cuda:{self.dist.local_rank}" if device == "cuda" and self.dist.enabled else device
         )
         self.dtype = contract.torch_dtype(tcfg["dtype"])
+        # before the first step: every step's large tensors then reuse the last step's memory
+        memory = apply_memory_policy(tcfg["memory"])
+        if memory and self.dist.is_main:
+            LOG.info("memory keep: %s", memory)
         self.out_dir = config["output"]["dir"]
         seed_everything(int(tcfg["seed"]))
         if self.dist.is_main:  # kills during earlier checkpoint writes leave hidden temp files
