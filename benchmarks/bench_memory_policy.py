@@ -64,6 +64,16 @@ MALLOC_VARIABLES = (
 )
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next(
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        return "unknown"
+
+
 def run_worker(name: str, size: str, policy: str, steps: int, repeat: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in MALLOC_VARIABLES}
     env["OMP_NUM_THREADS"] = "1"
@@ -104,6 +114,7 @@ def main(argv=None) -> int:
     report = report_header(
         "training step: memory release vs keep", args, torch.__version__, list(os.getloadavg())
     )
+    report["machine"]["cpu"] = cpu_model()
     report["models"] = {}
     for spec in args.models:
         name, _, size = spec.partition(":")
