@@ -31,27 +31,11 @@ if [ -d "$decorrelation" ]; then
 fi
 if [ -d "$pretraining" ]; then
     bash benchmarks/claims_collect_units.sh "$pretraining" "$units/pretraining" "$@"
-    # the MAE-match gate of every from-scratch budget that has evaluated pairs (scratch = the
-    # protocol's 4 epochs, scratch_<N>epochs after a doubling), read from the collected units
-    for folder in $(ls -d "$units"/pretraining/seed*/scratch*/ 2>/dev/null | xargs -rn1 basename | sort -u); do
-        "$PYTHON" benchmarks/stability_claims.py --mae-match "$units/pretraining" \
-            --scratch-folder "$folder" > "$units/pretraining/mae_match_$folder.json"
-    done
-    # after the MAE-match rule doubled the from-scratch budget (seeds*_<N>epochs.json), only the
-    # JSONs of the largest budget count: each holds both variants of every seed of its job
-    budget=0
-    for json in "$pretraining"/seeds*_*epochs.json; do
-        [ -e "$json" ] || continue
-        n=${json##*_}
-        n=${n%epochs.json}
-        if [ "$n" -gt "$budget" ]; then budget=$n; fi
-    done
-    if [ "$budget" -gt 0 ]; then
-        mapfile -t jobs < <(ls "$pretraining"/seeds*_"${budget}"epochs.json)
-    else
-        mapfile -t jobs < <(ls "$pretraining"/seeds*.json 2>/dev/null)
-    fi
+    # the JSONs of the largest from-scratch budget (after the MAE-match rule doubled it, the
+    # earlier budget's JSONs stay as the failed attempt); claims.json also gets every budget's gate
+    mapfile -t jobs < <("$PYTHON" benchmarks/stability_claims.py --pretraining-jobs "$pretraining")
     if [ "${#jobs[@]}" -gt 0 ]; then
-        "$PYTHON" benchmarks/stability_claims.py --pretraining "${jobs[@]}"
+        "$PYTHON" benchmarks/stability_claims.py --pretraining "${jobs[@]}" \
+            --pretraining-units "$units/pretraining"
     fi
 fi

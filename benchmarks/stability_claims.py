@@ -423,6 +423,30 @@ def mae_match_from_units(workdir: Path, scratch: str = "scratch") -> Dict:
     }
 
 
+def pretraining_jobs(workdir: Path) -> List[Path]:
+    """The result JSONs of Experiment 2 that count: those of the largest from-scratch budget.
+
+    A job writes ``seeds*.json`` at the protocol's budget and ``seeds*_<N>epochs.json`` after the
+    MAE-match rule doubled it (``--scratch-epochs N``); each JSON holds both variants of every
+    seed of its job, so the largest N supersedes the rest (which stay as the failed attempts)."""
+    budgets: Dict[int, List[Path]] = {}
+    for path in sorted(Path(workdir).glob("seeds*.json")):
+        tail = path.stem.rpartition("_")[2]
+        epochs = int(tail.removesuffix("epochs")) if tail.endswith("epochs") else 0
+        budgets.setdefault(epochs, []).append(path)
+    return budgets[max(budgets)] if budgets else []
+
+
+def mae_match_by_budget(units: Path) -> List[Dict]:
+    """The MAE-match gate of every from-scratch budget with evaluated pairs in ``units`` (a work
+    folder or its collected units): ``scratch`` (the protocol's budget), ``scratch_<N>epochs``."""
+    folders = sorted({p.name for p in Path(units).glob("seed*/scratch*") if p.is_dir()})
+    folders.sort(
+        key=lambda name: int(name.split("_")[1].removesuffix("epochs")) if "_" in name else 0
+    )
+    return [mae_match_from_units(Path(units), folder) for folder in folders]
+
+
 def a5_rule(by: Dict) -> Dict:
     """Amendment A5's trigger (docs/experiments.md), from the primary runs only: how many of
     the 4 runs of seeds 0-1 (both variants) are censored; it triggers when all 4 exist and at
@@ -532,7 +556,23 @@ def main(argv=None) -> int:
         default="scratch",
         help="with --mae-match: the from-scratch units' folder name (scratch_8epochs, ...)",
     )
+    parser.add_argument(
+        "--pretraining-jobs",
+        metavar="WORKDIR",
+        help="print the result JSONs of Experiment 2 that count (the largest from-scratch "
+        "budget's; one per line, for --pretraining) and exit",
+    )
+    parser.add_argument(
+        "--pretraining-units",
+        metavar="FOLDER",
+        help="with --pretraining: the work folder or collected units; adds the MAE-match gate "
+        "of every from-scratch budget evaluated there (mae_match_by_budget)",
+    )
     args = parser.parse_args(argv)
+    if args.pretraining_jobs:
+        for path in pretraining_jobs(Path(args.pretraining_jobs)):  # none: no line at all
+            print(path)
+        return 0
     if args.mae_match:
         print(json.dumps(mae_match_from_units(Path(args.mae_match), args.scratch_folder), indent=1))
         return 0
@@ -562,6 +602,8 @@ def main(argv=None) -> int:
             claims["model_code_versions"] = sorted(
                 {str(r["training"].get("code_version")) for r in payload["runs"]}
             )
+            if section == "pretraining" and args.pretraining_units:
+                claims["mae_match_by_budget"] = mae_match_by_budget(Path(args.pretraining_units))
             claims["status"] = study_status(section, claims)
             if section == "decorrelation" and args.window_rdf:
                 from stability_window_claims import read_window_rdf, window_claims

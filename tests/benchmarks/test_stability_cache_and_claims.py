@@ -301,3 +301,33 @@ def test_mae_match_from_the_evaluation_units_before_any_md(tmp_path):
     paired = {"finetuned": [18.0, 20.0], "scratch": [24.0, 26.0]}
     assert claims.force_mae_match(paired) == pytest.approx(6.0 / 19.0)
     assert claims.force_mae_match({"finetuned": [], "scratch": []}) is None
+    # every budget's gate, in budget order (claims.json's mae_match_by_budget)
+    unit(0, "scratch_16epochs", 24.0)  # only seed 0 evaluated at 16 epochs so far
+    by_budget = claims.mae_match_by_budget(tmp_path)
+    assert [b["scratch_folder"] for b in by_budget] == [
+        "scratch",
+        "scratch_8epochs",
+        "scratch_16epochs",
+    ]
+    assert [b["force_mae_match_pass"] for b in by_budget] == [False, True, False]
+    assert by_budget[2]["seeds"] == [0]
+
+
+def test_the_largest_from_scratch_budget_s_jsons_count(tmp_path, capsys):
+    """After the MAE-match rule doubled the budget, the doubled jobs' JSONs supersede the
+    protocol budget's (a merge of both would be refused: they differ in scratch_epochs)."""
+    assert claims.pretraining_jobs(tmp_path) == []
+    assert claims.main(["--pretraining-jobs", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""  # no line at all: the shell's list stays empty
+    for name in ("seeds01234.json", "seeds43210.json", "seeds01234_8epochs.json", "control.json"):
+        (tmp_path / name).write_text("{}")
+    assert claims.pretraining_jobs(tmp_path) == [tmp_path / "seeds01234_8epochs.json"]
+    (tmp_path / "seeds43210_8epochs.json").write_text("{}")
+    (tmp_path / "seeds01234_16epochs.json").write_text("{}")
+    assert claims.pretraining_jobs(tmp_path) == [tmp_path / "seeds01234_16epochs.json"]
+    (tmp_path / "seeds01234_16epochs.json").unlink()
+    assert claims.main(["--pretraining-jobs", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "seeds01234_8epochs.json"),
+        str(tmp_path / "seeds43210_8epochs.json"),
+    ]
