@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from gnnff import __version__, contract, keys
-from gnnff.memory import apply_memory_policy
 from gnnff.data.dataset import HAS_STRESS, collate, to_device
 from gnnff.data.statistics import energy_reference
+from gnnff.memory import apply_memory_policy
 from gnnff.model_io import build_model
 from gnnff.models import features
 from gnnff.suggest import did_you_mean
