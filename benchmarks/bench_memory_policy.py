@@ -24,6 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bench_ab import report_header, write_json  # noqa: E402
+from stability_common import cpu_name  # noqa: E402
+
+from gnnff.memory import USER_SETTINGS  # noqa: E402
 
 # "issue13": the equal-size comparison with nequip-allegro of issue 13 (docs/benchmarks.md)
 ISSUE13 = dict(r_max=5.0, n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False)
@@ -56,26 +59,9 @@ print(json.dumps(dict(policy_done=done, cpu_ms=[1e3 * c for c in cpu], faults=fa
                       atoms=int(batch["pos"].shape[0]), edges=int(batch["edge_index"].shape[1]))))
 """
 
-MALLOC_VARIABLES = (
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_TOP_PAD_",
-    "GLIBC_TUNABLES",
-)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next(
-                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        return "unknown"
-
 
 def run_worker(name: str, size: str, policy: str, steps: int, repeat: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in MALLOC_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
     env["OMP_NUM_THREADS"] = "1"
     code = WORKER.format(
         here=HERE, name=name, size=size, policy=policy, steps=steps, repeat=repeat, issue13=ISSUE13
@@ -114,7 +100,7 @@ def main(argv=None) -> int:
     report = report_header(
         "training step: memory release vs keep", args, torch.__version__, list(os.getloadavg())
     )
-    report["machine"]["cpu"] = cpu_model()
+    report["machine"]["cpu"] = cpu_name()
     report["models"] = {}
     for spec in args.models:
         name, _, size = spec.partition(":")

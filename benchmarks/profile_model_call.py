@@ -12,7 +12,6 @@ machine; the absolute times are inflated by the profiler and by other jobs.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from bench_ab import write_json  # noqa: E402
 from bench_freeze import setup  # noqa: E402
 
 from gnnff.export import export_model, use_unspecialised_graphs_on_cpu  # noqa: E402
@@ -85,10 +85,7 @@ def main(argv=None) -> int:
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as handle:
-            json.dump(report, handle, indent=1)
-        print(f"wrote {args.out}")
+        write_json(report, args.out)
     return 0
 
 

@@ -440,9 +440,9 @@ def pretraining_jobs(workdir: Path) -> List[Path]:
 def mae_match_by_budget(units: Path) -> List[Dict]:
     """The MAE-match gate of every from-scratch budget with evaluated pairs in ``units`` (a work
     folder or its collected units): ``scratch`` (the protocol's budget), ``scratch_<N>epochs``."""
-    folders = sorted({p.name for p in Path(units).glob("seed*/scratch*") if p.is_dir()})
-    folders.sort(
-        key=lambda name: int(name.split("_")[1].removesuffix("epochs")) if "_" in name else 0
+    folders = sorted(
+        {p.name for p in Path(units).glob("seed*/scratch*") if p.is_dir()},
+        key=lambda name: int(name.split("_")[1].removesuffix("epochs")) if "_" in name else 0,
     )
     return [mae_match_from_units(Path(units), folder) for folder in folders]
 

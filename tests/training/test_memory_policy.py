@@ -13,6 +13,7 @@ import pytest
 import yaml
 from training_helpers import PYTHON_DIR, emt_structures, run_gnnff, small_config
 
+from gnnff.memory import USER_SETTINGS
 from gnnff.training.config import resolve_config
 
 GLIBC = platform.libc_ver()[0] == "glibc"
@@ -41,12 +42,7 @@ print(json.dumps({"default": default, "keep": faults(), "done": done}))
 
 def _faults(env_extra=None):
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
-    for name in (
-        "MALLOC_MMAP_THRESHOLD_",
-        "MALLOC_TRIM_THRESHOLD_",
-        "MALLOC_TOP_PAD_",
-        "GLIBC_TUNABLES",
-    ):
+    for name in USER_SETTINGS:
         env.pop(name, None)
     env.update(env_extra or {})
     out = subprocess.run(

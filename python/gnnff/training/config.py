@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
+from gnnff.memory import POLICIES
 from gnnff.suggest import did_you_mean
 
 DEFAULTS: Dict[str, Any] = {
@@ -158,7 +159,7 @@ def _check(config: Dict[str, Any]) -> None:
     for key in ("max_epochs", "batch_size"):
         if not isinstance(training[key], int) or training[key] < 1:
             raise ValueError(f"training.{key} must be a positive integer, got {training[key]!r}")
-    if training["memory"] not in ("keep", "release"):
+    if training["memory"] not in POLICIES:
         raise ValueError(
             f"training.memory must be keep (reuse freed memory; the default) or release "
             f"(glibc's defaults), got {training['memory']!r}"
