@@ -208,9 +208,12 @@ class GemNetTEnergy(EnergyModel):
             vec.dtype
         )  # (E, K, L), 0 off-triplet
         sph = sph.transpose(1, 2)  # (E, L, K)
-        cbf_radial = torch.matmul(rbf.unsqueeze(0), self.cbf_down.to(vec.dtype)).permute(
-            1, 2, 0
-        )  # (E, cbf, L)
+        # one (E, R) x (R, cbf * L) product, so that cbf_radial (E, cbf, L) is contiguous: the
+        # permuted (L, E, cbf) product had batch items that are neither contiguous nor transposed
+        # in the force's double backward, where torch's CPU bmm then copies every item
+        num_l, num_r, num_cbf = self.cbf_down.shape
+        cbf_weight = self.cbf_down.to(vec.dtype).permute(1, 2, 0).reshape(num_r, num_cbf * num_l)
+        cbf_radial = torch.mm(rbf, cbf_weight).view(-1, num_cbf, num_l)  # (E, cbf, L)
         rbf3 = self.mlp_rbf3(rbf)
         rbf_h = self.mlp_rbf_h(rbf)
         rbf_out = self.mlp_rbf_out(rbf)
