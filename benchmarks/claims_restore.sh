@@ -11,6 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
+# the committed checksums are of files made with numpy's OpenBLAS SkylakeX kernels (AVX-512
+# CPUs, 2026-11-30/12-01); other kernels give other bytes (docs/data_generation.md)
+export OPENBLAS_CORETYPE=SkylakeX
+if ! grep -qw avx512f /proc/cpuinfo; then
+    echo "claims_restore.sh: this CPU has no AVX-512, so it cannot run the OpenBLAS SkylakeX" \
+        "kernels that made the committed data; restore on a CPU with avx512f" >&2
+    exit 2
+fi
 workers=${DATAGEN_WORKERS:-2}
 units=benchmarks/results/claims_study
 

@@ -8,7 +8,14 @@ import numpy as np
 
 import gnnff
 from gnnff.datagen import catalog, engines, geometries, writer
-from gnnff.datagen.tasks import TrajectoryTask, run_tasks, task_seed
+from gnnff.datagen.tasks import (
+    TrajectoryTask,
+    engine_modules,
+    openblas_core,
+    reproducible_pool,
+    run_tasks,
+    task_seed,
+)
 from gnnff.digest import file_sha256
 
 DATACARD = "datacard.json"
@@ -59,6 +66,11 @@ def build_tasks(plan: catalog.DatasetPlan, seed: int) -> List[TrajectoryTask]:
                 )
             )
     return tasks
+
+
+def catalog_tasks(name: str, size: str, seed: int) -> List[TrajectoryTask]:
+    """The tasks of catalogue plan ``name`` at ``size`` (run in a pool worker by generate)."""
+    return build_tasks(catalog.make_plan(name, size), seed)
 
 
 def engine_card(plan: catalog.DatasetPlan) -> Dict:
@@ -136,12 +148,20 @@ def generate(
     shortened plans)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}; e.g. --seed 0")
+    catalog_plan = plan is None
     plan = plan or catalog.make_plan(name, size)
     engines.engine(plan.engine)  # a misspelt engine fails here, naming the closest one
     os.makedirs(outdir, exist_ok=True)
     _check_outdir(outdir, name, overwrite)
-    tasks = build_tasks(plan, int(seed))
-    results = run_tasks(tasks, workers=workers, progress=progress)
+    # the starting structures go through numpy's BLAS too (ASE's cell scaling, rotations), so
+    # a catalogue plan is built in a worker of the pool, with its pinned kernels; a plan passed
+    # in (tests' shortened ones, which hold lambdas) is built here
+    with reproducible_pool(workers or os.cpu_count() or 1, engine_modules([plan.engine])) as pool:
+        if catalog_plan:
+            tasks = pool.submit(catalog_tasks, name, size, int(seed)).result()
+        else:
+            tasks = build_tasks(plan, int(seed))
+        results = run_tasks(tasks, progress=progress, pool=pool)
 
     prefix = file_prefix(name)
     card = {
@@ -151,6 +171,9 @@ def generate(
         "seed": int(seed),
         "command": f"gnnff data generate {name} --size {size} --seed {int(seed)}",
         "generator": f"gnnff.datagen (gnnff {gnnff.__version__})",
+        # the kernels numpy's OpenBLAS ran in the workers: files are byte-equal across CPUs
+        # only with the same kernels ("auto": OpenBLAS chose by CPU; see tasks.openblas_core)
+        "openblas_core": openblas_core() or "auto",
         "engine": engine_card(plan),
         "md": md_card(plan),
         "units": {

@@ -8,6 +8,7 @@ files whatever the number of workers or the order in which tasks finish.
 import os
 import sys
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -75,21 +76,91 @@ def single_thread_worker(engine_modules: Tuple[str, ...] = ()) -> None:
         importlib.import_module(module)
 
 
-def engine_modules(tasks: List[TrajectoryTask]) -> Tuple[str, ...]:
-    """The modules defining the engines these tasks use (imported again in each worker)."""
+# numpy's OpenBLAS (DYNAMIC_ARCH) picks its kernels by CPU when it loads, unless
+# OPENBLAS_CORETYPE names them, and kernels of different vector widths round differently: the
+# md17:aspirin paper set generated with Haswell kernels (an AMD Zen 5 whose environment set
+# OPENBLAS_CORETYPE=Haswell) differed in every file from the one generated before on AVX-512
+# CPUs, and equalled it with OPENBLAS_CORETYPE=SkylakeX (2026-12-02; an xTB trajectory parts
+# within its first steps). One kernel family on every CPU that can run it keeps a seed's files
+# the same; Haswell's needs AVX2 and FMA (x86-64 servers since 2013 from Intel, 2017 from AMD).
+REPRODUCIBLE_OPENBLAS_CORE = "Haswell"
+
+
+def cpu_flags() -> frozenset:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def openblas_core(environ=os.environ, flags: Optional[frozenset] = None) -> Optional[str]:
+    """The OpenBLAS kernel family the generation's workers use (``OPENBLAS_CORETYPE``): the
+    user's own setting if there is one, else REPRODUCIBLE_OPENBLAS_CORE where the CPU has AVX2
+    and FMA, else None (OpenBLAS chooses, and the files may differ from other CPUs')."""
+    if environ.get("OPENBLAS_CORETYPE"):
+        return environ["OPENBLAS_CORETYPE"]
+    flags = cpu_flags() if flags is None else flags
+    return REPRODUCIBLE_OPENBLAS_CORE if {"avx2", "fma"} <= flags else None
+
+
+def engine_modules(engine_names) -> Tuple[str, ...]:
+    """The modules defining these engines (imported again in each worker)."""
     from gnnff.datagen.engines import engine
 
-    return tuple(sorted({type(engine(t.engine)).__module__ for t in tasks}))
+    return tuple(sorted({type(engine(name)).__module__ for name in engine_names}))
 
 
-def run_tasks(tasks: List[TrajectoryTask], workers: Optional[int] = None, progress: bool = True):
-    """Run all tasks, ``workers`` at a time (default: every core); frames in task order."""
+@contextmanager
+def reproducible_pool(workers: int, modules: Tuple[str, ...] = ()):
+    """A "spawn" process pool whose workers run one OpenMP thread and the OpenBLAS kernels of
+    ``openblas_core()``: both are read from the environment when a worker starts, so they
+    are set in it for the pool's whole life (workers may start at any submit)."""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
+
+    settings = {"OMP_NUM_THREADS": "1", "OPENBLAS_CORETYPE": openblas_core()}
+    saved = {var: os.environ.get(var) for var in settings}
+    for var, value in settings.items():
+        if value:
+            os.environ[var] = value
+    try:
+        # spawn, not fork: workers must not inherit OpenMP or MPI state from the parent
+        with ProcessPoolExecutor(
+            max_workers=max(1, workers),
+            mp_context=mp.get_context("spawn"),
+            initializer=single_thread_worker,
+            initargs=(modules,),
+        ) as pool:
+            yield pool
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def run_tasks(
+    tasks: List[TrajectoryTask],
+    workers: Optional[int] = None,
+    progress: bool = True,
+    pool=None,
+):
+    """Run all tasks, ``workers`` at a time (default: every core), in ``pool`` if given
+    (a ``reproducible_pool``) or in a pool of their own; frames in task order."""
+    from concurrent.futures import as_completed
 
     from tqdm import tqdm
 
-    workers = workers or os.cpu_count() or 1
+    if pool is None:
+        workers = min(workers or os.cpu_count() or 1, len(tasks))
+        with reproducible_pool(workers, engine_modules(t.engine for t in tasks)) as own_pool:
+            return run_tasks(tasks, progress=progress, pool=own_pool)
     results: List[Optional[List[Dict]]] = [None] * len(tasks)
     bar = tqdm(
         total=sum(t.n_frames for t in tasks),
@@ -97,26 +168,12 @@ def run_tasks(tasks: List[TrajectoryTask], workers: Optional[int] = None, progre
         disable=not progress or not sys.stderr.isatty(),
         desc="generating",
     )
-    # spawn, not fork: worker processes must not inherit OpenMP or MPI state from the parent
-    env_backup = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS",)}
-    os.environ["OMP_NUM_THREADS"] = "1"  # read by a child's OpenMP runtime before any init
     try:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(tasks)) or 1,
-            mp_context=mp.get_context("spawn"),
-            initializer=single_thread_worker,
-            initargs=(engine_modules(tasks),),
-        ) as pool:
-            futures = {pool.submit(run_task, task): k for k, task in enumerate(tasks)}
-            for future in as_completed(futures):
-                k = futures[future]
-                results[k] = future.result()
-                bar.update(tasks[k].n_frames)
+        futures = {pool.submit(run_task, task): k for k, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            k = futures[future]
+            results[k] = future.result()
+            bar.update(tasks[k].n_frames)
     finally:
         bar.close()
-        for var, value in env_backup.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
     return results
