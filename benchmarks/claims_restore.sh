@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Restore the claims study's work folders on a new machine from the committed units
-# (docs/experiments.md, "On a new machine"): regenerate each experiment's data, check it against
-# the committed checksums, copy the units in (times kept), export every finished model.
+# (docs/experiments.md, "On a new machine"): unpack or regenerate each experiment's data, check it
+# against the committed checksums, copy the units in (times kept), export every finished model.
 #
 #   bash benchmarks/claims_restore.sh [decorrelation] [pretraining]   # default: both
 #
@@ -11,23 +11,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-# the committed checksums are of files made with numpy's OpenBLAS SkylakeX kernels (AVX-512
-# CPUs, 2026-11-30/12-01); other kernels give other bytes (docs/data_generation.md)
-export OPENBLAS_CORETYPE=SkylakeX
-if ! grep -qw avx512f /proc/cpuinfo; then
-    echo "claims_restore.sh: this CPU has no AVX-512, so it cannot run the OpenBLAS SkylakeX" \
-        "kernels that made the committed data; restore on a CPU with avx512f" >&2
-    exit 2
-fi
 workers=${DATAGEN_WORKERS:-2}
 units=benchmarks/results/claims_study
 
 restore() { # $1 experiment, $2 work folder, $3 data generator name, $4 data folder
     local experiment=$1 work=$2 name=$3 data=$4
     mkdir -p "$work"
-    echo "== $experiment: $name -> $work/$data"
-    "$PYTHON" -m gnnff.cli data generate "$name" --size paper --seed 0 -o "$work/$data" \
-        -j "$workers" -q --overwrite
+    local frames="$units/$experiment/$data.frames.tar.xz"
+    if [ -e "$frames" ]; then # the committed frames themselves (Experiment 2, since 2026-12-02)
+        echo "== $experiment: $frames -> $work/$data"
+        tar -xJf "$frames" -C "$work"
+    else
+        echo "== $experiment: $name -> $work/$data"
+        # the committed checksums are of files made with numpy's OpenBLAS SkylakeX kernels
+        # (AVX-512 CPUs, 2026-11-30/12-01); other kernels give other bytes
+        # (docs/data_generation.md, "Reproducibility")
+        if ! grep -qw avx512f /proc/cpuinfo; then
+            echo "claims_restore.sh: this CPU has no AVX-512, so it cannot run the OpenBLAS" \
+                "SkylakeX kernels that made the committed $data; restore on a CPU with avx512f" >&2
+            exit 2
+        fi
+        OPENBLAS_CORETYPE=SkylakeX "$PYTHON" -m gnnff.cli data generate "$name" --size paper \
+            --seed 0 -o "$work/$data" -j "$workers" -q --overwrite
+    fi
     (cd "$work/$data" && sha256sum --quiet -c -) <"$units/$experiment/$data/sha256.txt"
     cp -rp "$units/$experiment/." "$work/"
     for record in "$work"/seed*/*/training.json; do
