@@ -19,6 +19,7 @@ REQUIRED = [
     "seed",
     "command",
     "generator",
+    "openblas_core",
     "engine",
     "md",
     "units",
