@@ -66,6 +66,9 @@ done
 # got the same files (`cd <workdir>/data_...; sha256sum -c <dest>/data_.../sha256.txt`)
 for data in ./data_*/; do
     [ -f "$data/datacard.json" ] || continue
+    # a card without its frames (data that a finished unit no longer needs, not regenerated on
+    # this machine): the committed checksums stay as they are
+    compgen -G "$data*.extxyz" >/dev/null || continue
     mkdir -p "$dest/$data"
     (cd "$data" && sha256sum -- *.extxyz) >"$dest/$data/sha256.txt"
 done

@@ -138,6 +138,16 @@ def test_units_trained_elsewhere_are_read_back_and_collected(tmp_path):
         "train.yaml",
         "training.json",
     ]
+    # a data folder restored as its card only (data a finished unit no longer needs, not
+    # regenerated on this machine): its committed checksums stay
+    card_only = here / "data_pretrain_small_0"
+    card_only.mkdir()
+    shutil.copy(here / "data_sio_small_0" / "datacard.json", card_only / "datacard.json")
+    committed = dest / "data_pretrain_small_0" / "sha256.txt"
+    committed.parent.mkdir()
+    committed.write_text("0123  pretrain-molecules_train.extxyz\n")
+    run(["bash", COLLECT, here, dest], env=env)
+    assert committed.read_text() == "0123  pretrain-molecules_train.extxyz\n"
     bad = subprocess.run(
         ["bash", COLLECT, here, dest, "--in-progres"], env=env, capture_output=True, text=True
     )
