@@ -11,13 +11,15 @@
 # leaves its latest checkpoint too, `train/last.pt` (with the optimiser's state: `--resume`
 # continues it exactly) and its best.pt so far, so that a new machine continues it instead of
 # starting it again (a GemNet-T target training is 1-1.5 CPU-h); the copied last.pt is removed
-# once the training has finished. Not copied: data (`gnnff data
+# once the training has finished; likewise an MD run's latest restart file and its trajectory
+# and log so far (below). Not copied: data (`gnnff data
 # generate` with the card's name, size and seed regenerates it), trajectories and LAMMPS logs,
 # a finished training's last.pt, model.pt (`gnnff export best.pt` rebuilds it). Copying a folder
 # back into a work folder lets `stability_*.py --workdir` read the units back instead of
 # recomputing them.
 set -euo pipefail
 PYTHON=${PYTHON:-python3} # an interpreter with torch (the checkout's .venv/bin/python)
+here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "${1:?usage: claims_collect_units.sh <workdir> <dest>}" && pwd)
 dest=${2:?usage: claims_collect_units.sh <workdir> <dest>}
 mkdir -p "$dest"
@@ -60,6 +62,19 @@ c.pop("optimizer_state", None)
 torch.save(c, sys.argv[2])' "$f" "$dest/$f" && touch -r "$f" "$dest/$f"
     else
         cmp -s "$f" "$dest/$f" || cp -p "$f" "$dest/$f"
+    fi
+done
+# an MD run that writes restart files (benchmarks/md_resume.py, amendment A8): while it runs,
+# or after it was cut, with --in-progress its latest restart and what it wrote so far, so that
+# a new machine continues it instead of starting it again (a 60-ps GemNet-T run is an hour of a
+# core); removed once the run has finished
+find . -maxdepth 5 -path './data_*' -prune -o -type f -name 'restart.*.bin' -printf '%h\n' |
+    sort -u | while read -r md; do
+    record=$md.run.json
+    if [ -f "$record" ] && [ ! -e "$record.lock" ]; then
+        [ ! -d "$dest/$md" ] || "$PYTHON" "$here/md_resume.py" drop "$dest/$md"
+    elif [ -n "$in_progress" ]; then
+        "$PYTHON" "$here/md_resume.py" collect "$md" "$dest/$md"
     fi
 done
 # the data's checksums: a later machine regenerates the data from the card and checks that it

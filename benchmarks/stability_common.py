@@ -25,6 +25,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
+import md_resume  # noqa: E402  (benchmarks/, beside this file)
+
 from gnnff.stability import StabilityAnalysis, StabilityOptions  # noqa: E402
 from gnnff.workflow.md_deck import render_deck  # noqa: E402
 from gnnff.workflow.pipeline import find_tool  # noqa: E402  (the venv's lmp / mpirun)
@@ -274,6 +276,10 @@ def write_md_input(
         dump_file="traj.dump",
         steps=steps,
     )
+    # a restart file now and then: a run cut short continues from the latest (md_resume.py)
+    run_line = deck.rindex("\nrun ") + 1
+    restart = md_resume.restart_commands(md_resume.restart_every(steps, dump_every))
+    deck = deck[:run_line] + restart + deck[run_line:]
     (md_dir / "in.md").write_text(deck)
     return md_dir / "in.md"
 
@@ -309,30 +315,33 @@ def md_unit_name(stem: str, md_steps: int, primary_steps: int, timestep_ps: floa
 
 
 def run_md(md_dir: Path, nprocs: int = 2, timeout_s: Optional[float] = None) -> Dict:
-    """`mpirun -np N lmp -in in.md`; a crash (lost atoms, NaN) is a result, not an error."""
-    cmd = [
-        find_tool("mpirun"),
-        "-np",
-        str(nprocs),
-        find_tool("lmp"),
-        "-in",
-        "in.md",
-        "-log",
-        "log.lammps",
-    ]
+    """`mpirun -np N lmp -in in.md`; a crash (lost atoms, NaN) is a result, not an error. A run
+    that was cut short (its unit computed again) continues from its latest restart file
+    (md_resume.py); ``resumed_from_step`` then says from which step, and ``wall_s`` is the
+    continued segment's."""
+    md_dir = Path(md_dir)
+    resumed_from = md_resume.prepare(md_dir)
+    deck, log = ("in.md", "log.lammps")
+    if resumed_from is not None:
+        deck, log = md_resume.RESUME_DECK, md_resume.SEGMENT_LOG
+    cmd = [find_tool("mpirun"), "-np", str(nprocs), find_tool("lmp"), "-in", deck, "-log", log]
     result = run_command(
         cmd,
-        Path(md_dir) / "lmp.out",
+        md_dir / ("lmp.out" if resumed_from is None else "lmp.resume.out"),
         cwd=md_dir,
         env=gnnff_env(threads=1),
         check=False,
         timeout_s=timeout_s,
     )
-    return {
+    md_resume.finish(md_dir)
+    record = {
         "returncode": result.returncode,
         "wall_s": result.wall_s,
         "timed_out": result.returncode == -9,
     }
+    if resumed_from is not None:
+        record["resumed_from_step"] = resumed_from
+    return record
 
 
 def analyse(md_dir: Path, reference: Optional[Path], elements: Sequence[str], **options) -> Dict:
