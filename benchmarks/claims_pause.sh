@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Pause or resume the claims study's running jobs (docs/experiments.md), with every process they
 # started (trainings, LAMMPS, analyses): for a timing that needs the cores, a clean-clone CI, or
-# to give one experiment the cores before the other.
+# to give one experiment the cores before the other. `kill` ends them for good (at the end of a
+# sitting, or to give a job other seeds).
 #
-#   bash benchmarks/claims_pause.sh stop|cont [all|decorrelation|pretraining]
+#   bash benchmarks/claims_pause.sh stop|cont|kill [all|decorrelation|pretraining]
 #
 # CLAIMS_JOBS_PREFIX (default empty) restricts it to jobs whose script path starts with it (a
 # test's own jobs, not a study running on the same machine).
 # SIGSTOP keeps each process's state in memory (a training resumes where it was, a LAMMPS run
 # goes on with the same trajectory); a job stopped at the end of a sitting ends with it like a
-# running one, and resumes from its cached units and last.pt. Prints the jobs' processes after.
+# running one, and resumes from its cached units and last.pt. `kill` sends SIGKILL, parents
+# first: a job must not outlive its LAMMPS run, or it would record the killed run as a crash
+# (LAMMPS runs in a process group of its own, so `kill -- -<pgid>` of the job misses it). A killed
+# unit is computed again by the next job: a training from its last.pt, an MD run from its
+# latest restart file (A9). Prints the jobs' processes after.
 set -euo pipefail
 signal=${1:-}
 which=${2:-all}
 case "$signal" in
 stop) signal=STOP ;;
 cont) signal=CONT ;;
+kill) signal=KILL ;;
 *)
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
     exit 2

@@ -1,4 +1,4 @@
-"""benchmarks/claims_pause.sh: a job and the processes it started stop and go on together;
+"""benchmarks/claims_pause.sh: a job and the processes it started stop, go on and end together;
 the other experiment's job is left alone."""
 
 import os
@@ -23,7 +23,7 @@ def children(pid: int) -> list:
     return [int(p) for p in out.split()]
 
 
-def test_stop_and_cont_reach_the_jobs_children_and_only_that_experiment(tmp_path):
+def test_stop_cont_and_kill_reach_the_jobs_children_and_only_that_experiment(tmp_path):
     (tmp_path / "benchmarks").mkdir()
     jobs = {}
     for name in ("pretraining", "decorrelation"):
@@ -42,6 +42,13 @@ def test_stop_and_cont_reach_the_jobs_children_and_only_that_experiment(tmp_path
         assert state(other.pid) != "T" and state(children(other.pid)[0]) != "T"
         subprocess.run(["bash", PAUSE, "cont", "pretraining"], env=env, check=True)
         assert state(job.pid) != "T" and state(child) != "T"
+        subprocess.run(["bash", PAUSE, "kill", "pretraining"], env=env, check=True)
+        assert job.wait(timeout=10) == -9  # the job first: it never sees its child die
+        deadline = time.time() + 10
+        while Path(f"/proc/{child}").exists() and state(child) != "Z" and time.time() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{child}").exists() or state(child) == "Z"
+        assert other.poll() is None and children(other.pid)
         bad = subprocess.run(
             ["bash", PAUSE, "stop", "gpu"], env=env, capture_output=True, text=True
         )
@@ -50,5 +57,6 @@ def test_stop_and_cont_reach_the_jobs_children_and_only_that_experiment(tmp_path
         for j in jobs.values():
             for pid in children(j.pid):
                 os.kill(pid, 9)
-            j.kill()
+            if j.poll() is None:
+                j.kill()
             j.wait()
