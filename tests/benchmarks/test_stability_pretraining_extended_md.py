@@ -171,6 +171,7 @@ def test_extended_md_runs_beside_the_primary_unit_and_never_redoes_it(recorded, 
     }
     amended = result["amended_A5"]
     assert amended["md_ps"] == 3.0 and amended["seeds"] == [0, 1]
+    assert amended["status"] == "complete: every seed of the primary comparison"
     assert amended["reference_stable"] is True and "10-ps xTB" in amended["reference_note"]
     entry = amended["molecules"]["ethanol"]
     assert entry["censored_at_ps"] == 3.0 and entry["seeds"] == [0, 1]
@@ -271,6 +272,10 @@ def test_amended_a5_compares_paired_extended_runs_at_the_longer_time():
     assert result["seeds"] == [0, 1, 2]
     amended = result["amended_A5"]
     assert amended["md_ps"] == 60.0 and amended["seeds"] == [0, 1]
+    assert (
+        amended["status"]
+        == "in progress: 2 of 3 seeds have both variants' 60-ps runs; no claim yet"
+    )
     assert amended["reference_stable"] is False  # the primary gate 3, not a longer xTB run
     entry = amended["molecules"]["aspirin"]
     assert entry["censored_at_ps"] == 60.0
