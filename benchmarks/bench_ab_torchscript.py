@@ -76,6 +76,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     bench_ab.unspecialised_torchscript()
     torch.set_num_threads(1)
+    # the saved models call gnnff's compiled operators (torch.ops.gnnff.*): register them
+    # before torch.jit.load reads a file that names them
+    from gnnff import ops
+
+    ops.load()
     load_before = list(os.getloadavg())
     summary = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,6 +28,9 @@ from gnnff.models.registry import build_model
 OPTIONS = {
     "allegro": dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False),
     "nequip": dict(n_layers=2, l_max=1, num_features=32, parity=False),
+    # pair_mlp with its default options (seed 0), as in the thin-framework benchmark; its r_max
+    # is 4 Å (the graph's cutoff below follows it)
+    "pair_mlp": dict(),
 }
 
 
@@ -66,14 +69,15 @@ def setup(name):
         )
         return model, crystal_graph(fcc, 5.26, 6, 8.5, 9.5, False, 0.0, torch.float64)
     torch.manual_seed(0)
-    model = build_model(name, type_names=["Si"], r_max=5.0, **OPTIONS[name]).float()
+    r_max = 4.0 if name == "pair_mlp" else 5.0
+    model = build_model(name, type_names=["Si"], r_max=r_max, **OPTIONS[name]).float()
     diamond = torch.cat([fcc, fcc + 0.25])
     return model, crystal_graph(
         diamond,
         5.431,
         4,
-        5.0,
-        11.0 if name == "nequip" else 6.0,
+        r_max,
+        11.0 if name == "nequip" else r_max + 1.0,
         name == "nequip",
         0.05,
         torch.float32,

@@ -30,7 +30,9 @@ from gnnff.export import export_model, use_unspecialised_graphs_on_cpu  # noqa: 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["allegro", "nequip", "lj"], default="allegro")
+    parser.add_argument(
+        "--model", choices=["allegro", "nequip", "lj", "pair_mlp"], default="allegro"
+    )
     parser.add_argument("--calls", type=int, default=5, help="profiled calls")
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--top", type=int, default=30, help="rows written")

@@ -95,9 +95,12 @@ PairGNNFF::HostOutput PairGNNFF::call_model(gnnff::Model &model, bool want_energ
   // ranks (0.75 eV on 4096 Si atoms between 1 and 2 ranks, issue 12). The energy is therefore
   // always the float64 sum of the per-atom energies, and a float32 model's virial the float64
   // sum of its per-atom virials (which costs the per-atom virial's two index_adds).
-  const bool f32 = model.dtype() != torch::kFloat64;
-  const bool need_atom_virial = want_atom_virial || (want_virial && f32);
-  gnnff::Output out = model.evaluate(in.pos, in.atom_type, in.edge_index, nlocal, need_atom_virial);
+  // (Forces and virials that gnnff::Model sums from the model's edge gradient are float64
+  // sums already: no per-atom virials needed for that.)
+  const bool f32_sums = model.dtype() != torch::kFloat64 && !model.sums_edge_gradient();
+  const bool need_atom_virial = want_atom_virial || (want_virial && f32_sums);
+  gnnff::Output out = model.evaluate(in.pos, in.atom_type, in.edge_index, nlocal, need_atom_virial,
+                                     torch::Tensor(), in.edge_vectors);
 
   HostOutput host;
   // .to() is a no-op for float64 CPU outputs; otherwise one copy to host doubles
@@ -108,7 +111,9 @@ PairGNNFF::HostOutput PairGNNFF::call_model(gnnff::Model &model, bool want_energ
   if (need_atom_virial)
     host.atom_virial = out.atom_virial.to(torch::kCPU, torch::kFloat64).contiguous();
   if (want_virial) {
-    torch::Tensor w = f32 ? host.atom_virial.sum(0) : out.virial.to(torch::kCPU, torch::kFloat64);
+    const bool from_atoms = model.dtype() != torch::kFloat64 && !out.summed_from_edge_gradient;
+    torch::Tensor w = from_atoms ? host.atom_virial.sum(0)
+                                 : out.virial.to(torch::kCPU, torch::kFloat64);
     w = w.reshape({9}).contiguous();
     std::copy(w.data_ptr<double>(), w.data_ptr<double>() + 9, host.virial);
   }

@@ -88,6 +88,10 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   reserve(filled, 2 * bound, torch::kInt64, torch::kCPU);
   int64_t *centre = filled.data_ptr<int64_t>();
   int64_t *neighbour = centre + bound;
+  // the vectors of the cutoff test, kept for the model (ForceModel need not gather positions)
+  torch::Tensor &filled_vec = nchunks == 1 ? host_vec_ : host_vec_scratch_;
+  reserve(filled_vec, 3 * bound, torch::kFloat64, torch::kCPU);
+  double *vec = filled_vec.data_ptr<double>();
 
   auto fill_chunk = [&](int c) {
     int64_t e = chunk_bound_[c];
@@ -106,6 +110,9 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
         if (gj < 0) continue;
         centre[e] = gi;
         neighbour[e] = gj;
+        vec[3 * e] = dx;
+        vec[3 * e + 1] = dy;
+        vec[3 * e + 2] = dz;
         e++;
       }
     }
@@ -129,13 +136,17 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   }
   nedges_ = e;
   reserve(host_edges_, 2 * nedges_, torch::kInt64, torch::kCPU);
+  reserve(host_vec_, 3 * nedges_, torch::kFloat64, torch::kCPU);
   int64_t *packed = host_edges_.data_ptr<int64_t>();
+  double *packed_vec = host_vec_.data_ptr<double>();
   at::parallel_for(0, nchunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; c++) {
       const int64_t n = chunk_edges_[c + 1] - chunk_edges_[c];
       std::memcpy(packed + chunk_edges_[c], centre + chunk_bound_[c], n * sizeof(int64_t));
       std::memcpy(packed + nedges_ + chunk_edges_[c], neighbour + chunk_bound_[c],
                   n * sizeof(int64_t));
+      std::memcpy(packed_vec + 3 * chunk_edges_[c], vec + 3 * chunk_bound_[c],
+                  3 * n * sizeof(double));
     }
   });
 }
@@ -189,6 +200,15 @@ const GNNFFGraph::Inputs &GNNFFGraph::inputs(double **x, torch::ScalarType dtype
   }
   in.atom_type = types;
   in.edge_index = edges.view({2, nedges_});
+  in.edge_vectors = torch::Tensor();
+  if (on_cpu) {
+    torch::Tensor vec = host_vec_.narrow(0, 0, 3 * nedges_);
+    if (slot == 1) {
+      reserve(host_vec32_, 3 * nedges_, torch::kFloat32, torch::kCPU);
+      vec = host_vec32_.narrow(0, 0, 3 * nedges_).copy_(vec);
+    }
+    in.edge_vectors = vec.view({nedges_, 3});
+  }
   ready_[slot] = true;
   return in;
 }

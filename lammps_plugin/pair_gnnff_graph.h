@@ -22,6 +22,9 @@ class GNNFFGraph {
     torch::Tensor pos;           // (N,3) model dtype, Å
     torch::Tensor atom_type;     // (N,) int64
     torch::Tensor edge_index;    // (2,E) int64, row 0 centre, row 1 neighbour
+    // (E,3) model dtype, r_ij = x_j - x_i as computed for the cutoff test (float64, then cast
+    // for a float32 model); undefined when the model is not on the CPU
+    torch::Tensor edge_vectors;
   };
 
   // Nodes: atoms whose LAMMPS type maps to a model type (type_map[t] >= 0), locals first.
@@ -62,6 +65,9 @@ class GNNFFGraph {
   // host buffers (1-d, capacity >= what this step needs)
   torch::Tensor host_types_, host_edges_, host_pos_[2];    // pos: [0] float64, [1] float32
   torch::Tensor host_scratch_;    // the chunked edge build's unpacked (2, bound) edges
+  // edge vectors (E,3) float64 in edge order, written by the edge build (its chunks first into
+  // host_vec_scratch_), and their float32 copy for a float32 model
+  torch::Tensor host_vec_, host_vec_scratch_, host_vec32_;
   // device buffers, used when the model is not on the CPU
   torch::Tensor dev_types_, dev_edges_, dev_pos_[2];
   bool types_edges_on_device_ = false;    // copied for this build

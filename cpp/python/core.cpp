@@ -53,7 +53,7 @@ class PyModel {
   }
 
   py::dict evaluate(F64 pos, I64 atom_type, I64 edge_index, py::object edge_shift,
-                    int64_t num_local, bool atom_virial)
+                    int64_t num_local, bool atom_virial, py::object edge_vectors)
   {
     if (pos.ndim() != 2 || pos.shape(1) != 3) throw gnnff::Error("pos must have shape (N, 3)");
     if (edge_index.ndim() != 2 || edge_index.shape(0) != 2)
@@ -63,6 +63,11 @@ class PyModel {
     torch::Tensor shift;
     if (!edge_shift.is_none())
       shift = from_numpy(F64::ensure(edge_shift), torch::kFloat64).to(dev, dtype);
+    // edge vectors as pair_style gnnff passes them: forces and virials are then summed in C++
+    // from the model's edge gradient (gnnff::Model::evaluate)
+    torch::Tensor vectors;
+    if (!edge_vectors.is_none())
+      vectors = from_numpy(F64::ensure(edge_vectors), torch::kFloat64).to(dev, dtype);
     torch::Tensor pos_t = from_numpy(pos, torch::kFloat64).to(dev, dtype);
     torch::Tensor type_t = from_numpy(atom_type, torch::kInt64).to(dev);
     torch::Tensor edge_t = from_numpy(edge_index, torch::kInt64).to(dev);
@@ -70,7 +75,7 @@ class PyModel {
     {
       // torch's autograd engine refuses to run while the GIL is held
       py::gil_scoped_release no_gil;
-      out = model_.evaluate(pos_t, type_t, edge_t, num_local, atom_virial, shift);
+      out = model_.evaluate(pos_t, type_t, edge_t, num_local, atom_virial, shift, vectors);
     }
     py::dict d;
     d[gnnff::keys::TOTAL_ENERGY] = to_numpy(out.total_energy);
@@ -97,5 +102,5 @@ PYBIND11_MODULE(_core, m)
       .def_property_readonly("metadata", &PyModel::metadata)
       .def("evaluate", &PyModel::evaluate, py::arg("pos"), py::arg("atom_type"),
            py::arg("edge_index"), py::arg("edge_shift") = py::none(), py::arg("num_local"),
-           py::arg("atom_virial") = false);
+           py::arg("atom_virial") = false, py::arg("edge_vectors") = py::none());
 }

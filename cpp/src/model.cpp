@@ -266,11 +266,11 @@ int Model::type_index(const std::string &name) const
 
 Output Model::evaluate(const torch::Tensor &pos, const torch::Tensor &atom_type,
                        const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
-                       const torch::Tensor &edge_shift)
+                       const torch::Tensor &edge_shift, const torch::Tensor &edge_vectors)
 {
-  Output out = aoti_
-      ? run_aoti(pos, atom_type, edge_index, num_local, want_atom_virial, edge_shift)
-      : run_script(pos, atom_type, edge_index, num_local, want_atom_virial, edge_shift);
+  Output out = aoti_ ? run_aoti(pos, atom_type, edge_index, num_local, want_atom_virial, edge_shift)
+                     : run_script(pos, atom_type, edge_index, num_local, want_atom_virial,
+                                  edge_shift, edge_vectors);
   const int64_t n = pos.size(0);
   if (n != checked_nodes_ || (want_atom_virial && !checked_atom_virial_)) {
     check_outputs(out, n, want_atom_virial);
@@ -306,7 +306,7 @@ Output Model::run_aoti(const torch::Tensor &pos, const torch::Tensor &atom_type,
 
 Output Model::run_script(const torch::Tensor &pos, const torch::Tensor &atom_type,
                          const torch::Tensor &edge_index, int64_t num_local, bool want_atom_virial,
-                         const torch::Tensor &edge_shift)
+                         const torch::Tensor &edge_shift, const torch::Tensor &edge_vectors)
 {
   c10::Dict<std::string, torch::Tensor> input;
   input.insert(keys::POSITIONS, pos);
@@ -315,7 +315,14 @@ Output Model::run_script(const torch::Tensor &pos, const torch::Tensor &atom_typ
   if (edge_shift.defined()) input.insert(keys::EDGE_SHIFT, edge_shift);
   num_local_.fill_(num_local);
   input.insert(keys::NUM_LOCAL, num_local_);
+  // a model without the edge gradient ignores both keys below and answers this one
   if (want_atom_virial) input.insert(keys::REQUEST_ATOM_VIRIAL, request_flag_);
+  // on a GPU the (E,3) gradient would have to come to the host: forces stay the model's there
+  const bool ask_edge_gradient = edge_vectors.defined() && edge_gradient_ != 0 && device_.is_cpu();
+  if (ask_edge_gradient) {
+    input.insert(keys::EDGE_VECTORS, edge_vectors);
+    input.insert(keys::REQUEST_EDGE_GRADIENT, request_flag_);
+  }
 
   auto result = module_.forward({input}).toGenericDict();
   auto get = [&](const char *key, bool required) -> torch::Tensor {
@@ -331,10 +338,99 @@ Output Model::run_script(const torch::Tensor &pos, const torch::Tensor &atom_typ
   Output out;
   out.total_energy = get(keys::TOTAL_ENERGY, true);
   out.atomic_energy = get(keys::ATOMIC_ENERGY, true);
+  if (ask_edge_gradient) {
+    const torch::Tensor g = get(keys::EDGE_GRADIENT, false);
+    edge_gradient_ = g.defined() ? 1 : 0;
+    if (g.defined()) {
+      check_edge_gradient(g, edge_index.size(1));
+      sum_edge_gradient(out, g, edge_vectors, edge_index, pos.size(0), want_atom_virial);
+      return out;
+    }
+  }
   out.forces = get(keys::FORCES, true);
   out.virial = get(keys::VIRIAL, true);
   if (want_atom_virial) out.atom_virial = get(keys::ATOM_VIRIAL, true);
   return out;
+}
+
+namespace {
+
+  // F_i += g_ij, F_j -= g_ij; W = -sum r_ij (x) g_ij; per atom, half of each edge's term to i
+  // and half to j. In the order of ForceModel's index_adds (all centres, then all neighbours),
+  // so that a float64 model's forces and per-atom virials are the bits it would return itself.
+  template <typename T>
+  void sum_edges(const T *g, const T *r, const int64_t *centre, const int64_t *neighbour,
+                 int64_t num_edges, double *forces, double *virial, double *atom_virial)
+  {
+    for (int64_t e = 0; e < num_edges; e++) {
+      double *f = forces + 3 * centre[e];
+      const T *ge = g + 3 * e;
+      f[0] += ge[0];
+      f[1] += ge[1];
+      f[2] += ge[2];
+    }
+    for (int64_t e = 0; e < num_edges; e++) {
+      double *f = forces + 3 * neighbour[e];
+      const T *ge = g + 3 * e;
+      f[0] -= ge[0];
+      f[1] -= ge[1];
+      f[2] -= ge[2];
+    }
+    double w[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t e = 0; e < num_edges; e++) {
+      const T *re = r + 3 * e, *ge = g + 3 * e;
+      for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) w[3 * a + b] += (double) re[a] * (double) ge[b];
+    }
+    for (int k = 0; k < 9; k++) virial[k] = -w[k];
+    if (!atom_virial) return;
+    for (const int64_t *node : {centre, neighbour}) {
+      for (int64_t e = 0; e < num_edges; e++) {
+        const T *re = r + 3 * e, *ge = g + 3 * e;
+        double *wa = atom_virial + 9 * node[e];
+        for (int a = 0; a < 3; a++) {
+          const double half_r = -0.5 * (double) re[a];
+          for (int b = 0; b < 3; b++) wa[3 * a + b] += half_r * (double) ge[b];
+        }
+      }
+    }
+  }
+
+  // a float64 (n) view of buf with its first n elements zero; buf grows with 25 % headroom
+  torch::Tensor zeroed(torch::Tensor &buf, int64_t n)
+  {
+    if (!buf.defined() || buf.numel() < n)
+      buf = torch::empty({n + n / 4 + 16}, torch::TensorOptions().dtype(torch::kFloat64));
+    torch::Tensor view = buf.narrow(0, 0, n);
+    view.zero_();
+    return view;
+  }
+
+}    // namespace
+
+void Model::sum_edge_gradient(Output &out, const torch::Tensor &g, const torch::Tensor &r,
+                              const torch::Tensor &edge_index, int64_t num_nodes,
+                              bool want_atom_virial)
+{
+  const torch::Tensor gc = g.contiguous(), rc = r.contiguous(), ec = edge_index.contiguous();
+  const int64_t num_edges = ec.size(1);
+  const int64_t *centre = ec.data_ptr<int64_t>();
+  const int64_t *neighbour = centre + num_edges;
+  torch::Tensor forces = zeroed(forces_buf_, 3 * num_nodes);
+  torch::Tensor virial = torch::empty({1, 3, 3}, torch::TensorOptions().dtype(torch::kFloat64));
+  torch::Tensor atom_virial;
+  if (want_atom_virial) atom_virial = zeroed(atom_virial_buf_, 9 * num_nodes);
+  double *wa = want_atom_virial ? atom_virial.data_ptr<double>() : nullptr;
+  if (gc.scalar_type() == torch::kFloat64)
+    sum_edges(gc.data_ptr<double>(), rc.data_ptr<double>(), centre, neighbour, num_edges,
+              forces.data_ptr<double>(), virial.data_ptr<double>(), wa);
+  else
+    sum_edges(gc.data_ptr<float>(), rc.data_ptr<float>(), centre, neighbour, num_edges,
+              forces.data_ptr<double>(), virial.data_ptr<double>(), wa);
+  out.forces = forces.view({num_nodes, 3});
+  out.virial = virial;
+  if (want_atom_virial) out.atom_virial = atom_virial.view({num_nodes, 3, 3});
+  out.summed_from_edge_gradient = true;
 }
 
 namespace {
@@ -361,10 +457,14 @@ void Model::check_outputs(const Output &out, int64_t num_nodes, bool want_atom_v
   std::vector<Expected> expected = {
       {keys::TOTAL_ENERGY, &out.total_energy, {1}, "(G,) with G = 1 graph"},
       {keys::ATOMIC_ENERGY, &out.atomic_energy, {n}, "(N,) over local and ghost atoms"},
-      {keys::FORCES, &out.forces, {n, 3}, "(N, 3) over local and ghost atoms"},
-      {keys::VIRIAL, &out.virial, {1, 3, 3}, "(G, 3, 3) with G = 1 graph"},
   };
-  if (want_atom_virial)
+  // forces and virials summed here from the edge gradient (checked in check_edge_gradient)
+  // are float64 by construction
+  if (!out.summed_from_edge_gradient) {
+    expected.push_back({keys::FORCES, &out.forces, {n, 3}, "(N, 3) over local and ghost atoms"});
+    expected.push_back({keys::VIRIAL, &out.virial, {1, 3, 3}, "(G, 3, 3) with G = 1 graph"});
+  }
+  if (want_atom_virial && !out.summed_from_edge_gradient)
     expected.push_back(
         {keys::ATOM_VIRIAL, &out.atom_virial, {n, 3, 3}, "(N, 3, 3) over local and ghost atoms"});
   for (const auto &e : expected) {
@@ -382,6 +482,22 @@ void Model::check_outputs(const Output &out, int64_t num_nodes, bool want_atom_v
       throw Error(what + " is on device " + t.device().str() + ", expected " + device_.str() +
                   " where the model and its inputs are" + fix);
   }
+}
+
+void Model::check_edge_gradient(const torch::Tensor &g, int64_t num_edges) const
+{
+  const std::string what = std::string("the model's output '") + keys::EDGE_GRADIENT + "'";
+  const std::string fix = "; the model does not follow the gnnff model contract "
+                          "(docs/model_contract.md, \"Edge gradient\"), fix and re-export it";
+  const std::vector<int64_t> shape = {num_edges, 3};
+  if (g.sizes() != c10::IntArrayRef(shape))
+    throw Error(what + " has shape " + shape_text(g.sizes()) + ", expected " + shape_text(shape) +
+                " = (E, 3), one row per edge" + fix);
+  if (g.scalar_type() != dtype_)
+    throw Error(what + " has dtype " + std::string(c10::toString(g.scalar_type())) +
+                ", expected the model's declared dtype " + meta_.dtype + fix);
+  if (g.device() != device_)
+    throw Error(what + " is on device " + g.device().str() + ", expected " + device_.str() + fix);
 }
 
 }    // namespace gnnff

@@ -16,6 +16,8 @@ NUM_LOCAL: Final[str] = "num_local"  # (1,) int64 | atoms [0, num_local) are loc
 BATCH: Final[str] = "batch"  # (N,) int64 | graph index of each atom (batched training)
 NUM_GRAPHS: Final[str] = "num_graphs"  # (1,) int64 | number of graphs in the batch
 REQUEST_ATOM_VIRIAL: Final[str] = "request_atom_virial"  # (1,) any | presence asks for ATOM_VIRIAL
+# (1,) any | presence asks for EDGE_GRADIENT instead of FORCES, VIRIAL, ATOM_VIRIAL and STRESS
+REQUEST_EDGE_GRADIENT: Final[str] = "request_edge_gradient"
 
 # ---- per-structure data that readers provide (not model inputs) --------------------------
 CELL: Final[str] = "cell"  # (G, 3, 3) float | lattice vectors as rows, Å
@@ -23,7 +25,9 @@ PBC: Final[str] = "pbc"  # (G, 3) bool | periodic directions
 ATOMIC_NUMBERS: Final[str] = "atomic_numbers"  # (N,) int64 | chemical element Z
 
 # ---- intermediate -------------------------------------------------------------------------
-EDGE_VECTORS: Final[str] = "edge_vectors"  # (E, 3) float | r_ij, Å (autograd leaf)
+# (E, 3) float | r_ij, Å (autograd leaf); an optional input too: pair_style gnnff passes the
+# vectors it computed for the cutoff test, so that the model need not gather positions again
+EDGE_VECTORS: Final[str] = "edge_vectors"
 ATOMIC_ENERGY_RAW: Final[str] = "atomic_energy_raw"  # (N,) float | before per-type scale/shift
 
 # ---- outputs (also the reference labels in data sets) -------------------------------------
@@ -32,6 +36,7 @@ ATOMIC_ENERGY: Final[str] = "atomic_energy"  # (N,) float | eV, zero for ghosts
 FORCES: Final[str] = "forces"  # (N, 3) float | eV/Å, on local and ghost atoms
 VIRIAL: Final[str] = "virial"  # (G, 3, 3) float | eV, W = sum_edges r_ij (x) F_j (LAMMPS sign)
 ATOM_VIRIAL: Final[str] = "atom_virial"  # (N, 3, 3) float | eV, half of each edge to i and j
+EDGE_GRADIENT: Final[str] = "edge_gradient"  # (E, 3) float | eV/Å, dE/dr_ij (when requested)
 STRESS: Final[str] = "stress"  # (G, 3, 3) float | eV/Å^3, ASE sign: stress = -virial / volume
 HAS_STRESS: Final[str] = "has_stress"  # (G,) bool | structure carries a stress label
 

@@ -17,6 +17,8 @@ namespace keys {
   inline constexpr const char *NUM_GRAPHS = "num_graphs";    // (1,) int64
   inline constexpr const char *REQUEST_ATOM_VIRIAL =
       "request_atom_virial";    // presence asks for ATOM_VIRIAL
+  inline constexpr const char *REQUEST_EDGE_GRADIENT =
+      "request_edge_gradient";    // presence asks for EDGE_GRADIENT instead of forces, virials
 
   // ---- per-structure data that readers provide (not model inputs) ----
   inline constexpr const char *CELL = "cell";
@@ -24,7 +26,7 @@ namespace keys {
   inline constexpr const char *ATOMIC_NUMBERS = "atomic_numbers";
 
   // ---- intermediate ----
-  inline constexpr const char *EDGE_VECTORS = "edge_vectors";
+  inline constexpr const char *EDGE_VECTORS = "edge_vectors";    // (E,3) Å; also an optional input
   inline constexpr const char *ATOMIC_ENERGY_RAW = "atomic_energy_raw";
 
   // ---- outputs ----
@@ -33,8 +35,9 @@ namespace keys {
   inline constexpr const char *FORCES = "forces";              // (N,3) eV/Å, local and ghost atoms
   inline constexpr const char *VIRIAL = "virial";              // (G,3,3) eV, LAMMPS sign
   inline constexpr const char *ATOM_VIRIAL = "atom_virial";    // (N,3,3) eV
-  inline constexpr const char *STRESS = "stress";              // (G,3,3) eV/Å^3, ASE sign
-  inline constexpr const char *HAS_STRESS = "has_stress";      // (G,) bool, stress label present
+  inline constexpr const char *EDGE_GRADIENT = "edge_gradient";    // (E,3) eV/Å, dE/dr_ij
+  inline constexpr const char *STRESS = "stress";                  // (G,3,3) eV/Å^3, ASE sign
+  inline constexpr const char *HAS_STRESS = "has_stress";    // (G,) bool, stress label present
 
   // ---- training bookkeeping (Python only; mirrored so that every name has one home) ----
   inline constexpr const char *LOSS_NORM_GRAPHS = "loss_norm_graphs";

@@ -111,10 +111,15 @@ class ForceModel(torch.nn.Module):
         neighbour = edge_index[1]
 
         # The edge vectors are the autograd leaf: forces and virial come from one gradient.
-        # index_select: a plain row gather, 2-3x faster on CPU than advanced indexing (pos[idx])
-        edge_vectors = pos.index_select(0, neighbour) - pos.index_select(0, centre)
-        if keys.EDGE_SHIFT in data:
-            edge_vectors = edge_vectors + data[keys.EDGE_SHIFT]
+        if keys.EDGE_VECTORS in data:
+            # given by the caller (pair_style gnnff computed them for its cutoff test): no
+            # second gather of positions per edge
+            edge_vectors = data[keys.EDGE_VECTORS]
+        else:
+            # index_select: a plain row gather, 2-3x faster on CPU than advanced indexing
+            edge_vectors = pos.index_select(0, neighbour) - pos.index_select(0, centre)
+            if keys.EDGE_SHIFT in data:
+                edge_vectors = edge_vectors + data[keys.EDGE_SHIFT]
         edge_vectors = edge_vectors.detach().requires_grad_(True)
         data[keys.EDGE_VECTORS] = edge_vectors
 
@@ -149,9 +154,23 @@ class ForceModel(torch.nn.Module):
         if edge_grad is None:  # no edges, or an energy that ignores geometry
             edge_grad = torch.zeros_like(edge_vectors)
 
+        out: Dict[str, torch.Tensor] = {}
+        for k, v in data.items():  # what the energy model added (edge features), no inputs
+            if k != keys.EDGE_VECTORS and k not in input_keys:
+                out[k] = v
+        out[keys.ATOMIC_ENERGY] = atomic_energy
+        out[keys.TOTAL_ENERGY] = total_energy
+        if keys.REQUEST_EDGE_GRADIENT in data:
+            # the caller sums forces and virials from dE/dr_ij itself (pair_style gnnff does,
+            # in float64 and in the loop that writes LAMMPS's arrays): no scatters here
+            out[keys.EDGE_GRADIENT] = edge_grad
+            return out
+
         forces = torch.zeros_like(pos, dtype=edge_grad.dtype)
-        # alpha=-1: no negated (E,3) copy of the gradient
-        forces = forces.index_add(0, centre, edge_grad).index_add(0, neighbour, edge_grad, alpha=-1)
+        # a negated copy, not index_add's alpha=-1: on the CPU (torch 2.13) any alpha other than
+        # 1 takes a row-by-row path, 9x slower on an (E,3) source (benchmarks/bench_index_add.py);
+        # -g is exact, so the sums are the same bits either way
+        forces = forces.index_add(0, centre, edge_grad).index_add(0, neighbour, -edge_grad)
         # virial W = -sum_ij r_ij (x) g_ij, in the LAMMPS sign convention. One graph: one
         # (3,E) x (E,3) product (12x cheaper on CPU than E outer products and an index_add);
         # a batch sums the per-edge products per graph
@@ -162,12 +181,6 @@ class ForceModel(torch.nn.Module):
         else:
             virial = -torch.mm(edge_vectors.transpose(0, 1), edge_grad).unsqueeze(0)
 
-        out: Dict[str, torch.Tensor] = {}
-        for k, v in data.items():  # what the energy model added (edge features), no inputs
-            if k != keys.EDGE_VECTORS and k not in input_keys:
-                out[k] = v
-        out[keys.ATOMIC_ENERGY] = atomic_energy
-        out[keys.TOTAL_ENERGY] = total_energy
         out[keys.FORCES] = forces
         out[keys.VIRIAL] = virial
         if keys.CELL in data:
