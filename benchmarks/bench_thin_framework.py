@@ -1,6 +1,8 @@
 """pair_style gnnff on the analytic Lennard-Jones model vs native lj/cut, A/B by source tree.
 
-(``--system sw``: pair_mlp with its default options vs native sw on diamond Si instead.)
+(``--system sw``: pair_mlp with its default options vs native sw on diamond Si instead;
+``--system sw --model allegro_issue13`` or ``nequip_issue13``: those models of issue 13's equal
+size, seeded random weights, on the same deck, for A/B by source tree.)
 
     python benchmarks/bench_thin_framework.py [--baseline /tmp/base/python] [--baseline-pair-args "memory release"]
         [--aoti] [--cells 8] [--steps 100] [--ranks 1 2] [--rounds 3] [--out benchmarks/results/thin_framework.json]
@@ -34,12 +36,19 @@ EXPORT = r"""
 import sys, torch
 from gnnff.export import export_model
 from gnnff.models.registry import build_model
-path, dtype, system = sys.argv[1:4]
+path, dtype, system, name = sys.argv[1:5]
 if system == "lj":
     model = build_model("lennard_jones", type_names=["Ar"], epsilon=0.0104, sigma=3.4,
                         cutoff=8.5, dtype=dtype)
-else:  # pair_mlp with its default options (untrained, seed 0), as in issue 13's table
+elif name == "pair_mlp":  # pair_mlp with its default options (untrained, seed 0), issue 13's table
     model = build_model("pair_mlp", type_names=["Si"], seed=0).to(getattr(torch, dtype))
+else:  # issue 13's equal size (bench_ab.CONFIGS), seeded random weights
+    sys.path.insert(0, sys.argv[5])
+    import bench_ab
+    model_name, options, _, r_max = bench_ab.CONFIGS[name]
+    torch.manual_seed(0)
+    model = build_model(model_name, type_names=["Si"], r_max=r_max, **options)
+    model = model.to(getattr(torch, dtype))
 if path.endswith(".pt2"):  # AOTInductor package of the same model
     from gnnff.export_aoti import export_aoti
     export_aoti(model, path)
@@ -48,9 +57,10 @@ else:
 """
 
 
-def export(src, path, dtype, system):
+def export(src, path, dtype, system, model="pair_mlp"):
+    here = os.path.dirname(os.path.abspath(__file__))
     subprocess.run(
-        [sys.executable, "-c", EXPORT, path, dtype, system],
+        [sys.executable, "-c", EXPORT, path, dtype, system, model, here],
         check=True,
         env=dict(os.environ, PYTHONPATH=src),
     )
@@ -76,6 +86,12 @@ def main(argv=None):
         choices=["lj", "sw"],
         help="lj: LJ model vs lj/cut; sw: pair_mlp (default options) vs native sw on diamond Si",
     )
+    parser.add_argument(
+        "--model",
+        default="pair_mlp",
+        choices=["pair_mlp", "allegro_issue13", "nequip_issue13"],
+        help="with --system sw: the gnnff model run on the diamond Si deck (default pair_mlp)",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     spec = SYSTEMS[args.system]
@@ -84,15 +100,23 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="gnnff-thin-") as folder:
         pairs = {"native": spec["native"]}
         if args.baseline:
-            export(args.baseline, os.path.join(folder, "baseline.pt"), args.dtype, args.system)
+            export(
+                args.baseline,
+                os.path.join(folder, "baseline.pt"),
+                args.dtype,
+                args.system,
+                args.model,
+            )
             pairs["baseline"] = (
                 f"pair_style gnnff device cpu {args.baseline_pair_args}\n"
                 f"pair_coeff * * baseline.pt {element}"
             )
-        export(args.src, os.path.join(folder, "current.pt"), args.dtype, args.system)
+        export(args.src, os.path.join(folder, "current.pt"), args.dtype, args.system, args.model)
         pairs["current"] = f"pair_style gnnff device cpu\npair_coeff * * current.pt {element}"
         if args.aoti:
-            export(args.src, os.path.join(folder, "current.pt2"), args.dtype, args.system)
+            export(
+                args.src, os.path.join(folder, "current.pt2"), args.dtype, args.system, args.model
+            )
             pairs["current_aoti"] = (
                 f"pair_style gnnff device cpu\npair_coeff * * current.pt2 {element}"
             )
@@ -126,6 +150,7 @@ def main(argv=None):
         report = dict(
             benchmark="bench_thin_framework: pair_style gnnff vs the native style",
             system=args.system,
+            model="lennard_jones" if args.system == "lj" else args.model,
             command=" ".join([os.path.basename(sys.executable)] + sys.argv),
             baseline=args.baseline,
             baseline_pair_args=args.baseline_pair_args,
