@@ -202,6 +202,31 @@ def test_lennard_jones_two_types_matches_lammps_lj_cut(tmp_path):
     assert_matches_lammps(model, atoms, ref)
 
 
+def test_lennard_jones_on_a_longer_graph_masks_pairs_beyond_its_cutoff(tmp_path):
+    """lennard_jones() sets r_max = cutoff and needs no mask; the energy model on a graph of a
+    longer r_max (the masked branch) still equals lj/cut at its own cutoff."""
+    from gnnff.models.analytic import LennardJonesEnergy
+    from gnnff.models.wrapper import ForceModel
+
+    atoms = rattled(ase.build.bulk("Ar", "fcc", a=5.26) * (2, 2, 2), 8, amplitude=0.2)
+    energy = LennardJonesEnergy(
+        torch.tensor([[0.0104]], dtype=torch.float64),
+        torch.tensor([[3.4]], dtype=torch.float64),
+        cutoff=6.0,
+        shift=False,
+        r_max=7.5,
+    )
+    model = ForceModel(energy, ["Ar"], 7.5, 7.5, "lennard_jones").double()
+    graph = atoms_to_graph(atoms, ["Ar"], 7.5)
+    assert (graph[keys.EDGE_SHIFT] != 0).any()
+    ref = lammps_reference(
+        tmp_path, atoms, ["Ar"], ["pair_style lj/cut 6.0", "pair_coeff * * 0.0104 3.4"]
+    )
+    assert_matches_lammps(model, atoms, ref)
+    with pytest.raises(ValueError, match="shorter than the LJ cutoff"):
+        LennardJonesEnergy(torch.ones(1, 1), torch.ones(1, 1), cutoff=6.0, shift=False, r_max=5.0)
+
+
 def _energy(model, atoms):
     return model(atoms_to_graph(atoms, model.type_names, model.r_max))[keys.TOTAL_ENERGY].item()
 

@@ -17,7 +17,7 @@ Units: LAMMPS metal (Å, eV).
 """
 
 import math
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 
@@ -54,11 +54,22 @@ class LennardJonesEnergy(EnergyModel):
 
     No learned parameters: no head (HEAD_MODULES empty) and no edge features."""
 
-    def __init__(self, epsilon: torch.Tensor, sigma: torch.Tensor, cutoff: float, shift: bool):
+    def __init__(
+        self,
+        epsilon: torch.Tensor,
+        sigma: torch.Tensor,
+        cutoff: float,
+        shift: bool,
+        r_max: Optional[float] = None,
+    ):
         super().__init__()
         self.register_buffer("lj3", 4.0 * epsilon * sigma**12)
         self.register_buffer("lj4", 4.0 * epsilon * sigma**6)
         self.cutsq = float(cutoff) ** 2
+        # the graph's cutoff (Å); pairs beyond the LJ cutoff are masked only if it is longer
+        self.r_max_sq = float(cutoff if r_max is None else r_max) ** 2
+        if self.r_max_sq < self.cutsq:
+            raise ValueError(f"r_max {r_max} Å is shorter than the LJ cutoff {cutoff} Å")
         ratio6 = (sigma / cutoff) ** 6
         offset = 4.0 * epsilon * (ratio6 * ratio6 - ratio6) if shift else torch.zeros_like(epsilon)
         self.register_buffer("offset", offset)
@@ -74,22 +85,27 @@ class LennardJonesEnergy(EnergyModel):
         rsq = torch.mv(vec.pow(2), torch.ones(3, dtype=vec.dtype, device=vec.device))
         centre = edge_index[0]
         r6inv = (1.0 / rsq) ** 3
-        n_types = self.lj3.shape[0]
+        # each directed edge carries half the pair energy to its centre atom: the tables are
+        # halved (a (types, types) product, not a pass over the edges; scaling by 0.5 is exact,
+        # so these are the bits of 0.5 * phi)
+        lj3, lj4, offset = 0.5 * self.lj3, 0.5 * self.lj4, 0.5 * self.offset
+        n_types = lj3.shape[0]
         if n_types == 1:  # one type: the (1, 1) tables broadcast, no per-edge lookups
-            pair = r6inv * (
-                self.lj3.reshape(1) * r6inv - self.lj4.reshape(1)
-            ) - self.offset.reshape(1)
+            half = r6inv * (lj3.reshape(1) * r6inv - lj4.reshape(1)) - offset.reshape(1)
         else:
             pair_type = types.index_select(0, centre) * n_types + types.index_select(
                 0, edge_index[1]
             )
-            lj3 = self.lj3.reshape(-1).index_select(0, pair_type)
-            lj4 = self.lj4.reshape(-1).index_select(0, pair_type)
-            offset = self.offset.reshape(-1).index_select(0, pair_type)
-            pair = r6inv * (lj3 * r6inv - lj4) - offset
-        pair = torch.where(rsq < self.cutsq, pair, torch.zeros_like(pair))
-        # each directed edge carries half the pair energy to its centre atom
-        data[keys.ATOMIC_ENERGY_RAW] = _scatter_to_atoms(0.5 * pair, centre, types.shape[0])
+            lj3 = lj3.reshape(-1).index_select(0, pair_type)
+            lj4 = lj4.reshape(-1).index_select(0, pair_type)
+            offset = offset.reshape(-1).index_select(0, pair_type)
+            half = r6inv * (lj3 * r6inv - lj4) - offset
+        if self.cutsq < self.r_max_sq:
+            # pairs between the LJ cutoff and the graph's r_max contribute nothing
+            half = torch.where(rsq < self.cutsq, half, torch.zeros_like(half))
+        # (no mask when the cutoff is r_max, as lennard_jones() builds it: the graph holds the
+        # pairs with |r| < r_max and nothing else, the criterion of lj/cut's rsq < cutsq)
+        data[keys.ATOMIC_ENERGY_RAW] = _scatter_to_atoms(half, centre, types.shape[0])
         return data
 
 
