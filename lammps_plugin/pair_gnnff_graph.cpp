@@ -93,27 +93,32 @@ void GNNFFGraph::build(const Atom *atom, const NeighList *list, const std::vecto
   reserve(filled_vec, 3 * bound, torch::kFloat64, torch::kCPU);
   double *vec = filled_vec.data_ptr<double>();
 
+  // atom->x is one contiguous nmax x 3 block (LAMMPS allocates it so): flat indexing saves the
+  // row pointer load per pair
+  const double *xf = x[0];
   auto fill_chunk = [&](int c) {
     int64_t e = chunk_bound_[c];
     for (int ii = chunk_first_[c]; ii < chunk_first_[c + 1]; ii++) {
       const int i = list->ilist[ii];
       const int gi = node_of(i);
       if (gi < 0) continue;
-      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const double xi = xf[3 * i], yi = xf[3 * i + 1], zi = xf[3 * i + 2];
       const int *jlist = list->firstneigh[i];
       const int jnum = list->numneigh[i];
       for (int jj = 0; jj < jnum; jj++) {
         const int j = jlist[jj] & NEIGHMASK;
-        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-        if (dx * dx + dy * dy + dz * dz >= rsq_max) continue;
+        const double dx = xf[3 * j] - xi, dy = xf[3 * j + 1] - yi, dz = xf[3 * j + 2] - zi;
         const int gj = node_of(j);
-        if (gj < 0) continue;
+        // without a branch: every listed pair is written at slot e, which only advances for an
+        // edge (a pair of the skin is overwritten by the next one). Which listed pairs are
+        // within r_max follows no pattern a branch predictor can learn; e <= the pairs read so
+        // far, so the slot is inside this chunk's part of the buffers.
         centre[e] = gi;
         neighbour[e] = gj;
         vec[3 * e] = dx;
         vec[3 * e + 1] = dy;
         vec[3 * e + 2] = dz;
-        e++;
+        e += (dx * dx + dy * dy + dz * dz < rsq_max) & (gj >= 0);
       }
     }
     chunk_edges_[c] = e - chunk_bound_[c];
