@@ -362,12 +362,16 @@ namespace {
   void sum_edges(const T *g, const T *r, const int64_t *centre, const int64_t *neighbour,
                  int64_t num_edges, double *forces, double *virial, double *atom_virial)
   {
+    // one pass for the centres' forces and the virial (the gradient is read once per step)
+    double w[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t e = 0; e < num_edges; e++) {
       double *f = forces + 3 * centre[e];
-      const T *ge = g + 3 * e;
+      const T *re = r + 3 * e, *ge = g + 3 * e;
       f[0] += ge[0];
       f[1] += ge[1];
       f[2] += ge[2];
+      for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) w[3 * a + b] += (double) re[a] * (double) ge[b];
     }
     for (int64_t e = 0; e < num_edges; e++) {
       double *f = forces + 3 * neighbour[e];
@@ -375,12 +379,6 @@ namespace {
       f[0] -= ge[0];
       f[1] -= ge[1];
       f[2] -= ge[2];
-    }
-    double w[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t e = 0; e < num_edges; e++) {
-      const T *re = r + 3 * e, *ge = g + 3 * e;
-      for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++) w[3 * a + b] += (double) re[a] * (double) ge[b];
     }
     for (int k = 0; k < 9; k++) virial[k] = -w[k];
     if (!atom_virial) return;
