@@ -47,6 +47,15 @@ CONFIGS = {
     "nequip_medium": ("nequip", dict(preset="medium"), 2, 4.0),
     "allegro_paper": ("allegro", dict(preset="paper"), 2, 4.0),
     "nequip_paper": ("nequip", dict(preset="paper"), 2, 4.0),
+    # issue 13's equal size on issue 13's 512-atom deck (14,336 edges, as in MD)
+    "allegro_issue13_512": (
+        "allegro",
+        dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False),
+        4,
+        5.0,
+    ),
+    # pair_mlp with its default options on the 512-atom deck of the thin-framework benchmark
+    "pair_mlp": ("pair_mlp", dict(), 4, 4.0),
     # GemNet-T on the molecule of the claims study's Experiment 2 (r_max 5 A, no cell)
     "gemnet_medium_aspirin": ("gemnet_t", dict(preset="medium"), "aspirin", 5.0),
     "gemnet_medium_aspirin_box": ("gemnet_t", dict(preset="medium"), "aspirin_box", 5.0),

@@ -199,7 +199,14 @@ Model Model::load(const std::string &path, const torch::Device &device)
   } catch (const std::exception &err) {
     const std::string explanation = torch_save_explanation(path);
     if (!explanation.empty()) throw Error(explanation);
-    throw Error("'" + path + "' is not a readable TorchScript file (" + message_of(err) +
+    const std::string what = message_of(err);
+    // a file exported by a newer gnnff may call an operator this build's library lacks
+    if (what.find("gnnff::") != std::string::npos)
+      throw Error("'" + path + "' calls a gnnff operator that this build of gnnff lacks (" + what +
+                  "): the file was exported by a newer gnnff; rebuild the plugin from that "
+                  "gnnff, or re-export the model with GNNFF_KERNELS=0 for a file that needs "
+                  "only torch");
+    throw Error("'" + path + "' is not a readable TorchScript file (" + what +
                 "); re-export it with `gnnff export`");
   }
   Metadata meta = parse_metadata(extra, path);

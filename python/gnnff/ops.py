@@ -12,6 +12,7 @@ operators (AOTInductor export does, and tests use it for the reference form).
 
 import contextlib
 import os
+import re
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -36,8 +37,9 @@ def load() -> bool:
     """Register gnnff's operators with torch (once); False when the library is not built."""
     global _loaded
     if _loaded is None:
-        # e.g. gnnff._core or the LAMMPS plugin loaded it already
-        _loaded = hasattr(torch.ops.gnnff, "trilinear") or _load_first(_library_paths())
+        # e.g. gnnff._core or the LAMMPS plugin loaded it already (the newest operator: an older
+        # library loaded first lacks it, and the models then keep the torch form)
+        _loaded = hasattr(torch.ops.gnnff, "outer_index_add") or _load_first(_library_paths())
     return _loaded
 
 
@@ -90,11 +92,14 @@ def explain_missing_operator(err: Exception, path: str) -> Optional[str]:
     text = str(err)
     if "gnnff::" not in text and "torch.ops.gnnff" not in text:
         return None
+    names = ", ".join(sorted(set(re.findall(r"gnnff::\w+", text)))) or "torch.ops.gnnff"
     return (
-        f"{path!r} calls gnnff's compiled operators (torch.ops.gnnff), which are not loaded: "
-        f"this gnnff has no {LIBRARY} (a source tree that was never built). Install gnnff with "
-        "its native part (`bash scripts/setup.sh`, or `pip install --no-build-isolation .`), "
-        "or re-export the model with GNNFF_KERNELS=0 for a file that needs only torch"
+        f"{path!r} calls gnnff's compiled operators ({names}), which are not loaded: "
+        f"this gnnff has no {LIBRARY} "
+        "(a source tree that was never built), or one older than the file (an operator added "
+        "since). Install gnnff with its native part (`bash scripts/setup.sh`, or `pip install "
+        "--no-build-isolation .`), or re-export the model with GNNFF_KERNELS=0 for a file "
+        "that needs only torch"
     )
 
 

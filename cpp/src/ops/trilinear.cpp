@@ -229,7 +229,7 @@ namespace {
 }    // namespace
 
 int ops_version()
-{ return 1; }
+{ return 2; }
 
 }    // namespace gnnff
 

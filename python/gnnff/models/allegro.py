@@ -30,7 +30,7 @@ from typing import Dict, List, Optional
 import torch
 from e3nn import o3
 
-from gnnff import keys
+from gnnff import keys, ops
 from gnnff.models.base import CHANNEL_MAJOR_SUFFIX, EnergyModel
 from gnnff.models.common import (
     PolynomialCutoff,
@@ -174,6 +174,9 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
     """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
 
     HEAD_MODULES = ("type_embedding", "readout")  # fine-tuning: trained at the full learning rate
+    # gnnff's compiled environment sums on CPU tensors (a TorchScript constant: the other branch
+    # is dropped when the model is scripted)
+    use_kernel: torch.jit.Final[bool]
 
     def __init__(
         self,
@@ -229,6 +232,7 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         self.register_buffer("sh_block", torch.tensor(sh_block), persistent=False)
         self.inv_sqrt_nn = 1.0 / math.sqrt(avg_num_neighbors)
         self.inv_nn = 1.0 / avg_num_neighbors
+        self.use_kernel = ops.kernels_enabled()
         targets = allowed_irreps(l_max, parity)
         irreps_v = o3.Irreps([(num_channels, ir) for _, ir in self.sh_irreps])
         layers = []
@@ -283,12 +287,21 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
                 w_env = torch.nn.functional.linear(x, lin.weight) + lin.bias * u
             else:
                 w_env = layer.env_weights(x)
-            ws = weighted_sh(w_env, sh_t, self.sh_block, self.mul)
-            n_rows = ws.shape[0] * ws.shape[1]
             # environment of each centre atom (mul * D, N), then back onto the edges (mul, D, E)
-            env = torch.zeros(n_rows, num_atoms, dtype=ws.dtype, device=ws.device)
-            env = env.index_add(1, centre, ws.view(n_rows, -1)) * self.inv_sqrt_nn
-            t = layer.tp(v, env.index_select(1, centre).view(ws.shape))
+            if self.use_kernel and sh.device.type == "cpu":
+                # weights times Y summed onto the centres in one pass over the edges
+                # (cpp/src/ops/edge_moments.cpp), without the (mul, D, E) product, its expanded
+                # weights and their gradients that the form below materialises
+                w_lm = w_env.view(w_env.shape[0], self.mul, self.n_sh)
+                env = torch.ops.gnnff.outer_index_add(w_lm, sh, self.sh_block, centre, num_atoms)
+                env = env.view(num_atoms, -1).t().contiguous() * self.inv_sqrt_nn
+            else:
+                ws = weighted_sh(w_env, sh_t, self.sh_block, self.mul)
+                env = torch.zeros(
+                    ws.shape[0] * ws.shape[1], num_atoms, dtype=ws.dtype, device=ws.device
+                )
+                env = env.index_add(1, centre, ws.view(env.shape[0], -1)) * self.inv_sqrt_nn
+            t = layer.tp(v, env.index_select(1, centre).view(self.mul, -1, centre.shape[0]))
             scalars = t[:, 0, :].t()  # the mul x 0e block comes first (checked in AllegroLayer)
             if self.dense:
                 x = layer.latent_mlp(torch.cat(latents + [scalars], dim=-1)) * u

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from gnnff import keys
+from gnnff import keys, ops
 from gnnff.models.base import EnergyModel, seeded_generator
 from gnnff.models.common.init import embedding, linear
 from gnnff.models.common.radial import BesselBasis, PolynomialCutoff
@@ -38,6 +38,9 @@ from gnnff.models.wrapper import ForceModel
 
 class PairMLPEnergy(EnergyModel):
     HEAD_MODULES = ("type_embedding", "edge_energy", "atom_mlp")
+    # gnnff's compiled moment sums on CPU tensors (a TorchScript constant: the other branch is
+    # dropped when the model is scripted)
+    use_kernel: torch.jit.Final[bool]
 
     def __init__(
         self,
@@ -76,6 +79,9 @@ class PairMLPEnergy(EnergyModel):
             linear(hidden, 1, True, generator),
         )
         self.declare_edge_features([f"{hidden}x0e" for _ in range(num_layers)])
+        self.use_kernel = ops.kernels_enabled()
+        # the moments' 13 columns share one weight per channel (block 0 of 1; see _angular_energy)
+        self.register_buffer("moment_block", torch.zeros(13, dtype=torch.long), persistent=False)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         vec = data[keys.EDGE_VECTORS]
@@ -94,33 +100,61 @@ class PairMLPEnergy(EnergyModel):
             h = torch.nn.functional.silu(layer(h))
             if self.record_edge_features:
                 data[self.edge_feature_keys[i]] = h
-        edge_energy = 0.5 * fc * self.edge_energy(h).squeeze(-1)
+        if self.angular:
+            # both heads in one matrix product: (E, 32) x (32, 1 + C) instead of two thin ones,
+            # whose backward products ((E, 1) x (1, 32) above all) run far below the CPU's speed
+            heads = torch.nn.functional.linear(
+                h, torch.cat([self.edge_energy.weight, self.channel_weights.weight])
+            )
+            energy_head, channel_head = heads.split([1, self.num_channels], dim=1)
+        else:
+            energy_head, channel_head = self.edge_energy(h), h
+        edge_energy = 0.5 * fc * energy_head.squeeze(-1)
         atomic = torch.zeros(num_atoms, dtype=vec.dtype, device=vec.device).index_add(
             0, centre, edge_energy
         )
         if self.angular:
-            atomic = atomic + self._angular_energy(vec, r, fc, h, centre, emb[types])
+            c = fc.unsqueeze(-1) * channel_head  # (E, C)
+            atomic = atomic + self._angular_energy(vec, r, c, centre, emb[types])
         data[keys.ATOMIC_ENERGY_RAW] = atomic
         return data
 
-    def _angular_energy(self, vec, r, fc, h, centre, centre_emb):
+    def _angular_energy(self, vec, r, c, centre, centre_emb):
         num_atoms = centre_emb.shape[0]
-        c = fc.unsqueeze(-1) * self.channel_weights(h)  # (E, C)
         u = vec / r.unsqueeze(-1)
         eye = torch.eye(3, dtype=vec.dtype, device=vec.device)
         uu = u.unsqueeze(-1) * u.unsqueeze(-2) - eye / 3.0  # (E, 3, 3), traceless
         n_c = c.shape[1]
-        a0 = torch.zeros(num_atoms, n_c, dtype=vec.dtype, device=vec.device).index_add(0, centre, c)
-        a1 = torch.zeros(num_atoms, n_c, 3, dtype=vec.dtype, device=vec.device)
-        a1 = a1.index_add(0, centre, c.unsqueeze(-1) * u.unsqueeze(1))
-        a2 = torch.zeros(num_atoms, n_c, 9, dtype=vec.dtype, device=vec.device)
-        a2 = a2.index_add(0, centre, c.unsqueeze(-1) * uu.reshape(-1, 1, 9))
-        desc = torch.cat([a0, (a1 * a1).sum(-1), (a2 * a2).sum(-1), centre_emb], dim=-1)
+        if self.use_kernel and vec.device.type == "cpu":
+            # all three moments in one pass over the edges (cpp/src/ops/edge_moments.cpp): the
+            # form below materialises (E, C, 3) and (E, C, 9) products and gathers their
+            # gradients back per edge
+            q = torch.cat([torch.ones_like(r).unsqueeze(-1), u, uu.reshape(-1, 9)], dim=-1)
+            m = torch.ops.gnnff.outer_index_add(
+                c.unsqueeze(-1), q, self.moment_block, centre, num_atoms
+            )  # (N, C, 13)
+            # split, not slices: a slice's backward zero-fills a full-size gradient per slice
+            a0, a1, a2 = m.split([1, 3, 9], dim=-1)
+            a1 = (a1 * a1).sum(-1)
+            a2 = (a2 * a2).sum(-1)
+            desc = torch.cat([a0.squeeze(-1), a1, a2, centre_emb], dim=-1)
+        else:
+            desc = self._moment_invariants(c, u, uu, centre, centre_emb)
         isolated = torch.cat(
             [torch.zeros(num_atoms, 3 * n_c, dtype=vec.dtype, device=vec.device), centre_emb],
             dim=-1,
         )
         return (self.atom_mlp(desc) - self.atom_mlp(isolated)).squeeze(-1)
+
+    def _moment_invariants(self, c, u, uu, centre, centre_emb):
+        """[A0, |A1|^2, |A2|_F^2, e[t_i]] per atom in plain torch (the reference form)."""
+        num_atoms, n_c = centre_emb.shape[0], c.shape[1]
+        a0 = torch.zeros(num_atoms, n_c, dtype=c.dtype, device=c.device).index_add(0, centre, c)
+        a1 = torch.zeros(num_atoms, n_c, 3, dtype=c.dtype, device=c.device)
+        a1 = a1.index_add(0, centre, c.unsqueeze(-1) * u.unsqueeze(1))
+        a2 = torch.zeros(num_atoms, n_c, 9, dtype=c.dtype, device=c.device)
+        a2 = a2.index_add(0, centre, c.unsqueeze(-1) * uu.reshape(-1, 1, 9))
+        return torch.cat([a0, (a1 * a1).sum(-1), (a2 * a2).sum(-1), centre_emb], dim=-1)
 
 
 @register_model("pair_mlp")
