@@ -183,6 +183,16 @@ namespace {
           for (int64_t e = e0; e < e1; ++e) {
             const scalar_t *ge = pg + pi[e] * A * nb, *ye = py + e * nb;
             scalar_t *oe = po + e * A * L;
+            if (L == 1) {
+              // one block: a dot product per channel, summed in a register (the general loop
+              // below would add every column into the same output number, one after another)
+              for (int64_t a = 0; a < A; ++a) {
+                scalar_t sum = 0;
+                for (int64_t b = 0; b < nb; ++b) sum += ge[a * nb + b] * ye[b];
+                oe[a] = sum;
+              }
+              continue;
+            }
             for (int64_t a = 0; a < A; ++a)
               for (int64_t b = 0; b < nb; ++b) oe[a * L + pb[b]] += ge[a * nb + b] * ye[b];
           }
