@@ -87,26 +87,52 @@ namespace {
                 x.sizes(), " and y ", y.sizes());
   }
 
-  // The loops over the B columns run with B known at compile time for the sizes the models use
-  // (4: l_max 1, 9: l_max 2, 16: l_max 3, 13: pair_mlp's moments), fully unrolled, with the
-  // columns' blocks in a local array; other sizes take the same code with B at run time.
-  template <typename F> void with_columns(int64_t B, F &&f)
+  // The columns' blocks, for the kernels' loops over the B columns: for the sizes the models use
+  // (4: l_max 1, 9: l_max 2, 16: l_max 3, 13: pair_mlp's moments) B is a compile-time constant, so
+  // those loops unroll, and the blocks sit in a local array; other sizes run the same code with B
+  // known at run time.
+  template <int64_t NB> struct Columns {
+    int64_t local[NB > 0 ? NB : 1];
+    const int64_t *block;
+    int64_t count;
+
+    explicit Columns(const std::vector<int64_t> &blocks) :
+        block(blocks.data()), count(static_cast<int64_t>(blocks.size()))
+    {
+      if constexpr (NB > 0) {
+        std::copy_n(blocks.data(), NB, local);
+        block = local;
+      }
+    }
+    Columns(const Columns &) = delete;    // block may point into local
+    static constexpr int64_t FIXED = NB;
+
+    int64_t size() const
+    {
+      if constexpr (NB > 0)
+        return NB;
+      else
+        return count;
+    }
+  };
+
+  template <typename F> void with_columns(const std::vector<int64_t> &blocks, F &&f)
   {
-    switch (B) {
+    switch (blocks.size()) {
       case 4:
-        f(std::integral_constant<int64_t, 4>());
+        f(Columns<4>(blocks));
         break;
       case 9:
-        f(std::integral_constant<int64_t, 9>());
+        f(Columns<9>(blocks));
         break;
       case 13:
-        f(std::integral_constant<int64_t, 13>());
+        f(Columns<13>(blocks));
         break;
       case 16:
-        f(std::integral_constant<int64_t, 16>());
+        f(Columns<16>(blocks));
         break;
       default:
-        f(std::integral_constant<int64_t, 0>());
+        f(Columns<0>(blocks));
         break;
     }
   }
@@ -129,15 +155,8 @@ namespace {
       const scalar_t *px = x.data_ptr<scalar_t>(), *py = y.data_ptr<scalar_t>();
       const int64_t *pi = index.data_ptr<int64_t>();
       scalar_t *po = out.data_ptr<scalar_t>();
-      with_columns(B, [&](auto fixed) {
-        constexpr int64_t NB = decltype(fixed)::value;
-        const int64_t nb = NB > 0 ? NB : B;
-        int64_t blk[NB > 0 ? NB : 1];
-        const int64_t *pb = blocks.data();
-        if constexpr (NB > 0) {
-          std::copy_n(blocks.data(), NB, blk);
-          pb = blk;
-        }
+      with_columns(blocks, [&](const auto &columns) {
+        const int64_t nb = columns.size(), *pb = columns.block;
         // tasks own channels a (disjoint parts of the output), so no two write the same
         // number; edges go in order, the order of torch's index_add
         at::parallel_for(0, A, 1, [&](int64_t a0, int64_t a1) {
@@ -170,15 +189,8 @@ namespace {
       const scalar_t *pg = g.data_ptr<scalar_t>(), *py = y.data_ptr<scalar_t>();
       const int64_t *pi = index.data_ptr<int64_t>();
       scalar_t *po = out.data_ptr<scalar_t>();
-      with_columns(B, [&](auto fixed) {
-        constexpr int64_t NB = decltype(fixed)::value;
-        const int64_t nb = NB > 0 ? NB : B;
-        int64_t blk[NB > 0 ? NB : 1];
-        const int64_t *pb = blocks.data();
-        if constexpr (NB > 0) {
-          std::copy_n(blocks.data(), NB, blk);
-          pb = blk;
-        }
+      with_columns(blocks, [&](const auto &columns) {
+        const int64_t nb = columns.size(), *pb = columns.block;
         at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
           for (int64_t e = e0; e < e1; ++e) {
             const scalar_t *ge = pg + pi[e] * A * nb, *ye = py + e * nb;
@@ -218,17 +230,11 @@ namespace {
       const scalar_t *pg = g.data_ptr<scalar_t>(), *px = x.data_ptr<scalar_t>();
       const int64_t *pi = index.data_ptr<int64_t>();
       scalar_t *po = out.data_ptr<scalar_t>();
-      with_columns(B, [&](auto fixed) {
-        constexpr int64_t NB = decltype(fixed)::value;
-        const int64_t nb = NB > 0 ? NB : B;
-        int64_t blk[NB > 0 ? NB : 1];
-        const int64_t *pb = blocks.data();
-        if constexpr (NB > 0) {
-          std::copy_n(blocks.data(), NB, blk);
-          pb = blk;
-        }
+      with_columns(blocks, [&](const auto &columns) {
+        const int64_t nb = columns.size(), *pb = columns.block;
         at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
           // NB accumulators in registers when the column count is fixed
+          constexpr int64_t NB = std::decay_t<decltype(columns)>::FIXED;
           scalar_t acc[NB > 0 ? NB : MAX_FIXED_COLUMNS];
           for (int64_t e = e0; e < e1; ++e) {
             const scalar_t *ge = pg + pi[e] * A * nb, *xe = px + e * A * L;
