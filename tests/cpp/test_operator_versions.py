@@ -3,7 +3,6 @@ loaders (the C++ one of pair_style gnnff and gnnff._core, and Python's) say so a
 instead of calling the file unreadable."""
 
 import os
-import shutil
 import zipfile
 
 import pytest
@@ -42,4 +41,3 @@ def test_python_loader_names_a_missing_operator(tmp_path):
     with pytest.raises(ValueError, match="or one older than the file") as err:
         load_exported(path)
     assert "outer_index_adq" in str(err.value) and "GNNFF_KERNELS=0" in str(err.value)
-    shutil.rmtree(tmp_path, ignore_errors=True)

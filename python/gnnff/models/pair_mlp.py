@@ -107,7 +107,7 @@ class PairMLPEnergy(EnergyModel):
                 h, torch.cat([self.edge_energy.weight, self.channel_weights.weight])
             )
             energy_head, channel_head = heads.split([1, self.num_channels], dim=1)
-        else:
+        else:  # channel_head unused below; TorchScript needs it bound on both branches
             energy_head, channel_head = self.edge_energy(h), h
         edge_energy = 0.5 * fc * energy_head.squeeze(-1)
         atomic = torch.zeros(num_atoms, dtype=vec.dtype, device=vec.device).index_add(
