@@ -1,7 +1,8 @@
-"""MD speed of allegro with and without gnnff's compiled channel-wise product (not a test).
+"""MD speed of allegro or nequip with and without gnnff's compiled operators (not a test).
 
-The same seeded allegro (float32, Si, random weights: speed does not depend on training) is
-exported twice, with `torch.ops.gnnff.trilinear` (the default when the library is built) and in
+The same seeded model (float32, Si, random weights: speed does not depend on training) is
+exported twice, with gnnff's operators (allegro: `torch.ops.gnnff.trilinear` and the environment
+sums; nequip: `torch.ops.gnnff.uvu_contract`; the default when the library is built) and in
 the pure-torch form (`gnnff.ops.use_kernels(False)`, as GNNFF_KERNELS=0 does), and both run the
 same LAMMPS deck (diamond Si, NVE, bench_pair_style.py's deck) in interleaved rounds, the order
 alternating per round. Reported: katom-step/s from LAMMPS's "Loop time" per run, and the ratio
@@ -9,6 +10,7 @@ kernel / torch form within each round (min / median / max).
 
     python benchmarks/bench_kernel_md.py --presets small medium paper --cells 4 --ranks 1 \
         --rounds 3 --out benchmarks/results/kernel_md.json
+    python benchmarks/bench_kernel_md.py --model nequip --presets issue13 small ...
 
 Needs the installed plugin (bash scripts/setup.sh). OMP_NUM_THREADS=1 per rank.
 """
@@ -28,23 +30,28 @@ from gnnff import ops  # noqa: E402
 from gnnff.export import export_model  # noqa: E402
 from gnnff.models.registry import build_model  # noqa: E402
 
-ISSUE13 = dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False)
+# issue 13's equal sizes (its peer comparison)
+ISSUE13 = {
+    "allegro": dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False),
+    "nequip": dict(n_layers=2, l_max=1, num_features=32, parity=False),
+}
 
 
-def build(preset: str, r_max: float, kernel: bool):
-    options = ISSUE13 if preset == "issue13" else dict(preset=preset)
+def build(model: str, preset: str, r_max: float, kernel: bool):
+    options = ISSUE13[model] if preset == "issue13" else dict(preset=preset)
     with ops.use_kernels(kernel):
         torch.manual_seed(0)
-        return build_model("allegro", type_names=["Si"], r_max=r_max, **options).float()
+        return build_model(model, type_names=["Si"], r_max=r_max, **options).float()
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(ISSUE13), default="allegro")
     parser.add_argument(
         "--presets",
         nargs="+",
         default=["medium"],
-        help="allegro presets, or issue13 (the peer size)",
+        help="the model's presets, or issue13 (the peer size)",
     )
     parser.add_argument("--r-max", type=float, default=4.0, help="Å (issue13 uses 5)")
     parser.add_argument("--cells", type=int, nargs="+", default=[4], help="diamond cells per side")
@@ -59,13 +66,16 @@ def main(argv=None) -> int:
         parser.error("gnnff's operator library is not built; run `bash scripts/setup.sh` first")
     args.work = os.path.abspath(args.work)  # LAMMPS runs inside it
     os.makedirs(args.work, exist_ok=True)
-    report = ab_report("allegro MD with gnnff::trilinear vs the torch form of the same model")
+    report = ab_report(
+        f"{args.model} MD with gnnff's operators vs the torch form of the same model"
+    )
     for preset in args.presets:
         r_max = 5.0 if preset == "issue13" else args.r_max
         files = {}
         for label, kernel in (("kernel", True), ("torch_form", False)):
-            files[label] = os.path.abspath(os.path.join(args.work, f"{preset}_{label}.pt"))
-            export_model(build(preset, r_max, kernel), files[label])
+            name = f"{args.model}_{preset}_{label}.pt"
+            files[label] = os.path.abspath(os.path.join(args.work, name))
+            export_model(build(args.model, preset, r_max, kernel), files[label])
         for cells in args.cells:
             for ranks in args.ranks:
                 variants = {
@@ -85,6 +95,7 @@ def main(argv=None) -> int:
                 )
                 report["cases"].append(
                     dict(
+                        model=args.model,
                         preset=preset,
                         r_max=r_max,
                         atoms=8 * cells**3,

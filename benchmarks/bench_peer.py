@@ -6,6 +6,7 @@ float32, 1 thread per process. Both models train on the same data (`gnnff data g
 
     python benchmarks/bench_peer.py train [--rounds 3] [--epochs 3]   # optimiser steps/s
     python benchmarks/bench_peer.py train --rounds 2 --epochs 80      # ... and time to a force MAE
+    python benchmarks/bench_peer.py train --model nequip              # gnnff nequip vs nequip's NequIP
     python benchmarks/bench_peer.py compile                           # models for md (untimed)
     python benchmarks/bench_peer.py md [--atoms 512 4096] [--ranks 1 2] [--rounds 3] [--steps 20]
     python benchmarks/bench_peer.py all                               # the three in turn
@@ -57,6 +58,19 @@ R_MAX = 5.0
 GNNFF_MODEL = dict(
     n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False, n_bessel=8, mlp_hidden=32
 )
+# ``train --model nequip``: gnnff nequip against the nequip package's NequIP at issue 13's
+# nequip size (2 layers, l_max 1, 32 features), 8 Bessel functions, a radial MLP of two hidden
+# layers of 32 (gnnff's radial_hidden; nequip's radial_mlp_depth 2, width 32). The type
+# embedding stays each framework's own (gnnff: 8 numbers per type, nequip: one-hot), so the
+# parameter counts differ; each report states both.
+GNNFF_NEQUIP = dict(
+    n_layers=2, l_max=1, num_features=32, parity=False, n_bessel=8, radial_hidden=32
+)
+# gnnff model name -> (gnnff builder options, gnnff side's name, peer side's name)
+TRAIN_MODELS = {
+    "allegro": (GNNFF_MODEL, "gnnff_allegro", "nequip_allegro"),
+    "nequip": (GNNFF_NEQUIP, "gnnff_nequip", "peer_nequip"),
+}
 PEER_FORMATS = {
     "aoti": ("aotinductor", ".nequip.pt2"),
     "torchscript": ("torchscript", ".nequip.pth"),
@@ -197,15 +211,16 @@ def run(cmd, env=None, cwd=None):
 # ---- training ------------------------------------------------------------------------------
 
 
-def gnnff_train(work, data, epochs, name, options=None):
-    """Train gnnff allegro at the equal size; ``options``: builder options on top of it (e.g.
-    {"scalar_track": "dense"}), which make the sizes unequal only if they add parameters."""
+def gnnff_train(work, data, epochs, name, options=None, model_name="allegro"):
+    """Train gnnff ``model_name`` (allegro or nequip) at the equal size; ``options``: builder
+    options on top of it (e.g. {"scalar_track": "dense"}), which make the sizes unequal only if
+    they add parameters."""
     import yaml
 
     out = os.path.join(work, name)
-    model_options = dict(GNNFF_MODEL, **(options or {}))
+    model_options = dict(TRAIN_MODELS[model_name][0], **(options or {}))
     config = {
-        "model": {"name": "allegro", "type_names": ["Si"], "r_max": R_MAX, **model_options},
+        "model": {"name": model_name, "type_names": ["Si"], "r_max": R_MAX, **model_options},
         "data": {"train": data["train"], "val": data["val"]},
         "loss": {"energy": {"weight": 1.0}, "forces": {"weight": 10.0}},
         # plain Adam as nequip_config's trainer runs it: no scheduler, EMA, clipping or early
@@ -232,7 +247,7 @@ def gnnff_train(work, data, epochs, name, options=None):
         rows = json.load(handle)
     from gnnff.models.registry import build_model
 
-    model = build_model("allegro", type_names=["Si"], r_max=R_MAX, **model_options)
+    model = build_model(model_name, type_names=["Si"], r_max=R_MAX, **model_options)
     steps_by_epoch = [r["step"] - (rows[k - 1]["step"] if k else 0) for k, r in enumerate(rows)]
     steps_per_s = [r["train_structures_per_s"] / BATCH for r in rows]
     return dict(
@@ -244,9 +259,33 @@ def gnnff_train(work, data, epochs, name, options=None):
     )
 
 
-def nequip_config(data, epochs, timer_out, run_dir):
-    """nequip-train config (Hydra) of the equal-size Allegro model; mirrors gnnff_train's."""
+def peer_nequip_model():
+    """nequip's NequIP (nequip.model.NequIPGNNModel) at GNNFF_NEQUIP's size."""
     return {
+        "_target_": "nequip.model.NequIPGNNModel",
+        "seed": 0,
+        "model_dtype": "float32",
+        "type_names": ["Si"],
+        "r_max": R_MAX,
+        "num_layers": GNNFF_NEQUIP["n_layers"],
+        "l_max": GNNFF_NEQUIP["l_max"],
+        "parity": GNNFF_NEQUIP["parity"],
+        "num_features": GNNFF_NEQUIP["num_features"],
+        "num_bessels": GNNFF_NEQUIP["n_bessel"],
+        "bessel_trainable": False,
+        "polynomial_cutoff_p": 6,
+        "radial_mlp_depth": 2,
+        "radial_mlp_width": GNNFF_NEQUIP["radial_hidden"],
+        "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
+        "per_type_energy_shifts": "${training_data_stats:per_atom_energy_mean}",
+        "per_type_energy_scales": "${training_data_stats:forces_rms}",
+    }
+
+
+def nequip_config(data, epochs, timer_out, run_dir, model_name="allegro"):
+    """nequip-train config (Hydra) of the equal-size Allegro model (or, ``model_name`` "nequip",
+    of nequip's NequIP); mirrors gnnff_train's."""
+    config = {
         "run": ["train"],
         "cutoff_radius": R_MAX,
         "chemical_symbols": ["Si"],
@@ -334,16 +373,19 @@ def nequip_config(data, epochs, timer_out, run_dir):
         },
         "global_options": {"allow_tf32": False},
     }
+    if model_name == "nequip":
+        config["training_module"]["model"] = peer_nequip_model()
+    return config
 
 
-def nequip_train(python, work, data, epochs, name):
+def nequip_train(python, work, data, epochs, name, model_name="allegro"):
     import yaml
 
     out = os.path.join(work, name)
     os.makedirs(out, exist_ok=True)
     timer = os.path.join(out, "step_timer.json")
     with open(os.path.join(out, "config.yaml"), "w") as handle:
-        yaml.safe_dump(nequip_config(data, epochs, timer, out), handle)
+        yaml.safe_dump(nequip_config(data, epochs, timer, out, model_name), handle)
     peer_bin = os.path.dirname(python)
     run(
         [
@@ -451,51 +493,48 @@ def bench_train(args, python):
     }
     if not os.path.isfile(data["train"]):
         run(*gnnff_cli("data", "generate", "si", "--size", "small", "-o", args.data, "-q"))
+    _, ours, peer = TRAIN_MODELS[args.model]
+    tag = "" if args.model == "allegro" else f"{args.model}_"  # allegro keeps its old run names
     rounds = []
     for r in range(args.start_round, args.start_round + args.rounds):
         row = dict(round=r, load_avg_before=os.getloadavg()[0])
         sides = {
-            "gnnff_allegro": lambda: gnnff_train(
-                args.work, data, args.epochs, f"gnnff_r{r}", args.gnnff_options
+            ours: lambda: gnnff_train(
+                args.work, data, args.epochs, f"gnnff_{tag}r{r}", args.gnnff_options, args.model
             ),
-            "nequip_allegro": lambda: nequip_train(
-                python, args.work, data, args.epochs, f"nequip_r{r}"
+            peer: lambda: nequip_train(
+                python, args.work, data, args.epochs, f"nequip_{tag}r{r}", args.model
             ),
         }
         row["order"] = list(sides) if r % 2 == 0 else list(sides)[::-1]
         for side in row["order"]:
             row[side] = sides[side]()
         row["load_avg_after"] = os.getloadavg()[0]
-        for side in ("gnnff_allegro", "nequip_allegro"):  # the first epoch warms up
+        for side in (ours, peer):  # the first epoch warms up
             row[side]["steps_per_s"] = statistics.mean(
                 row[side]["steps_per_s_by_epoch"][1:] or row[side]["steps_per_s_by_epoch"]
             )
-        row["ratio_gnnff_over_nequip"] = (
-            row["gnnff_allegro"]["steps_per_s"] / row["nequip_allegro"]["steps_per_s"]
-        )
-        for side in ("gnnff_allegro", "nequip_allegro"):
+        row["ratio_gnnff_over_nequip"] = row[ours]["steps_per_s"] / row[peer]["steps_per_s"]
+        for side in (ours, peer):
             row[side]["time_to_force_mae"] = time_to_force_mae(
                 row[side]["step_seconds_by_epoch"],
                 row[side]["val_force_mae_by_epoch"],
                 args.target_force_maes,
             )
         row["time_to_force_mae_nequip_over_gnnff"] = time_to_mae_ratios(
-            row["gnnff_allegro"]["time_to_force_mae"], row["nequip_allegro"]["time_to_force_mae"]
+            row[ours]["time_to_force_mae"], row[peer]["time_to_force_mae"]
         )
         keys = ("round", "ratio_gnnff_over_nequip", "time_to_force_mae_nequip_over_gnnff")
         print(json.dumps({k: row[k] for k in keys}), flush=True)
         rounds.append(row)
-    checkpoints = {
-        side: rounds[-1][side]["checkpoint"] for side in ("gnnff_allegro", "nequip_allegro")
-    }
-    with open(os.path.join(args.work, "checkpoints.json"), "w") as handle:
-        json.dump(checkpoints, handle, indent=1)
-    summary = {
-        side: spread([r[side]["steps_per_s"] for r in rounds])
-        for side in ("gnnff_allegro", "nequip_allegro")
-    }
+    if args.model == "allegro":  # what `compile` and `md` run
+        checkpoints = {side: rounds[-1][side]["checkpoint"] for side in (ours, peer)}
+        with open(os.path.join(args.work, "checkpoints.json"), "w") as handle:
+            json.dump(checkpoints, handle, indent=1)
+    summary = {side: spread([r[side]["steps_per_s"] for r in rounds]) for side in (ours, peer)}
     summary["ratio_gnnff_over_nequip"] = spread([r["ratio_gnnff_over_nequip"] for r in rounds])
     return dict(
+        model=args.model,
         batch_size=BATCH,
         epochs=args.epochs,
         gnnff_options=args.gnnff_options,
@@ -587,6 +626,13 @@ def main(argv=None):
         default=list(TARGET_FORCE_MAES),
         help="validation force MAEs (eV/Å) to report the time to reach (train)",
     )
+    parser.add_argument(
+        "--model",
+        choices=list(TRAIN_MODELS),
+        default="allegro",
+        help="train: gnnff allegro vs nequip-allegro (default), or gnnff nequip vs nequip's "
+        "NequIP; compile and md run allegro only",
+    )
     parser.add_argument("--atoms", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=20, help="timed MD steps per run")
@@ -620,6 +666,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.gnnff_options = parse_options(parser, args.gnnff_options)
     args.extra_gnnff = parse_extra_models(parser, args.extra_gnnff)
+    if args.model != "allegro" and args.part != "train":
+        parser.error(f"--model {args.model} is for `train`; compile and md run allegro only")
+    if args.model != "allegro" and args.gnnff_options:
+        parser.error(
+            "--gnnff-option sets allegro builder options; leave it out with --model nequip"
+        )
 
     python, plugin, peer_versions, missing = find_peer(args)
     if missing:
@@ -634,7 +686,11 @@ def main(argv=None):
     os.makedirs(args.work, exist_ok=True)
     source = os.path.join(os.path.dirname(plugin), "source.txt")
     report = dict(
-        benchmark="gnnff allegro vs nequip-allegro / pair_allegro at issue 13's equal size",
+        benchmark=(
+            "gnnff allegro vs nequip-allegro / pair_allegro at issue 13's equal size"
+            if args.model == "allegro"
+            else "gnnff nequip vs nequip's NequIP (training) at issue 13's nequip size"
+        ),
         command=shlex.join([sys.executable] + sys.argv),
         label=args.label,
         date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -644,7 +700,7 @@ def main(argv=None):
             plugin=plugin,
             plugin_source=open(source).read().strip() if os.path.isfile(source) else "",
         ),
-        model=dict(r_max=R_MAX, **GNNFF_MODEL, dtype="float32"),
+        model=dict(name=args.model, r_max=R_MAX, **TRAIN_MODELS[args.model][0], dtype="float32"),
         threads_per_process=1,
         load_avg_before=list(os.getloadavg()),
     )

@@ -39,7 +39,7 @@ def load() -> bool:
     if _loaded is None:
         # e.g. gnnff._core or the LAMMPS plugin loaded it already (the newest operator: an older
         # library loaded first lacks it, and the models then keep the torch form)
-        _loaded = hasattr(torch.ops.gnnff, "outer_index_add") or _load_first(_library_paths())
+        _loaded = hasattr(torch.ops.gnnff, "uvu_contract") or _load_first(_library_paths())
     return _loaded
 
 

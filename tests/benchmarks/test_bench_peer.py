@@ -93,3 +93,44 @@ def test_extra_gnnff_models_need_a_label_and_an_existing_file(tmp_path, capsys):
         with pytest.raises(SystemExit):
             bench_peer.parse_extra_models(parser, bad)
         assert reason in capsys.readouterr().err
+
+
+def test_nequip_comparison_builds_both_models_at_the_same_size():
+    from gnnff.models.registry import build_model
+
+    bench_peer = _bench_peer()
+    data = {"train": "train.extxyz", "val": "val.extxyz"}
+    peer = bench_peer.nequip_config(data, 3, "timer.json", "run", "nequip")
+    model = peer["training_module"]["model"]
+    assert model["_target_"] == "nequip.model.NequIPGNNModel"
+    ours = bench_peer.GNNFF_NEQUIP
+    assert (model["num_layers"], model["l_max"], model["parity"]) == (
+        ours["n_layers"],
+        ours["l_max"],
+        ours["parity"],
+    )
+    assert (model["num_features"], model["num_bessels"], model["radial_mlp_width"]) == (
+        ours["num_features"],
+        ours["n_bessel"],
+        ours["radial_hidden"],
+    )
+    # the same optimisation and loss as the allegro comparison; only the model differs
+    allegro = bench_peer.nequip_config(data, 3, "timer.json", "run")
+    assert allegro["training_module"]["model"]["_target_"] == "allegro.model.AllegroModel"
+    for key in ("loss", "optimizer", "val_metrics"):
+        assert peer["training_module"][key] == allegro["training_module"][key]
+    # gnnff's side builds from the same options
+    built = build_model("nequip", type_names=["Si"], r_max=bench_peer.R_MAX, **ours)
+    assert len(built.energy_model.blocks) == ours["n_layers"]
+    assert built.energy_model.blocks[0].mul == ours["num_features"]
+
+
+def test_model_nequip_is_for_train_only():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_peer.py"), "md", "--model", "nequip"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "--model nequip is for `train`" in proc.stderr

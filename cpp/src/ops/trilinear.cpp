@@ -237,7 +237,7 @@ namespace {
 }    // namespace
 
 int ops_version()
-{ return 2; }
+{ return 3; }
 
 }    // namespace gnnff
 

@@ -170,6 +170,9 @@ def weighted_sh(
     return w.t().reshape(mul, -1, w.shape[0]).index_select(1, sh_block) * sh_t
 
 
+KERNEL_INITIAL = [True]
+
+
 class AllegroEnergy(ExactConstantsMixin, EnergyModel):
     """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
 
@@ -230,6 +233,12 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         self.n_sh = len(self.sh_irreps)
         sh_block = [k for k, (_, ir) in enumerate(self.sh_irreps) for _ in range(ir.dim)]
         self.register_buffer("sh_block", torch.tensor(sh_block), persistent=False)
+        # the initial features as a channel-wise product (w_c,l(k) x Y_k, weight 1) for the
+        # compiled kernel: component k of the output reads block sh_block[k] of w and Y_k
+        self.register_buffer("sh_component", torch.arange(len(sh_block)), persistent=False)
+        self.register_buffer(
+            "sh_unit_weight", torch.ones(num_channels, len(sh_block)), persistent=False
+        )
         self.inv_sqrt_nn = 1.0 / math.sqrt(avg_num_neighbors)
         self.inv_nn = 1.0 / avg_num_neighbors
         self.use_kernel = ops.kernels_enabled()
@@ -274,7 +283,24 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
         x = self.two_body(torch.cat([emb[centre], emb[edge_index[1]], self.radial(r)], dim=-1)) * u
         # equivariant features in channel-major layout (mul, D, E): edges innermost (channel_layout.py)
         sh_t = sh.t().contiguous()
-        v = weighted_sh(self.initial_weights(x), sh_t, self.sh_block, self.mul)
+        if self.use_kernel and sh.device.type == "cpu":
+            # w made transposed (mul * L, E) by the GEMM itself, then w x Y in one pass in the
+            # (mul, D, E) layout (and its derivatives, any order, by the same kernel): the torch
+            # form below copies w's transpose, expands it to every component and reduces twice
+            lin = self.initial_weights
+            w_t = torch.addmm(lin.bias.unsqueeze(1), lin.weight, x.t())
+            n_edges = sh_t.shape[1]
+            v = torch.ops.gnnff.trilinear(
+                w_t.view(self.mul, self.n_sh, n_edges),
+                sh_t.expand(self.mul, sh_t.shape[0], n_edges),
+                self.sh_unit_weight,
+                self.sh_block,
+                self.sh_component,
+                self.sh_component,
+                sh_t.shape[0],
+            )
+        else:
+            v = weighted_sh(self.initial_weights(x), sh_t, self.sh_block, self.mul)
         latents: List[torch.Tensor] = [x]
         for k, layer in enumerate(self.layers):
             if self.record_edge_features:  # no copy: the measure reads these layouts

@@ -161,10 +161,15 @@ class ShTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
     """e3nn 'uvu' TensorProduct of features x1 (B, D1, mul) (``component_rows`` layout) with
     spherical harmonics (B, D2) (multiplicity 1) and per-edge weights (B, weight_numel); output
     (B, D_out, mul), components in the e3nn product's irreps_out order. Channels innermost: the
-    per-edge path weights (B, paths, mul) then expand to components by a gather of whole rows."""
+    per-edge path weights (B, paths, mul) then expand to components by a gather of whole rows.
+    On CPU tensors with gnnff's operators built (``use_kernel``), the product and its derivatives
+    are ``gnnff::uvu_contract`` (cpp/src/ops/uvu_contract.cpp) on the non-zero 3j entries."""
+
+    use_kernel: torch.jit.Final[bool]
 
     def __init__(self, tp: o3.TensorProduct):
         super().__init__()
+        self.use_kernel = ops.kernels_enabled()
         if (
             tp.internal_weights
             or tp.shared_weights
@@ -213,8 +218,15 @@ class ShTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
             for k in range(offo[ins.i_out], offo[ins.i_out] + 2 * l3 + 1):
                 col_path[k] = p
         self.register_buffer("col_path", torch.tensor(col_path), persistent=False)
+        exact = self._exact_constants()
+        self.register_buffer("cg", exact["cg"].to(torch.get_default_dtype()), persistent=False)
+        # the kernel's form: the (output, input) component pairs some 3j entry joins, and the
+        # columns of cg at them (cg_nz, same order)
+        pairs = _nonzero_entries(exact["cg"]).view(self.d_out, self.d1).nonzero()
+        self.register_buffer("nz_out", pairs[:, 0].contiguous(), persistent=False)
+        self.register_buffer("nz_in", pairs[:, 1].contiguous(), persistent=False)
         self.register_buffer(
-            "cg", self._exact_constants()["cg"].to(torch.get_default_dtype()), persistent=False
+            "cg_nz", exact["cg_nz"].to(torch.get_default_dtype()), persistent=False
         )
 
     def _exact_constants(self) -> Dict[str, torch.Tensor]:
@@ -224,10 +236,25 @@ class ShTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
             cg[r2 : r2 + 2 * l2 + 1, c : c + 2 * l3 + 1, r1 : r1 + 2 * l1 + 1] += (
                 alpha * w3j.permute(1, 2, 0)
             )
-        return {"cg": cg.reshape(self.d2, self.d_out * self.d1)}
+        cg = cg.reshape(self.d2, self.d_out * self.d1)
+        return {"cg": cg, "cg_nz": cg[:, _nonzero_entries(cg)]}
 
     def forward(self, x1: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         n = x1.shape[0]
+        if self.use_kernel and x1.device.type == "cpu":
+            # out[e, k, u] = w[e, path(k), u] sum_i M[e, k, i] x1[e, i, u] over the non-zero
+            # entries of M = Y cg, without the (B, D_out, mul) intermediates of the form below
+            return torch.ops.gnnff.uvu_contract(
+                torch.mm(sh, self.cg_nz),
+                x1,
+                weights.view(n, self.n_paths, self.mul),
+                None,
+                self.nz_out,
+                self.nz_in,
+                self.col_path,
+                self.d1,
+                self.n_paths,
+            )
         per_edge = torch.mm(sh, self.cg).view(n, self.d_out, self.d1)  # Y contracted first
         out = torch.bmm(per_edge, x1)  # (B, D_out, mul)
         return out * weights.view(n, self.n_paths, self.mul).index_select(1, self.col_path)
