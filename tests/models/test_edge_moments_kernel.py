@@ -4,24 +4,18 @@ pair_mlp and allegro built with them against their pure-torch forms (energy, for
 parameter gradient of a force loss, which training needs), eager and exported."""
 
 import os
-from importlib import metadata
 
 import pytest
 import torch
+from kernel_common import (  # noqa: F401 (operators: autouse fixture)
+    assert_same_to_training_order,
+    operators,
+    two_type_graph,
+)
 
 from gnnff import keys, ops
 from gnnff.export import export_model, load_exported
 from gnnff.models.registry import build_model
-
-
-@pytest.fixture(scope="module", autouse=True)
-def operators():
-    if not ops.load():
-        try:
-            metadata.distribution("gnnff")
-        except metadata.PackageNotFoundError:
-            pytest.skip("no installed gnnff: the compiled operators were never built")
-        pytest.fail("gnnff is installed but libgnnff_ops.so was not found or not loaded")
 
 
 def edges(n_atoms=5, n_edges=17, a=3, block=(0, 1, 1, 1), seed=0):
@@ -103,38 +97,11 @@ def build(name: str, kernel: bool):
     return model
 
 
-def graph():
-    """Two types in a rattled periodic cell, all directed pairs within 3.5 Å."""
-    import ase
-
-    from gnnff.data.graph import atoms_to_graph
-
-    gen = torch.Generator().manual_seed(2)
-    frac = torch.rand(10, 3, dtype=torch.float64, generator=gen).numpy()
-    atoms = ase.Atoms("SiO" * 5, scaled_positions=frac, cell=[5.2, 5.0, 5.4], pbc=True)
-    return atoms_to_graph(atoms, ["Si", "O"], r_max=3.5)
-
-
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_model_with_kernel_equals_torch_form_to_training_order(name):
-    data = graph()
+    data = two_type_graph()
     assert data[keys.EDGE_INDEX].shape[1] > 40
-    fast, reference = build(name, True), build(name, False)
-    out = {}
-    for name, model in (("fast", fast), ("reference", reference)):
-        result = model(dict(data, **{keys.POSITIONS: data[keys.POSITIONS].clone()}))
-        params = [p for p in model.parameters() if p.requires_grad]
-        # a force loss, differentiated by the parameters: the path of training on forces
-        loss = (result[keys.FORCES] ** 2).sum() + result[keys.TOTAL_ENERGY].sum()
-        out[name] = (result, torch.autograd.grad(loss, params, allow_unused=True))
-    (res_f, grad_f), (res_r, grad_r) = out["fast"], out["reference"]
-    for key in (keys.TOTAL_ENERGY, keys.ATOMIC_ENERGY, keys.FORCES):
-        torch.testing.assert_close(res_f[key], res_r[key], rtol=1e-12, atol=1e-12)
-    for a, b in zip(grad_f, grad_r):
-        if a is None or b is None:
-            assert a is None and b is None
-            continue
-        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    assert_same_to_training_order(build(name, True), build(name, False), data)
 
 
 @pytest.mark.parametrize("name", ["pair_mlp", "allegro"])
@@ -143,7 +110,7 @@ def test_exported_model_calls_the_kernel_and_equals_eager(tmp_path, name):
     export_model(build(name, True), path)
     loaded, _ = load_exported(path)
     assert "gnnff::outer_index_add" in str(loaded.inlined_graph)
-    data = graph()
+    data = two_type_graph()
     eager = build(name, False)(dict(data))
     got = loaded(dict(data))
     torch.testing.assert_close(got[keys.FORCES], eager[keys.FORCES], rtol=1e-12, atol=1e-12)

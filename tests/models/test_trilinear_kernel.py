@@ -3,33 +3,13 @@ compiled pass, against the pure-torch form of the same product (itself checked a
 test_fused_tp.py) and against finite differences, to the second derivative that training on
 forces needs; and the model, TorchScript file and LAMMPS-facing loaders that use it."""
 
-from importlib import metadata
-
 import pytest
 import torch
+from kernel_common import operators  # noqa: F401 (autouse fixture)
 
 from gnnff import ops
 from gnnff.models.common.fused_tp import ChannelwiseTensorProduct
 from gnnff.models.registry import build_model
-
-
-def _installed() -> bool:
-    try:
-        metadata.distribution("gnnff")
-        return True
-    except metadata.PackageNotFoundError:
-        return False
-
-
-@pytest.fixture(scope="module", autouse=True)
-def operators():
-    # an installed gnnff always ships the library (CMake installs it next to _core); only a
-    # bare source tree without an installed package may lack it
-    if not ops.load():
-        if _installed():
-            pytest.fail("gnnff is installed but libgnnff_ops.so was not found or not loaded")
-        pytest.skip("no installed gnnff: the compiled operators were never built")
-
 
 ISSUE13 = dict(n_layers=2, l_max=1, latent_dim=32, num_channels=16, parity=False)
 

@@ -4,26 +4,19 @@ derivative, and nequip built with it against its pure-torch form (energy, forces
 parameter gradient of a force loss, which training needs), eager and exported."""
 
 import os
-from importlib import metadata
 
 import pytest
 import torch
+from kernel_common import (  # noqa: F401 (operators: autouse fixture)
+    assert_same_to_training_order,
+    operators,
+    two_type_graph,
+)
 
 from gnnff import keys, ops
 from gnnff.export import export_model, load_exported
 from gnnff.models.common.fused_tp import ShTensorProduct
 from gnnff.models.registry import build_model
-
-
-@pytest.fixture(scope="module", autouse=True)
-def operators():
-    if not ops.load():
-        try:
-            metadata.distribution("gnnff")
-        except metadata.PackageNotFoundError:
-            pytest.skip("no installed gnnff: the compiled operators were never built")
-        pytest.fail("gnnff is installed but libgnnff_ops.so was not found or not loaded")
-
 
 # entries z join input component nz_i[z] to output component nz_k[z]; output k belongs to
 # path[k]; two paths share an input component, and output 2 sums two entries
@@ -88,6 +81,47 @@ def test_forms_against_finite_differences_to_second_order():
         assert torch.autograd.gradgradcheck(fn, inputs)
 
 
+# atoms: x and g indexed by atoms (rows 0..3), edges pointing at them in no particular order
+ATOMS = 4
+X_INDEX, G_INDEX = torch.tensor([2, 0, 3, 2, 1, 0]), torch.tensor([1, 1, 0, 3, 3, 2])
+
+
+def indexed(m, x, w, g):
+    return torch.ops.gnnff.uvu_contract(
+        m, x, w, g, NZ_K, NZ_I, PATH, I, P, X_INDEX, G_INDEX, ATOMS, ATOMS
+    )
+
+
+def test_indexed_forms_equal_the_per_edge_forms_gathered_and_summed():
+    m, x_edges, w, g_edges = operands(seed=2)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(ATOMS, I, U, dtype=torch.float64, generator=gen, requires_grad=True)
+    g = torch.randn(ATOMS, K, U, dtype=torch.float64, generator=gen, requires_grad=True)
+    xe, ge = x.index_select(0, X_INDEX), g.index_select(0, G_INDEX)
+
+    def summed(per_edge, index):
+        return torch.zeros((ATOMS,) + per_edge.shape[1:], dtype=torch.float64).index_add(
+            0, index, per_edge
+        )
+
+    pairs = [
+        (indexed(m, x, w, None), summed(contract(m, xe, w, None), G_INDEX)),  # messages summed
+        (indexed(m, None, w, g), summed(contract(m, None, w, ge), X_INDEX)),
+        (indexed(m, x, None, g), contract(m, xe, None, ge)),
+        (indexed(None, x, w, g), contract(None, xe, w, ge)),
+    ]
+    for got, want in pairs:
+        torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+    # and to the second derivative
+    for fn, inputs in [
+        (lambda m, x, w: indexed(m, x, w, None), (m, x, w)),
+        (lambda m, w, g: indexed(m, None, w, g), (m, w, g)),
+        (lambda x, w, g: indexed(None, x, w, g), (x, w, g)),
+    ]:
+        assert torch.autograd.gradcheck(fn, inputs)
+        assert torch.autograd.gradgradcheck(fn, inputs)
+
+
 def test_bad_input_is_a_named_error():
     m, x, w, g = operands()
     gnnff = torch.ops.gnnff
@@ -97,6 +131,10 @@ def test_bad_input_is_a_named_error():
         gnnff.uvu_contract(m, x, w, None, NZ_K, NZ_I + 1, PATH, I, P)
     with pytest.raises(RuntimeError, match="operand x must be a CPU tensor of shape"):
         gnnff.uvu_contract(m, x[:, :2], w, None, NZ_K, NZ_I, PATH, I, P)
+    with pytest.raises(RuntimeError, match="g_index holds 9, outside"):
+        gnnff.uvu_contract(m, x, w, None, NZ_K, NZ_I, PATH, I, P, None, G_INDEX + 8, -1, 4)
+    with pytest.raises(RuntimeError, match="needs its number of rows"):
+        gnnff.uvu_contract(m, x, w, None, NZ_K, NZ_I, PATH, I, P, None, G_INDEX)
 
 
 def build(kernel: bool, **options):
@@ -108,18 +146,6 @@ def build(kernel: bool, **options):
     return model
 
 
-def graph():
-    """Two types in a rattled periodic cell, all directed pairs within 3.5 Å."""
-    import ase
-
-    from gnnff.data.graph import atoms_to_graph
-
-    gen = torch.Generator().manual_seed(2)
-    frac = torch.rand(10, 3, dtype=torch.float64, generator=gen).numpy()
-    atoms = ase.Atoms("SiO" * 5, scaled_positions=frac, cell=[5.2, 5.0, 5.4], pbc=True)
-    return atoms_to_graph(atoms, ["Si", "O"], r_max=3.5)
-
-
 # issue 13's nequip size, and the medium preset (l_max 2, both parities: 15 paths per layer)
 @pytest.mark.parametrize(
     "options",
@@ -127,24 +153,9 @@ def graph():
     ids=["issue13_l1", "medium"],
 )
 def test_nequip_with_kernel_equals_torch_form_to_training_order(options):
-    data = graph()
+    data = two_type_graph()
     assert data[keys.EDGE_INDEX].shape[1] > 40
-    out = {}
-    for kernel in (True, False):
-        model = build(kernel, **options)
-        result = model(dict(data, **{keys.POSITIONS: data[keys.POSITIONS].clone()}))
-        params = [p for p in model.parameters() if p.requires_grad]
-        # a force loss, differentiated by the parameters: the path of training on forces
-        loss = (result[keys.FORCES] ** 2).sum() + result[keys.TOTAL_ENERGY].sum()
-        out[kernel] = (result, torch.autograd.grad(loss, params, allow_unused=True))
-    (res_f, grad_f), (res_r, grad_r) = out[True], out[False]
-    for key in (keys.TOTAL_ENERGY, keys.ATOMIC_ENERGY, keys.FORCES):
-        torch.testing.assert_close(res_f[key], res_r[key], rtol=1e-12, atol=1e-12)
-    for a, b in zip(grad_f, grad_r):
-        if a is None or b is None:
-            assert a is None and b is None
-            continue
-        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    assert_same_to_training_order(build(True, **options), build(False, **options), data)
 
 
 def test_exported_nequip_calls_the_kernel_and_equals_eager(tmp_path):
@@ -152,7 +163,20 @@ def test_exported_nequip_calls_the_kernel_and_equals_eager(tmp_path):
     export_model(build(True), path)
     loaded, _ = load_exported(path)
     assert "gnnff::uvu_contract" in str(loaded.inlined_graph)
-    data = graph()
+    data = two_type_graph()
     eager = build(False)(dict(data))
     got = loaded(dict(data))
     torch.testing.assert_close(got[keys.FORCES], eager[keys.FORCES], rtol=1e-12, atol=1e-12)
+
+
+def test_recording_the_messages_keeps_the_numbers():
+    """With the decorrelation loss's recording on, nequip sums per-edge messages (which it
+    records) instead of asking the operator for the sums: same energies, forces and gradients."""
+    data = two_type_graph()
+    models = {}
+    for record in (False, True):
+        models[record] = build(True, n_layers=2, l_max=1, num_features=8, parity=False)
+        models[record].energy_model.record_edge_features = record
+    summed, recorded = assert_same_to_training_order(models[False], models[True], data)
+    key = models[True].energy_model.edge_feature_keys[0]
+    assert key in recorded and key not in summed

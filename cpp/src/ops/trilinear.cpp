@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "gnnff/ops.h"
+#include "row_loops.h"
 
 namespace gnnff {
 
@@ -27,33 +28,6 @@ namespace {
   using torch::autograd::tensor_list;
 
   constexpr int64_t EDGE_BLOCK = 256;    // 1 KiB of float per row: a block's rows stay in L1
-
-  // z[e] += s * x[e] * y[e]: the inner loop of both kernels, compiled for AVX2 and the baseline
-  template <typename T>
-  __attribute__((target_clones("avx2", "default"))) void
-  fma_rows(T *__restrict__ z, const T s, const T *__restrict__ x, const T *__restrict__ y,
-           int64_t n)
-  {
-    for (int64_t e = 0; e < n; ++e) z[e] += s * x[e] * y[e];
-  }
-
-  // sum_e x[e] y[e] z[e] in LANES partial sums: one running sum would make every add wait for
-  // the previous one (the loop ran at the add's latency, ~8x below the vector units' speed)
-  template <typename T>
-  __attribute__((target_clones("avx2", "default"))) T dot3(const T *__restrict__ x,
-                                                           const T *__restrict__ y,
-                                                           const T *__restrict__ z, int64_t n)
-  {
-    constexpr int64_t LANES = 16;
-    T partial[LANES] = {};
-    int64_t e = 0;
-    for (; e + LANES <= n; e += LANES)
-      for (int64_t k = 0; k < LANES; ++k) partial[k] += x[e + k] * y[e + k] * z[e + k];
-    T sum = 0;
-    for (int64_t k = 0; k < LANES; ++k) sum += partial[k];
-    for (; e < n; ++e) sum += x[e] * y[e] * z[e];
-    return sum;
-  }
 
   void check_inputs(const char *op, std::initializer_list<const Tensor *> rows,
                     std::initializer_list<const Tensor *> indices, int64_t n)
@@ -148,8 +122,8 @@ namespace {
       at::parallel_for(0, U * n, 1, [&](int64_t begin, int64_t end) {
         for (int64_t task = begin; task < end; ++task) {
           const int64_t u = task / n, t = task % n;
-          po[task] = dot3<scalar_t>(pa + u * a0 + ja[t] * a1, pb + u * b0 + jb[t] * b1,
-                                    pc + u * c0 + jc[t] * c1, E);
+          po[task] = dot3<16, scalar_t>(pa + u * a0 + ja[t] * a1, pb + u * b0 + jb[t] * b1,
+                                        pc + u * c0 + jc[t] * c1, E);
         }
       });
     });

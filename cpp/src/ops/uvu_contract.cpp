@@ -15,6 +15,12 @@
 //   w left out: out[e, p, u] = sum_{z: path[k(z)] = p} m[e, z] x[e, i(z), u] g[e, k(z), u]
 //   m left out: out[e, z]    = sum_u x[e, i(z), u] w[e, path[k(z)], u] g[e, k(z), u]
 //
+// x and g may be indexed by atoms: with x_index, edge e reads row x_index[e] of x (Nx, I, U), the
+// neighbour's features gathered in the loop; with g_index, row g_index[e] of g (Ng, K, U), so the
+// product left-out form returns the per-atom sums of the edges' products (the messages summed
+// onto their centres, never materialised per edge). A left-out indexed operand's row count is
+// x_rows / g_rows; the forms that add edges into shared rows split the channels between tasks.
+//
 // T is linear in each operand, so the derivative of <h, out> by a present operand is the same
 // operator with h in the left-out slot and that operand left out: derivatives of any order (forces
 // need one, training on forces two). The torch form materialises the (E, K, U) product before
@@ -29,6 +35,8 @@
 #include <array>
 #include <optional>
 
+#include "row_loops.h"
+
 namespace gnnff {
 
 namespace {
@@ -40,46 +48,6 @@ namespace {
 
   constexpr int64_t EDGE_GRAIN = 64;
   constexpr const char *OP = "gnnff::uvu_contract";
-
-  // z[u] += s * x[u] * y[u] and z[u] = x[u] * y[u]: the channel loops, compiled for AVX2 too
-  template <typename T>
-  __attribute__((target_clones("avx2", "default"))) void
-  fma_channels(T *__restrict__ z, const T s, const T *__restrict__ x, const T *__restrict__ y,
-               int64_t n)
-  {
-    for (int64_t u = 0; u < n; ++u) z[u] += s * x[u] * y[u];
-  }
-
-  template <typename T>
-  __attribute__((target_clones("avx2", "default"))) void
-  axpy_channels(T *__restrict__ z, const T s, const T *__restrict__ x, int64_t n)
-  {
-    for (int64_t u = 0; u < n; ++u) z[u] += s * x[u];
-  }
-
-  template <typename T>
-  __attribute__((target_clones("avx2", "default"))) void
-  scale_channels(T *__restrict__ z, const T *__restrict__ w, int64_t n)
-  {
-    for (int64_t u = 0; u < n; ++u) z[u] *= w[u];
-  }
-
-  template <typename T>
-  __attribute__((target_clones("avx2", "default"))) T dot3_channels(const T *__restrict__ x,
-                                                                    const T *__restrict__ y,
-                                                                    const T *__restrict__ z,
-                                                                    int64_t n)
-  {
-    constexpr int64_t LANES = 8;    // partial sums: one running sum would wait on every add
-    T partial[LANES] = {};
-    int64_t u = 0;
-    for (; u + LANES <= n; u += LANES)
-      for (int64_t k = 0; k < LANES; ++k) partial[k] += x[u + k] * y[u + k] * z[u + k];
-    T sum = 0;
-    for (int64_t k = 0; k < LANES; ++k) sum += partial[k];
-    for (; u < n; ++u) sum += x[u] * y[u] * z[u];
-    return sum;
-  }
 
   // the index tables, checked once per call (their values address the operands' rows)
   struct Tables {
@@ -98,9 +66,32 @@ namespace {
     return std::vector<int64_t>(p, p + c.numel());
   }
 
+  // which row of an indexed operand edge e reads (or its output row, edge e adds into)
+  struct Rows {
+    std::vector<int64_t> index;    // empty: row e
+    int64_t count;
+
+    int64_t of(int64_t e) const { return index.empty() ? e : index[e]; }
+  };
+
+  Rows read_rows(const Operand &index, const Operand &operand, int64_t rows, int64_t edges,
+                 const char *what)
+  {
+    if (!index.has_value() || !index->defined()) return Rows{{}, edges};
+    TORCH_CHECK(index->numel() == edges, OP, ": ", what, " must hold one row per edge (", edges,
+                "), got ", index->numel());
+    // a present operand's rows bound the index; a left-out one's are given
+    const int64_t count = operand.has_value() && operand->defined() ? operand->size(0) : rows;
+    TORCH_CHECK(count >= 0, OP, ": the left-out operand indexed by ", what,
+                " needs its number of rows (x_rows / g_rows)");
+    return Rows{read_index(*index, what, count), count};
+  }
+
   Tensor uvu_contract_cpu(const Operand &m_in, const Operand &x_in, const Operand &w_in,
                           const Operand &g_in, const Tensor &nz_k, const Tensor &nz_i,
-                          const Tensor &path_in, int64_t n_in, int64_t n_paths)
+                          const Tensor &path_in, int64_t n_in, int64_t n_paths,
+                          const Operand &x_index, const Operand &g_index, int64_t x_rows,
+                          int64_t g_rows)
   {
     const std::array<const Operand *, 4> operands = {&m_in, &x_in, &w_in, &g_in};
     int free = -1, present = 0;
@@ -118,12 +109,15 @@ namespace {
     TORCH_CHECK(nz_i.numel() == Z, OP, ": nz_k and nz_i must have equal lengths");
     Tables tab{read_index(nz_k, "nz_k", K), read_index(nz_i, "nz_i", I),
                read_index(path_in, "path", P)};
-    const int64_t E = first->size(0);
+    // m or w is present (one operand is left out): their rows are the edges
+    const int64_t E = (free == 0 ? w_in : m_in)->size(0);
     int64_t U = -1;
     for (int a = 1; a < 4; ++a)
       if (a != free) U = operands[a]->value().size(2);
+    const Rows xr = read_rows(x_index, x_in, x_rows, E, "x_index");
+    const Rows gr = read_rows(g_index, g_in, g_rows, E, "g_index");
     const std::array<std::vector<int64_t>, 4> shapes = {
-        std::vector<int64_t>{E, Z}, {E, I, U}, {E, P, U}, {E, K, U}};
+        std::vector<int64_t>{E, Z}, {xr.count, I, U}, {E, P, U}, {gr.count, K, U}};
     std::array<Tensor, 4> t;
     for (int a = 0; a < 4; ++a) {
       if (a == free) continue;
@@ -135,10 +129,12 @@ namespace {
                   v.scalar_type());
       t[a] = v.contiguous();
     }
-    // each edge's row is zeroed by the task that fills it, while it is in cache (a torch::zeros
-    // would be a separate pass over the whole output)
-    Tensor out = torch::empty(shapes[free], first->options());
-    const int64_t row = free == 0 ? Z : (free == 1 ? I : (free == 2 ? P : K)) * U;
+    // an output indexed by atoms (x or g left out, with an index) gets the sum over the edges
+    // that point at each row; otherwise each edge owns its row, which the task filling it zeroes
+    // while it is in cache (a torch::zeros would be a separate pass over the whole output)
+    const bool scattered = (free == 1 && !xr.index.empty()) || (free == 3 && !gr.index.empty());
+    Tensor out = scattered ? torch::zeros(shapes[free], first->options())
+                           : torch::empty(shapes[free], first->options());
     AT_DISPATCH_FLOATING_TYPES(first->scalar_type(), "gnnff_uvu_contract", [&] {
       using T = scalar_t;
       const T *pm = free == 0 ? nullptr : t[0].data_ptr<T>();
@@ -147,43 +143,62 @@ namespace {
       const T *pg = free == 3 ? nullptr : t[3].data_ptr<T>();
       T *po = out.data_ptr<T>();
       const int64_t *kz = tab.k.data(), *iz = tab.i.data(), *pk = tab.path.data();
-      // edges are independent: tasks own disjoint rows of the output
-      at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
-        for (int64_t e = e0; e < e1; ++e) {
-          std::fill_n(po + e * row, row, T(0));
-          const T *me = pm ? pm + e * Z : nullptr;
-          const T *xe = px ? px + e * I * U : nullptr;
-          const T *we = pw ? pw + e * P * U : nullptr;
-          const T *ge = pg ? pg + e * K * U : nullptr;
-          switch (free) {
-            case 3: {
-              T *oe = po + e * K * U;
-              for (int64_t z = 0; z < Z; ++z)
-                axpy_channels<T>(oe + kz[z] * U, me[z], xe + iz[z] * U, U);
-              for (int64_t k = 0; k < K; ++k) scale_channels<T>(oe + k * U, we + pk[k] * U, U);
-              break;
-            }
-            case 1: {
-              T *oe = po + e * I * U;
-              for (int64_t z = 0; z < Z; ++z)
-                fma_channels<T>(oe + iz[z] * U, me[z], we + pk[kz[z]] * U, ge + kz[z] * U, U);
-              break;
-            }
-            case 2: {
-              T *oe = po + e * P * U;
-              for (int64_t z = 0; z < Z; ++z)
-                fma_channels<T>(oe + pk[kz[z]] * U, me[z], xe + iz[z] * U, ge + kz[z] * U, U);
-              break;
-            }
-            default: {
-              T *oe = po + e * Z;
-              for (int64_t z = 0; z < Z; ++z)
-                oe[z] = dot3_channels<T>(xe + iz[z] * U, we + pk[kz[z]] * U, ge + kz[z] * U, U);
-              break;
-            }
+      // edge e's contribution to channels [u0, u0 + n) of its output row
+      auto edge = [&](int64_t e, int64_t u0, int64_t n, T *tmp) {
+        const T *me = pm ? pm + e * Z : nullptr;
+        const T *xe = px ? px + xr.of(e) * I * U + u0 : nullptr;
+        const T *we = pw ? pw + e * P * U + u0 : nullptr;
+        const T *ge = pg ? pg + gr.of(e) * K * U + u0 : nullptr;
+        switch (free) {
+          case 3: {
+            // sum over the entries first (tmp, K rows of n), then times the path weights
+            std::fill_n(tmp, K * n, T(0));
+            for (int64_t z = 0; z < Z; ++z) axpy_rows<T>(tmp + kz[z] * n, me[z], xe + iz[z] * U, n);
+            T *oe = po + gr.of(e) * K * U + u0;
+            for (int64_t k = 0; k < K; ++k)
+              fma_rows<T>(oe + k * U, T(1), tmp + k * n, we + pk[k] * U, n);
+            break;
+          }
+          case 1: {
+            T *oe = po + xr.of(e) * I * U + u0;
+            for (int64_t z = 0; z < Z; ++z)
+              fma_rows<T>(oe + iz[z] * U, me[z], we + pk[kz[z]] * U, ge + kz[z] * U, n);
+            break;
+          }
+          case 2: {
+            T *oe = po + e * P * U + u0;
+            for (int64_t z = 0; z < Z; ++z)
+              fma_rows<T>(oe + pk[kz[z]] * U, me[z], xe + iz[z] * U, ge + kz[z] * U, n);
+            break;
+          }
+          default: {
+            T *oe = po + e * Z;
+            for (int64_t z = 0; z < Z; ++z)
+              oe[z] = dot3<8, T>(xe + iz[z] * U, we + pk[kz[z]] * U, ge + kz[z] * U, n);
+            break;
           }
         }
-      });
+      };
+      if (scattered) {
+        // edges add into shared rows: tasks own disjoint channel ranges instead, so no two
+        // write the same number; each goes over the edges in order (the order of index_add)
+        constexpr int64_t CHUNK = 8;
+        const int64_t chunks = (U + CHUNK - 1) / CHUNK;
+        at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+          const int64_t u0 = c0 * CHUNK, n = std::min(c1 * CHUNK, U) - u0;
+          std::vector<T> tmp(K * n);
+          for (int64_t e = 0; e < E; ++e) edge(e, u0, n, tmp.data());
+        });
+      } else {
+        const int64_t row = free == 0 ? Z : (free == 1 ? I : (free == 2 ? P : K)) * U;
+        at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
+          std::vector<T> tmp(K * U);
+          for (int64_t e = e0; e < e1; ++e) {
+            std::fill_n(po + e * row, row, T(0));
+            edge(e, 0, U, tmp.data());
+          }
+        });
+      }
     });
     return out;
   }
@@ -192,24 +207,28 @@ namespace {
   // derivative is built (create_graph=True)
   Tensor call_contract(const Operand &m, const Operand &x, const Operand &w, const Operand &g,
                        const Tensor &nz_k, const Tensor &nz_i, const Tensor &path, int64_t n_in,
-                       int64_t n_paths)
+                       int64_t n_paths, const Operand &x_index, const Operand &g_index,
+                       int64_t x_rows, int64_t g_rows)
   {
     static auto op =
         c10::Dispatcher::singleton()
             .findSchemaOrThrow("gnnff::uvu_contract", "")
             .typed<Tensor(const Operand &, const Operand &, const Operand &, const Operand &,
-                          const Tensor &, const Tensor &, const Tensor &, int64_t, int64_t)>();
-    return op.call(m, x, w, g, nz_k, nz_i, path, n_in, n_paths);
+                          const Tensor &, const Tensor &, const Tensor &, int64_t, int64_t,
+                          const Operand &, const Operand &, int64_t, int64_t)>();
+    return op.call(m, x, w, g, nz_k, nz_i, path, n_in, n_paths, x_index, g_index, x_rows, g_rows);
   }
 
   class UvuContract : public torch::autograd::Function<UvuContract> {
    public:
     static Tensor forward(AutogradContext *ctx, const Operand &m, const Operand &x,
                           const Operand &w, const Operand &g, const Tensor &nz_k,
-                          const Tensor &nz_i, const Tensor &path, int64_t n_in, int64_t n_paths)
+                          const Tensor &nz_i, const Tensor &path, int64_t n_in, int64_t n_paths,
+                          const Operand &x_index, const Operand &g_index, int64_t x_rows,
+                          int64_t g_rows)
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      const std::array<const Operand *, 4> ops = {&m, &x, &w, &g};
+      const std::array<const Operand *, 6> ops = {&m, &x, &w, &g, &x_index, &g_index};
       std::vector<Tensor> saved;
       for (const Operand *o : ops) saved.push_back(o->has_value() ? o->value() : Tensor());
       saved.push_back(nz_k);
@@ -218,7 +237,11 @@ namespace {
       ctx->save_for_backward(saved);
       ctx->saved_data["n_in"] = n_in;
       ctx->saved_data["n_paths"] = n_paths;
-      return call_contract(m, x, w, g, nz_k, nz_i, path, n_in, n_paths);
+      // a left-out operand's rows are the output's; a present one's, its own
+      ctx->saved_data["x_rows"] = x.has_value() && x->defined() ? x->size(0) : x_rows;
+      ctx->saved_data["g_rows"] = g.has_value() && g->defined() ? g->size(0) : g_rows;
+      return call_contract(m, x, w, g, nz_k, nz_i, path, n_in, n_paths, x_index, g_index, x_rows,
+                           g_rows);
     }
 
     static tensor_list backward(AutogradContext *ctx, tensor_list grads)
@@ -226,6 +249,8 @@ namespace {
       const auto saved = ctx->get_saved_variables();
       const int64_t n_in = ctx->saved_data["n_in"].toInt();
       const int64_t n_paths = ctx->saved_data["n_paths"].toInt();
+      const int64_t x_rows = ctx->saved_data["x_rows"].toInt();
+      const int64_t g_rows = ctx->saved_data["g_rows"].toInt();
       const Tensor &h = grads[0];
       std::array<Operand, 4> ops;
       int free = -1;
@@ -235,7 +260,9 @@ namespace {
         else
           free = a;
       }
-      tensor_list out(9);
+      const Operand x_index = saved[4].defined() ? Operand(saved[4]) : std::nullopt;
+      const Operand g_index = saved[5].defined() ? Operand(saved[5]) : std::nullopt;
+      tensor_list out(13);
       for (int a = 0; a < 4; ++a) {
         // needs_input_grad counts the inputs that are tensors: the None operand is not one
         if (a == free || !ctx->needs_input_grad(a < free ? a : a - 1)) continue;
@@ -243,8 +270,8 @@ namespace {
         std::array<Operand, 4> args = ops;
         args[free] = h;
         args[a] = std::nullopt;
-        out[a] = call_contract(args[0], args[1], args[2], args[3], saved[4], saved[5], saved[6],
-                               n_in, n_paths);
+        out[a] = call_contract(args[0], args[1], args[2], args[3], saved[6], saved[7], saved[8],
+                               n_in, n_paths, x_index, g_index, x_rows, g_rows);
       }
       return out;
     }
@@ -252,8 +279,13 @@ namespace {
 
   Tensor uvu_contract_autograd(const Operand &m, const Operand &x, const Operand &w,
                                const Operand &g, const Tensor &nz_k, const Tensor &nz_i,
-                               const Tensor &path, int64_t n_in, int64_t n_paths)
-  { return UvuContract::apply(m, x, w, g, nz_k, nz_i, path, n_in, n_paths); }
+                               const Tensor &path, int64_t n_in, int64_t n_paths,
+                               const Operand &x_index, const Operand &g_index, int64_t x_rows,
+                               int64_t g_rows)
+  {
+    return UvuContract::apply(m, x, w, g, nz_k, nz_i, path, n_in, n_paths, x_index, g_index, x_rows,
+                              g_rows);
+  }
 
 }    // namespace
 
@@ -262,7 +294,8 @@ namespace {
 TORCH_LIBRARY_FRAGMENT(gnnff, m)
 {
   m.def("uvu_contract(Tensor? m, Tensor? x, Tensor? w, Tensor? g, Tensor nz_k, Tensor nz_i, "
-        "Tensor path, int n_in, int n_paths) -> Tensor");
+        "Tensor path, int n_in, int n_paths, Tensor? x_index=None, Tensor? g_index=None, "
+        "int x_rows=-1, int g_rows=-1) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(gnnff, CPU, m)

@@ -161,16 +161,38 @@ class InteractionBlock(torch.nn.Module):
         neighbour: torch.Tensor,
     ) -> torch.Tensor:
         """Per-edge messages (E, D_message, mul) (channel_layout.component_rows layout)."""
-        weights = self.radial(radial) * u
-        # layout change on atoms (N rows), before the gather onto edges (E rows)
-        x = component_rows(self.linear_in(h), self.mul, self.in_dims)
+        x, weights = self._operands(h, radial, u)
         return self.tp(x.index_select(0, neighbour), sh, weights)
+
+    def _operands(self, h: torch.Tensor, radial: torch.Tensor, u: torch.Tensor):
+        """The product's features (N, D, mul), laid out on the atoms (N rows) before any gather
+        onto the edges (E rows), and its per-edge path weights (E, weight_numel)."""
+        return component_rows(self.linear_in(h), self.mul, self.in_dims), self.radial(radial) * u
+
+    def aggregate(
+        self,
+        h: torch.Tensor,
+        sh: torch.Tensor,
+        radial: torch.Tensor,
+        u: torch.Tensor,
+        neighbour: torch.Tensor,
+        centre: torch.Tensor,
+    ) -> torch.Tensor:
+        """The messages summed onto their centres (N, D_message, mul), without the per-edge
+        messages when the product runs as gnnff's operator (fused_tp.ShTensorProduct.summed)."""
+        x, weights = self._operands(h, radial, u)
+        return self.tp.summed(x, neighbour, centre, h.shape[0], sh, weights)
 
     def update(
         self, h: torch.Tensor, message: torch.Tensor, centre: torch.Tensor, emb: torch.Tensor
     ) -> torch.Tensor:
-        aggregated = scatter_sum(message, centre, h.shape[0]) * self.inv_sqrt_nn
-        aggregated = component_rows_to_irreps(aggregated, self.message_dims)
+        return self.update_summed(h, scatter_sum(message, centre, h.shape[0]), emb)
+
+    def update_summed(
+        self, h: torch.Tensor, summed: torch.Tensor, emb: torch.Tensor
+    ) -> torch.Tensor:
+        """update() from the messages already summed onto the atoms (aggregate())."""
+        aggregated = component_rows_to_irreps(summed * self.inv_sqrt_nn, self.message_dims)
         new = self.gate(self.linear_out(aggregated) + self.self_connection(h, emb))
         if self.residual:
             return h + new
@@ -246,10 +268,14 @@ class NequIPEnergy(ExactConstantsMixin, EnergyModel):
         emb = self.type_embedding(data[keys.ATOM_TYPE])
         h = self.embed_nodes(emb)
         for k, block in enumerate(self.blocks):
-            message = block.message(h, sh, radial, u, neighbour)
-            if self.record_edge_features:
+            if self.record_edge_features:  # the decorrelation loss reads the per-edge messages
+                message = block.message(h, sh, radial, u, neighbour)
                 data[self.edge_feature_keys[k]] = message
-            h = block.update(h, message, centre, emb)
+                h = block.update(h, message, centre, emb)
+            else:
+                h = block.update_summed(
+                    h, block.aggregate(h, sh, radial, u, neighbour, centre), emb
+                )
         data[keys.ATOMIC_ENERGY_RAW] = self.readout(self.readout_hidden(h)).squeeze(-1)
         return data
 

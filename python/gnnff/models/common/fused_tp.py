@@ -29,7 +29,7 @@ tests/models/test_fused_tp.py checks values and gradients in float64 (1e-12) and
 3j tables are rebuilt in float64 after every dtype change (see precision.py for why).
 """
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from e3nn import o3
@@ -239,22 +239,58 @@ class ShTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
         cg = cg.reshape(self.d2, self.d_out * self.d1)
         return {"cg": cg, "cg_nz": cg[:, _nonzero_entries(cg)]}
 
+    def _contract(
+        self,
+        x: torch.Tensor,
+        sh: torch.Tensor,
+        weights: torch.Tensor,
+        neighbour: Optional[torch.Tensor] = None,
+        centre: Optional[torch.Tensor] = None,
+        num_atoms: int = -1,
+    ) -> torch.Tensor:
+        """The product as gnnff::uvu_contract, per edge or (neighbour, centre) summed onto atoms."""
+        return torch.ops.gnnff.uvu_contract(
+            torch.mm(sh, self.cg_nz),
+            x,
+            weights.view(sh.shape[0], self.n_paths, self.mul),
+            None,
+            self.nz_out,
+            self.nz_in,
+            self.col_path,
+            self.d1,
+            self.n_paths,
+            neighbour,
+            centre,
+            -1,
+            num_atoms,
+        )
+
     def forward(self, x1: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         n = x1.shape[0]
         if self.use_kernel and x1.device.type == "cpu":
             # out[e, k, u] = w[e, path(k), u] sum_i M[e, k, i] x1[e, i, u] over the non-zero
             # entries of M = Y cg, without the (B, D_out, mul) intermediates of the form below
-            return torch.ops.gnnff.uvu_contract(
-                torch.mm(sh, self.cg_nz),
-                x1,
-                weights.view(n, self.n_paths, self.mul),
-                None,
-                self.nz_out,
-                self.nz_in,
-                self.col_path,
-                self.d1,
-                self.n_paths,
-            )
+            return self._contract(x1, sh, weights)
         per_edge = torch.mm(sh, self.cg).view(n, self.d_out, self.d1)  # Y contracted first
         out = torch.bmm(per_edge, x1)  # (B, D_out, mul)
         return out * weights.view(n, self.n_paths, self.mul).index_select(1, self.col_path)
+
+    def summed(
+        self,
+        x_atoms: torch.Tensor,
+        neighbour: torch.Tensor,
+        centre: torch.Tensor,
+        num_atoms: int,
+        sh: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> torch.Tensor:
+        """sum_{e: centre(e) = a} forward(x_atoms[neighbour(e)], sh[e], weights[e]): the products
+        summed onto the centre atoms (num_atoms, D_out, mul); with the kernel, the per-edge
+        features and products are never materialised (the operator reads x_atoms by row)."""
+        if self.use_kernel and x_atoms.device.type == "cpu":
+            return self._contract(x_atoms, sh, weights, neighbour, centre, num_atoms)
+        products = self.forward(x_atoms.index_select(0, neighbour), sh, weights)
+        out = torch.zeros(
+            [num_atoms] + list(products.shape[1:]), dtype=products.dtype, device=products.device
+        )
+        return out.index_add(0, centre, products)
