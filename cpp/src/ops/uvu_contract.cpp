@@ -17,7 +17,7 @@
 //
 // x and g may be indexed by atoms: with x_index, edge e reads row x_index[e] of x (Nx, I, U), the
 // neighbour's features gathered in the loop; with g_index, row g_index[e] of g (Ng, K, U), so the
-// product left-out form returns the per-atom sums of the edges' products (the messages summed
+// form that leaves g out returns the per-atom sums of the edges' products (the messages summed
 // onto their centres, never materialised per edge). A left-out indexed operand's row count is
 // x_rows / g_rows; the forms that add edges into shared rows split the channels between tasks.
 //

@@ -170,9 +170,6 @@ def weighted_sh(
     return w.t().reshape(mul, -1, w.shape[0]).index_select(1, sh_block) * sh_t
 
 
-KERNEL_INITIAL = [True]
-
-
 class AllegroEnergy(ExactConstantsMixin, EnergyModel):
     """The energy model: edge vectors and types -> keys.ATOMIC_ENERGY_RAW (see module doc)."""
 
