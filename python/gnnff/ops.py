@@ -39,8 +39,16 @@ def load() -> bool:
     if _loaded is None:
         # e.g. gnnff._core or the LAMMPS plugin loaded it already (the newest operator: an older
         # library loaded first lacks it, and the models then keep the torch form)
-        _loaded = hasattr(torch.ops.gnnff, "uvu_contract") or _load_first(_library_paths())
+        _loaded = _has_newest_operators() or _load_first(_library_paths())
     return _loaded
+
+
+def _has_newest_operators() -> bool:
+    """Whether the operators registered now include the newest form (trilinear's indexed
+    operand, operator set version 4)."""
+    if not hasattr(torch.ops.gnnff, "trilinear"):
+        return False
+    return "b_index" in str(torch.ops.gnnff.trilinear.default._schema)
 
 
 def _load_first(paths) -> bool:

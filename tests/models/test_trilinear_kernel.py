@@ -36,18 +36,23 @@ def test_kernel_equals_torch_form_to_second_order(options):
     for k, r in zip(fast, reference):
         x1 = torch.randn(k.mul, k.d1, 53, dtype=torch.float64, generator=gen, requires_grad=True)
         x2 = torch.randn(k.mul, k.d2, 53, dtype=torch.float64, generator=gen, requires_grad=True)
-        out_k, out_r = k(x1, x2), r(x1, x2)
-        assert rel(out_k, out_r) < 1e-13
-        g = torch.randn(out_k.shape, dtype=torch.float64, generator=gen)
-        first_k = torch.autograd.grad((out_k * g).sum(), [x1, x2, k.weight], create_graph=True)
-        first_r = torch.autograd.grad((out_r * g).sum(), [x1, x2, r.weight], create_graph=True)
-        for a, b in zip(first_k, first_r):
-            assert rel(a, b) < 1e-13
-        # a scalar of the first derivatives, differentiated again (the force loss's path)
-        second_k = torch.autograd.grad(sum((d**2).sum() for d in first_k), [x1, x2, k.weight])
-        second_r = torch.autograd.grad(sum((d**2).sum() for d in first_r), [x1, x2, r.weight])
-        for a, b in zip(second_k, second_r):
-            assert rel(a, b) < 1e-12
+        assert_same_to_second_order(k, r, x1, x2, None, gen)
+
+
+def assert_same_to_second_order(k, r, x1, x2, x2_index, gen):
+    """Products k and r (same weights) agree in value, first and second derivatives."""
+    out_k, out_r = k(x1, x2, x2_index), r(x1, x2, x2_index)
+    assert rel(out_k, out_r) < 1e-13
+    g = torch.randn(out_k.shape, dtype=torch.float64, generator=gen)
+    first_k = torch.autograd.grad((out_k * g).sum(), [x1, x2, k.weight], create_graph=True)
+    first_r = torch.autograd.grad((out_r * g).sum(), [x1, x2, r.weight], create_graph=True)
+    for a, b in zip(first_k, first_r):
+        assert rel(a, b) < 1e-13
+    # a scalar of the first derivatives, differentiated again (the force loss's path)
+    second_k = torch.autograd.grad(sum((d**2).sum() for d in first_k), [x1, x2, k.weight])
+    second_r = torch.autograd.grad(sum((d**2).sum() for d in first_r), [x1, x2, r.weight])
+    for a, b in zip(second_k, second_r):
+        assert rel(a, b) < 1e-12
 
 
 def test_kernel_against_finite_differences():
@@ -210,6 +215,7 @@ def test_operators_give_the_same_bits_on_one_and_two_threads():
     b = torch.randn(16, 17, 3000, dtype=torch.float64, generator=gen)
     w = torch.randn(16, 40, dtype=torch.float64, generator=gen)
     ia, ib, io = (torch.randint(0, n, (40,), generator=gen) for n in (9, 17, 17))
+    atom = torch.sort(torch.randint(0, 100, (3000,), generator=gen)).values
     before = torch.get_num_threads()
     try:
         results = []
@@ -219,8 +225,101 @@ def test_operators_give_the_same_bits_on_one_and_two_threads():
                 (
                     torch.ops.gnnff.trilinear(a, b, w, ia, ib, io, 17),
                     torch.ops.gnnff.trilinear_reduce(a, b, b, ia, ib, ib),
+                    # edges summed onto shared atoms, and read from them
+                    torch.ops.gnnff.trilinear(a, b, w, ia, ib, io, 17, None, atom, 100),
+                    torch.ops.gnnff.trilinear(a, b[:, :, :100], w, ia, ib, io, 17, atom),
+                    torch.ops.gnnff.trilinear_reduce(a, b, b[:, :, :100], ia, ib, ib, atom),
                 )
             )
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(x, y) for x, y in zip(*results))
+
+
+def _indexed_operands(seed=4, dtype=torch.float64, edges=700, atoms=37):
+    """A product whose b operand is read by atom: edges sorted by centre as the graph builders
+    make them, except a few out of order (the operator must not rely on the order)."""
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(3, 4, edges, dtype=dtype, generator=gen)
+    b_atoms = torch.randn(3, 5, atoms, dtype=dtype, generator=gen)
+    w = torch.randn(3, 9, dtype=dtype, generator=gen)
+    index = torch.sort(torch.randint(0, atoms - 2, (edges,), generator=gen)).values
+    index[[3, edges // 2, edges - 1]] = torch.tensor([atoms - 1, 0, 5])
+    ia, ib, io = (torch.randint(0, n, (9,), generator=gen) for n in (4, 5, 6))
+    return a, b_atoms, w, index, ia, ib, io
+
+
+def test_indexed_forms_equal_the_gathered_and_scattered_per_edge_forms():
+    """b read by atom equals b gathered onto the edges first; the scattered output equals the
+    per-edge output summed onto the atoms (index_add); the reduction with c read by atom equals
+    it on the gathered c. Strided atom operands (a transposed view) are read in place."""
+    a, b_atoms, w, index, ia, ib, io = _indexed_operands()
+    b_edges = b_atoms.index_select(2, index)
+    T = torch.ops.gnnff.trilinear
+    expected = T(a, b_edges, w, ia, ib, io, 6)
+    assert rel(T(a, b_atoms, w, ia, ib, io, 6, index), expected) < 1e-15
+    strided = b_atoms.permute(2, 0, 1).contiguous().permute(1, 2, 0)
+    assert rel(T(a, strided, w, ia, ib, io, 6, index), expected) < 1e-15
+    per_edge = T(a, b_edges, w, ia, ib, io, 6)
+    summed = torch.zeros(3, 6, 37, dtype=torch.float64).index_add_(2, index, per_edge)
+    scattered = T(a, b_edges, w, ia, ib, io, 6, None, index, 37)
+    assert scattered.shape == (3, 6, 37) and rel(scattered, summed) < 1e-14
+    c_atoms = torch.randn(3, 6, 37, dtype=torch.float64)
+    reduced = torch.ops.gnnff.trilinear_reduce(a, b_edges, c_atoms, ia, ib, io, index)
+    want = torch.ops.gnnff.trilinear_reduce(a, b_edges, c_atoms.index_select(2, index), ia, ib, io)
+    assert rel(reduced, want) < 1e-14
+
+
+def test_indexed_forms_against_finite_differences_to_second_order():
+    """Every derivative of the indexed forms is another indexed form (gathered b, scattered
+    output, gathered c): gradcheck and gradgradcheck through all three."""
+    a, b_atoms, w, index, ia, ib, io = _indexed_operands(edges=40, atoms=7)
+    a, b_atoms, w = (t.requires_grad_() for t in (a, b_atoms, w))
+    c_atoms = torch.randn(3, 6, 7, dtype=torch.float64, requires_grad=True)
+
+    def gathered(a, b, w):
+        return torch.ops.gnnff.trilinear(a, b, w, ia, ib, io, 6, index)
+
+    def scattered(a, b, w):
+        return torch.ops.gnnff.trilinear(a, b, w, ia, io, ib, 5, None, index, 7)
+
+    def reduced(a, b, c):
+        return torch.ops.gnnff.trilinear_reduce(a, b, c, ia, ib, io, index)
+
+    b_edges = torch.randn(3, 6, 40, dtype=torch.float64, requires_grad=True)
+    for fn, args in (
+        (gathered, (a, b_atoms, w)),
+        (scattered, (a, b_edges, w)),
+        (reduced, (a, b_atoms.index_select(2, index).detach().requires_grad_(), c_atoms)),
+    ):
+        assert torch.autograd.gradcheck(fn, args)
+        assert torch.autograd.gradgradcheck(fn, args)
+
+
+def test_indexed_product_module_equals_torch_form_to_second_order():
+    """The channel-wise product with x2 read by atom (as Allegro reads its environment), kernel
+    against torch form, values and first and second derivatives."""
+    _, fast = products(True, preset="medium")
+    _, reference = products(False, preset="medium")
+    gen = torch.Generator().manual_seed(5)
+    index = torch.sort(torch.randint(0, 11, (90,), generator=gen)).values
+    for k, r in zip(fast, reference):
+        x1 = torch.randn(k.mul, k.d1, 90, dtype=torch.float64, generator=gen, requires_grad=True)
+        x2 = torch.randn(k.mul, k.d2, 11, dtype=torch.float64, generator=gen, requires_grad=True)
+        assert_same_to_second_order(k, r, x1, x2, index, gen)
+
+
+def test_indexed_forms_refuse_bad_indices_with_the_reason():
+    a, b_atoms, w, index, ia, ib, io = _indexed_operands(edges=20, atoms=6)
+    T = torch.ops.gnnff.trilinear
+    with pytest.raises(RuntimeError, match="b_index is outside"):
+        T(a, b_atoms[:, :, :3], w, ia, ib, io, 6, index)
+    with pytest.raises(RuntimeError, match="one row per edge"):
+        T(a, b_atoms, w, ia, ib, io, 6, index[:5])
+    with pytest.raises(RuntimeError, match="cannot both be given"):
+        T(a, b_atoms, w, ia, ib, io, 6, index, index, 6)
+    b_edges = b_atoms.index_select(2, index)
+    with pytest.raises(RuntimeError, match="needs its number of rows"):
+        T(a, b_edges, w, ia, ib, io, 6, None, index)
+    with pytest.raises(RuntimeError, match="equal channels and edges"):
+        T(a, b_atoms, w, ia, ib, io, 6)  # atom rows without their index

@@ -324,7 +324,9 @@ class AllegroEnergy(ExactConstantsMixin, EnergyModel):
                     ws.shape[0] * ws.shape[1], num_atoms, dtype=ws.dtype, device=ws.device
                 )
                 env = env.index_add(1, centre, ws.view(env.shape[0], -1)) * self.inv_sqrt_nn
-            t = layer.tp(v, env.index_select(1, centre).view(self.mul, -1, centre.shape[0]))
+            # each edge reads its centre's column: the compiled product inside its pass (and its
+            # gradient summed onto the atoms), without a (mul * D, E) copy of the environment
+            t = layer.tp(v, env.view(self.mul, -1, num_atoms), centre)
             scalars = t[:, 0, :].t()  # the mul x 0e block comes first (checked in AllegroLayer)
             if self.dense:
                 x = layer.latent_mlp(torch.cat(latents + [scalars], dim=-1)) * u

@@ -140,14 +140,27 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
         paths = t.reshape(self.n_paths, -1)
         return {"paths": paths, "paths_nz": paths[:, _nonzero_entries(paths)]}
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x1: torch.Tensor, x2: torch.Tensor, x2_index: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """With ``x2_index``, x2 holds rows of atoms (mul, D2, N) and edge e reads column
+        x2_index[e] (Allegro's environment of the edge's centre); the operator gathers it inside
+        its pass (and sums its gradient onto the atoms), the torch form selects it first."""
         n = x1.shape[2]
-        gemm_in, small = (x1, x2) if self.gemm_on_x1 else (x2, x1)
         if self.use_kernel and x1.device.type == "cpu":
             w_nz = torch.mm(self.weight.view(self.n_paths, self.mul).t(), self.paths_nz)
+            # the operator is symmetric in its first two operands: x2 goes into the one slot
+            # that may be indexed
+            if self.gemm_on_x1:
+                return torch.ops.gnnff.trilinear(
+                    x1, x2, w_nz, self.nz_gemm, self.nz_small, self.nz_out, self.d_out, x2_index
+                )
             return torch.ops.gnnff.trilinear(
-                small, gemm_in, w_nz, self.nz_small, self.nz_gemm, self.nz_out, self.d_out
+                x1, x2, w_nz, self.nz_small, self.nz_gemm, self.nz_out, self.d_out, x2_index
             )
+        if x2_index is not None:
+            x2 = x2.index_select(2, x2_index)
+        gemm_in, small = (x1, x2) if self.gemm_on_x1 else (x2, x1)
         # per channel u: the 3j blocks weighted by that channel's path weights, summed over paths
         w = torch.mm(self.weight.view(self.n_paths, self.mul).t(), self.paths)
         m = torch.bmm(w.view(self.mul, self.d_small * self.d_out, self.d_gemm), gemm_in)
