@@ -167,7 +167,8 @@ class InteractionBlock(torch.nn.Module):
     def _operands(self, h: torch.Tensor, radial: torch.Tensor, u: torch.Tensor):
         """The product's features (N, D, mul), laid out on the atoms (N rows) before any gather
         onto the edges (E rows), and its per-edge path weights (E, weight_numel)."""
-        return component_rows(self.linear_in(h), self.mul, self.in_dims), self.radial(radial) * u
+        x = component_rows(self.linear_in(h), self.mul, self.in_dims)
+        return x, self.radial.scaled(radial, u)
 
     def aggregate(
         self,

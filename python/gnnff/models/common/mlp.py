@@ -42,6 +42,21 @@ class ScalarMLP(torch.nn.Module):
                         lin.bias.zero_()
         self.in_dim = sizes[0]
         self.out_dim = sizes[-1]
+        self.n_modules = len(layers)
+        self.scale_inside = not bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def scaled(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """forward(x) * scale (scale: one factor per row, (B, 1)). Without biases the last layer
+        is linear in its input, so the factor goes onto that input: hidden-width rows instead
+        of output-width ones, forwards and in every derivative (NequIP's radial weights times
+        the cutoff: 16-64 columns instead of up to 1000)."""
+        if not self.scale_inside:
+            return self.net(x) * scale
+        for k, layer in enumerate(self.net):
+            if k == self.n_modules - 1:
+                x = x * scale
+            x = layer(x)
+        return x
