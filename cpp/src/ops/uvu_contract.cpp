@@ -87,6 +87,66 @@ namespace {
     return Rows{read_index(*index, what, count), count};
   }
 
+  // the operands of one call, as the edge loop reads them (a null operand is the left-out one)
+  template <typename T> struct Contraction {
+    const T *m, *x, *w, *g;
+    T *out;
+    int64_t Z, I, P, K, U;
+    const int64_t *kz, *iz, *pk;
+    const Rows *xr, *gr;
+    int free;
+  };
+
+  // edges [e0, e1), channels [u0, u0 + n) of their output rows; zero_rows: the edges own their
+  // rows (zeroed here, in cache). Compiled per target with the row loops inlined: the rows are
+  // one channel range long (32 numbers at issue 13's size), so a call per row cost about as much
+  // as the row's arithmetic.
+  template <typename T>
+  __attribute__((target_clones("avx2", "default"))) void
+  contract_edges(const Contraction<T> &c, int64_t e0, int64_t e1, int64_t u0, int64_t n, T *tmp,
+                 bool zero_rows)
+  {
+    const int64_t Z = c.Z, I = c.I, P = c.P, K = c.K, U = c.U;
+    const int64_t *kz = c.kz, *iz = c.iz, *pk = c.pk;
+    const int64_t row = c.free == 0 ? Z : (c.free == 1 ? I : (c.free == 2 ? P : K)) * U;
+    for (int64_t e = e0; e < e1; ++e) {
+      if (zero_rows) std::fill_n(c.out + e * row, row, T(0));
+      const T *me = c.m ? c.m + e * Z : nullptr;
+      const T *xe = c.x ? c.x + c.xr->of(e) * I * U + u0 : nullptr;
+      const T *we = c.w ? c.w + e * P * U + u0 : nullptr;
+      const T *ge = c.g ? c.g + c.gr->of(e) * K * U + u0 : nullptr;
+      switch (c.free) {
+        case 3: {
+          // sum over the entries first (tmp, K rows of n), then times the path weights
+          std::fill_n(tmp, K * n, T(0));
+          for (int64_t z = 0; z < Z; ++z) axpy_row<T>(tmp + kz[z] * n, me[z], xe + iz[z] * U, n);
+          T *oe = c.out + c.gr->of(e) * K * U + u0;
+          for (int64_t k = 0; k < K; ++k)
+            fma_row<T>(oe + k * U, T(1), tmp + k * n, we + pk[k] * U, n);
+          break;
+        }
+        case 1: {
+          T *oe = c.out + c.xr->of(e) * I * U + u0;
+          for (int64_t z = 0; z < Z; ++z)
+            fma_row<T>(oe + iz[z] * U, me[z], we + pk[kz[z]] * U, ge + kz[z] * U, n);
+          break;
+        }
+        case 2: {
+          T *oe = c.out + e * P * U + u0;
+          for (int64_t z = 0; z < Z; ++z)
+            fma_row<T>(oe + pk[kz[z]] * U, me[z], xe + iz[z] * U, ge + kz[z] * U, n);
+          break;
+        }
+        default: {
+          T *oe = c.out + e * Z;
+          for (int64_t z = 0; z < Z; ++z)
+            oe[z] = dot3_row<8, T>(xe + iz[z] * U, we + pk[kz[z]] * U, ge + kz[z] * U, n);
+          break;
+        }
+      }
+    }
+  }
+
   Tensor uvu_contract_cpu(const Operand &m_in, const Operand &x_in, const Operand &w_in,
                           const Operand &g_in, const Tensor &nz_k, const Tensor &nz_i,
                           const Tensor &path_in, int64_t n_in, int64_t n_paths,
@@ -137,48 +197,22 @@ namespace {
                            : torch::empty(shapes[free], first->options());
     AT_DISPATCH_FLOATING_TYPES(first->scalar_type(), "gnnff_uvu_contract", [&] {
       using T = scalar_t;
-      const T *pm = free == 0 ? nullptr : t[0].data_ptr<T>();
-      const T *px = free == 1 ? nullptr : t[1].data_ptr<T>();
-      const T *pw = free == 2 ? nullptr : t[2].data_ptr<T>();
-      const T *pg = free == 3 ? nullptr : t[3].data_ptr<T>();
-      T *po = out.data_ptr<T>();
-      const int64_t *kz = tab.k.data(), *iz = tab.i.data(), *pk = tab.path.data();
-      // edge e's contribution to channels [u0, u0 + n) of its output row
-      auto edge = [&](int64_t e, int64_t u0, int64_t n, T *tmp) {
-        const T *me = pm ? pm + e * Z : nullptr;
-        const T *xe = px ? px + xr.of(e) * I * U + u0 : nullptr;
-        const T *we = pw ? pw + e * P * U + u0 : nullptr;
-        const T *ge = pg ? pg + gr.of(e) * K * U + u0 : nullptr;
-        switch (free) {
-          case 3: {
-            // sum over the entries first (tmp, K rows of n), then times the path weights
-            std::fill_n(tmp, K * n, T(0));
-            for (int64_t z = 0; z < Z; ++z) axpy_rows<T>(tmp + kz[z] * n, me[z], xe + iz[z] * U, n);
-            T *oe = po + gr.of(e) * K * U + u0;
-            for (int64_t k = 0; k < K; ++k)
-              fma_rows<T>(oe + k * U, T(1), tmp + k * n, we + pk[k] * U, n);
-            break;
-          }
-          case 1: {
-            T *oe = po + xr.of(e) * I * U + u0;
-            for (int64_t z = 0; z < Z; ++z)
-              fma_rows<T>(oe + iz[z] * U, me[z], we + pk[kz[z]] * U, ge + kz[z] * U, n);
-            break;
-          }
-          case 2: {
-            T *oe = po + e * P * U + u0;
-            for (int64_t z = 0; z < Z; ++z)
-              fma_rows<T>(oe + pk[kz[z]] * U, me[z], xe + iz[z] * U, ge + kz[z] * U, n);
-            break;
-          }
-          default: {
-            T *oe = po + e * Z;
-            for (int64_t z = 0; z < Z; ++z)
-              oe[z] = dot3<8, T>(xe + iz[z] * U, we + pk[kz[z]] * U, ge + kz[z] * U, n);
-            break;
-          }
-        }
-      };
+      const Contraction<T> c{free == 0 ? nullptr : t[0].data_ptr<T>(),
+                             free == 1 ? nullptr : t[1].data_ptr<T>(),
+                             free == 2 ? nullptr : t[2].data_ptr<T>(),
+                             free == 3 ? nullptr : t[3].data_ptr<T>(),
+                             out.data_ptr<T>(),
+                             Z,
+                             I,
+                             P,
+                             K,
+                             U,
+                             tab.k.data(),
+                             tab.i.data(),
+                             tab.path.data(),
+                             &xr,
+                             &gr,
+                             free};
       if (scattered) {
         // edges add into shared rows: tasks own disjoint channel ranges instead, so no two
         // write the same number; each goes over the edges in order (the order of index_add)
@@ -187,16 +221,12 @@ namespace {
         at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
           const int64_t u0 = c0 * CHUNK, n = std::min(c1 * CHUNK, U) - u0;
           std::vector<T> tmp(K * n);
-          for (int64_t e = 0; e < E; ++e) edge(e, u0, n, tmp.data());
+          contract_edges<T>(c, 0, E, u0, n, tmp.data(), false);
         });
       } else {
-        const int64_t row = free == 0 ? Z : (free == 1 ? I : (free == 2 ? P : K)) * U;
         at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
           std::vector<T> tmp(K * U);
-          for (int64_t e = e0; e < e1; ++e) {
-            std::fill_n(po + e * row, row, T(0));
-            edge(e, 0, U, tmp.data());
-          }
+          contract_edges<T>(c, e0, e1, 0, U, tmp.data(), true);
         });
       }
     });
