@@ -20,7 +20,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 namespace gnnff {
@@ -139,6 +138,72 @@ namespace {
 
   constexpr int64_t MAX_FIXED_COLUMNS = 16;
 
+  // The three kernels' edge loops, each compiled for AVX2 and for the baseline x86-64
+  // (target_clones picks one at load time; the column loops are short and unrolled, so the
+  // wider vectors are what the AVX2 copy adds).
+
+  // outer_index_add: channels [a0, a1) of every edge's atom row, edges in order
+  template <typename T, typename Cols>
+  __attribute__((target_clones("avx2", "default"))) void
+  outer_rows(const Cols &columns, const T *px, const T *py, const int64_t *pi, T *po, int64_t E,
+             int64_t A, int64_t L, int64_t a0, int64_t a1)
+  {
+    const int64_t nb = columns.size(), *pb = columns.block;
+    for (int64_t e = 0; e < E; ++e) {
+      const T *ye = py + e * nb;
+      const T *xe = px + e * A * L;
+      T *rows = po + pi[e] * A * nb;
+      for (int64_t a = a0; a < a1; ++a)
+        for (int64_t b = 0; b < nb; ++b) rows[a * nb + b] += xe[a * L + pb[b]] * ye[b];
+    }
+  }
+
+  // gather_matvec: edges [e0, e1)
+  template <typename T, typename Cols>
+  __attribute__((target_clones("avx2", "default"))) void
+  matvec_rows(const Cols &columns, const T *pg, const T *py, const int64_t *pi, T *po, int64_t A,
+              int64_t L, int64_t e0, int64_t e1)
+  {
+    const int64_t nb = columns.size(), *pb = columns.block;
+    for (int64_t e = e0; e < e1; ++e) {
+      const T *ge = pg + pi[e] * A * nb, *ye = py + e * nb;
+      T *oe = po + e * A * L;
+      if (L == 1) {
+        // one block: a dot product per channel, summed in a register (the general loop
+        // below would add every column into the same output number, one after another)
+        for (int64_t a = 0; a < A; ++a) {
+          T sum = 0;
+          for (int64_t b = 0; b < nb; ++b) sum += ge[a * nb + b] * ye[b];
+          oe[a] = sum;
+        }
+        continue;
+      }
+      for (int64_t a = 0; a < A; ++a)
+        for (int64_t b = 0; b < nb; ++b) oe[a * L + pb[b]] += ge[a * nb + b] * ye[b];
+    }
+  }
+
+  // gather_vecmat: edges [e0, e1); NB accumulators in registers when the column count is fixed
+  template <typename T, typename Cols>
+  __attribute__((target_clones("avx2", "default"))) void
+  vecmat_rows(const Cols &columns, const T *pg, const T *px, const int64_t *pi, T *po, int64_t A,
+              int64_t L, int64_t e0, int64_t e1)
+  {
+    const int64_t nb = columns.size(), *pb = columns.block;
+    constexpr int64_t NB = Cols::FIXED;
+    T acc[NB > 0 ? NB : MAX_FIXED_COLUMNS];
+    for (int64_t e = e0; e < e1; ++e) {
+      const T *ge = pg + pi[e] * A * nb, *xe = px + e * A * L;
+      T *oe = po + e * nb;
+      T *sum = NB > 0 ? acc : oe;
+      for (int64_t b = 0; b < nb; ++b) sum[b] = 0;
+      for (int64_t a = 0; a < A; ++a)
+        for (int64_t b = 0; b < nb; ++b) sum[b] += xe[a * L + pb[b]] * ge[a * nb + b];
+      if (NB > 0)
+        for (int64_t b = 0; b < nb; ++b) oe[b] = sum[b];
+    }
+  }
+
   Tensor outer_index_add_cpu(const Tensor &x_in, const Tensor &y_in, const Tensor &block_in,
                              const Tensor &index_in, int64_t n)
   {
@@ -156,17 +221,10 @@ namespace {
       const int64_t *pi = index.data_ptr<int64_t>();
       scalar_t *po = out.data_ptr<scalar_t>();
       with_columns(blocks, [&](const auto &columns) {
-        const int64_t nb = columns.size(), *pb = columns.block;
         // tasks own channels a (disjoint parts of the output), so no two write the same
         // number; edges go in order, the order of torch's index_add
         at::parallel_for(0, A, 1, [&](int64_t a0, int64_t a1) {
-          for (int64_t e = 0; e < E; ++e) {
-            const scalar_t *ye = py + e * nb;
-            const scalar_t *xe = px + e * A * L;
-            scalar_t *rows = po + pi[e] * A * nb;
-            for (int64_t a = a0; a < a1; ++a)
-              for (int64_t b = 0; b < nb; ++b) rows[a * nb + b] += xe[a * L + pb[b]] * ye[b];
-          }
+          outer_rows<scalar_t>(columns, px, py, pi, po, E, A, L, a0, a1);
         });
       });
     });
@@ -190,24 +248,8 @@ namespace {
       const int64_t *pi = index.data_ptr<int64_t>();
       scalar_t *po = out.data_ptr<scalar_t>();
       with_columns(blocks, [&](const auto &columns) {
-        const int64_t nb = columns.size(), *pb = columns.block;
         at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
-          for (int64_t e = e0; e < e1; ++e) {
-            const scalar_t *ge = pg + pi[e] * A * nb, *ye = py + e * nb;
-            scalar_t *oe = po + e * A * L;
-            if (L == 1) {
-              // one block: a dot product per channel, summed in a register (the general loop
-              // below would add every column into the same output number, one after another)
-              for (int64_t a = 0; a < A; ++a) {
-                scalar_t sum = 0;
-                for (int64_t b = 0; b < nb; ++b) sum += ge[a * nb + b] * ye[b];
-                oe[a] = sum;
-              }
-              continue;
-            }
-            for (int64_t a = 0; a < A; ++a)
-              for (int64_t b = 0; b < nb; ++b) oe[a * L + pb[b]] += ge[a * nb + b] * ye[b];
-          }
+          matvec_rows<scalar_t>(columns, pg, py, pi, po, A, L, e0, e1);
         });
       });
     });
@@ -231,21 +273,8 @@ namespace {
       const int64_t *pi = index.data_ptr<int64_t>();
       scalar_t *po = out.data_ptr<scalar_t>();
       with_columns(blocks, [&](const auto &columns) {
-        const int64_t nb = columns.size(), *pb = columns.block;
         at::parallel_for(0, E, EDGE_GRAIN, [&](int64_t e0, int64_t e1) {
-          // NB accumulators in registers when the column count is fixed
-          constexpr int64_t NB = std::decay_t<decltype(columns)>::FIXED;
-          scalar_t acc[NB > 0 ? NB : MAX_FIXED_COLUMNS];
-          for (int64_t e = e0; e < e1; ++e) {
-            const scalar_t *ge = pg + pi[e] * A * nb, *xe = px + e * A * L;
-            scalar_t *oe = po + e * nb;
-            scalar_t *sum = NB > 0 ? acc : oe;
-            for (int64_t b = 0; b < nb; ++b) sum[b] = 0;
-            for (int64_t a = 0; a < A; ++a)
-              for (int64_t b = 0; b < nb; ++b) sum[b] += xe[a * L + pb[b]] * ge[a * nb + b];
-            if (NB > 0)
-              for (int64_t b = 0; b < nb; ++b) oe[b] = sum[b];
-          }
+          vecmat_rows<scalar_t>(columns, pg, px, pi, po, A, L, e0, e1);
         });
       });
     });
