@@ -105,6 +105,12 @@ def test_operators_refuse_bad_inputs_with_the_reason():
         torch.ops.gnnff.trilinear(a, b, w, torch.tensor([3]), i, i, 1)
     with pytest.raises(RuntimeError, match="equal channels and edges"):
         torch.ops.gnnff.trilinear(a, torch.randn(2, 2, 6), w, i, i, i, 1)
+    with pytest.raises(RuntimeError, match="equal channels and edges"):
+        torch.ops.gnnff.trilinear(a[:, 0], b, w, i, i, i, 1)  # 2-d: named, not an index error
+    with pytest.raises(RuntimeError, match="equal channels and edges"):
+        torch.ops.gnnff.trilinear_reduce(a, b, b[:, 0], i, i, i)
+    with pytest.raises(RuntimeError, match="weights must be"):
+        torch.ops.gnnff.trilinear(a, b, w[0], i, i, i, 1)
     with pytest.raises(RuntimeError, match="one floating dtype"):
         torch.ops.gnnff.trilinear(a, b.double(), w, i, i, i, 1)
     with pytest.raises(RuntimeError, match="int64 of length 1"):

@@ -45,14 +45,25 @@ namespace {
   bool given(const Operand &t)
   { return t.has_value() && t->defined(); }
 
-  void check_operand(const char *op, const char *what, const Tensor &t, const Tensor &first,
-                     int64_t rows)
+  // shapes first (before any size is read), then one CPU floating dtype for all
+  void check_operands(const char *op, std::initializer_list<const Tensor *> operands,
+                      bool last_indexed)
   {
-    TORCH_CHECK(t.dim() == 3 && t.size(0) == first.size(0) && t.size(2) == rows, op, ": ", what,
-                " must be (channels, components, ", rows, ") with the first input's ",
-                first.size(0), " channels, got ", t.sizes());
-    TORCH_CHECK(t.scalar_type() == first.scalar_type() && t.device().is_cpu(), op,
-                ": inputs must be CPU tensors of one floating dtype");
+    const Tensor &first = **operands.begin();
+    const int64_t count = static_cast<int64_t>(operands.size());
+    int64_t k = 0;
+    for (const Tensor *t : operands) {
+      const bool indexed = last_indexed && ++k == count;    // atom rows: its own length
+      TORCH_CHECK(t->dim() == 3 && first.dim() == 3 && t->size(0) == first.size(0) &&
+                      (indexed || t->size(2) == first.size(2)),
+                  op,
+                  ": inputs must be (channels, components, edges) with equal channels and "
+                  "edges (an operand read by atom: (channels, components, atoms)), got ",
+                  first.sizes(), " and ", t->sizes());
+      TORCH_CHECK(t->scalar_type() == first.scalar_type() && t->device().is_cpu() &&
+                      t->is_floating_point(),
+                  op, ": inputs must be CPU tensors of one floating dtype");
+    }
   }
 
   void check_entries(const char *op, std::initializer_list<const Tensor *> indices, int64_t n)
@@ -108,21 +119,14 @@ namespace {
                        const Operand &b_index, const Operand &out_index, int64_t out_rows)
   {
     constexpr const char *OP = "gnnff::trilinear";
-    const int64_t n = w_in.size(1);
     const bool gather = given(b_index), scatter = given(out_index);
     TORCH_CHECK(!(gather && scatter), OP, ": b_index and out_index cannot both be given");
-    const int64_t U = a_in.size(0), E = a_in.size(2);
-    check_operand(OP, "a", a_in, a_in, E);
-    TORCH_CHECK(b_in.dim() == 3, OP, ": b must be (channels, components, rows), got ",
-                b_in.sizes());
-    TORCH_CHECK(b_in.size(0) == U && (gather || b_in.size(2) == E), OP,
-                ": inputs must be (channels, components, edges) with equal channels and "
-                "edges, got ",
-                a_in.sizes(), " and ", b_in.sizes());
-    check_operand(OP, "b", b_in, a_in, b_in.size(2));
-    check_entries(OP, {&ia_in, &ib_in, &io_in}, n);
-    TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == U && w_in.scalar_type() == a_in.scalar_type(),
+    check_operands(OP, {&a_in, &b_in}, gather);
+    TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == a_in.size(0) &&
+                    w_in.scalar_type() == a_in.scalar_type(),
                 OP, ": weights must be (channels, entries) of the inputs' dtype");
+    const int64_t U = a_in.size(0), E = a_in.size(2), n = w_in.size(1);
+    check_entries(OP, {&ia_in, &ib_in, &io_in}, n);
     const Tensor a = edges_innermost(a_in), w = w_in.contiguous();
     // an indexed operand is gathered row by row: any strides
     const Tensor b = gather ? b_in : edges_innermost(b_in);
@@ -204,17 +208,8 @@ namespace {
     constexpr const char *OP = "gnnff::trilinear_reduce";
     const int64_t n = ia_in.size(0);
     const bool gather = given(c_index);
+    check_operands(OP, {&a_in, &b_in, &c_in}, gather);
     const int64_t E = a_in.size(2);
-    check_operand(OP, "a", a_in, a_in, E);
-    TORCH_CHECK(b_in.dim() == 3 && c_in.dim() == 3 && b_in.size(0) == a_in.size(0) &&
-                    b_in.size(2) == E && c_in.size(0) == a_in.size(0) &&
-                    (gather || c_in.size(2) == E),
-                OP,
-                ": inputs must be (channels, components, edges) with equal channels and "
-                "edges, got ",
-                a_in.sizes(), ", ", b_in.sizes(), " and ", c_in.sizes());
-    check_operand(OP, "b", b_in, a_in, E);
-    check_operand(OP, "c", c_in, a_in, c_in.size(2));
     check_entries(OP, {&ia_in, &ib_in, &ic_in}, n);
     const Tensor a = edges_innermost(a_in), b = edges_innermost(b_in);
     const Tensor c = gather ? c_in : edges_innermost(c_in);

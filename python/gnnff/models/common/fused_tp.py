@@ -150,13 +150,12 @@ class ChannelwiseTensorProduct(_E3nnStateMixin, _Exact3jMixin, torch.nn.Module):
         if self.use_kernel and x1.device.type == "cpu":
             w_nz = torch.mm(self.weight.view(self.n_paths, self.mul).t(), self.paths_nz)
             # the operator is symmetric in its first two operands: x2 goes into the one slot
-            # that may be indexed
-            if self.gemm_on_x1:
-                return torch.ops.gnnff.trilinear(
-                    x1, x2, w_nz, self.nz_gemm, self.nz_small, self.nz_out, self.d_out, x2_index
-                )
+            # that may be indexed, with its component indices
+            i1, i2 = (
+                (self.nz_gemm, self.nz_small) if self.gemm_on_x1 else (self.nz_small, self.nz_gemm)
+            )
             return torch.ops.gnnff.trilinear(
-                x1, x2, w_nz, self.nz_small, self.nz_gemm, self.nz_out, self.d_out, x2_index
+                x1, x2, w_nz, i1, i2, self.nz_out, self.d_out, x2_index
             )
         if x2_index is not None:
             x2 = x2.index_select(2, x2_index)
